@@ -1,0 +1,175 @@
+//! The typed operations a terminal performs on an order. One enum, so that the
+//! API, the simulator's random workloads and the property tests all speak the
+//! same language.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use crate::ids::{LineId, OrderId, OrderName, PaymentId};
+use crate::money::{Discount, Money, Quantity};
+
+/// Everything needed to open an order.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct NewOrder {
+    pub id: OrderId,
+    pub name: OrderName,
+    #[serde(default)]
+    pub table: Option<String>,
+    #[serde(default)]
+    pub floor: Option<String>,
+    #[serde(default)]
+    pub guests: u32,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub pricelist: Option<String>,
+    #[serde(default)]
+    pub fiscal_position: Option<String>,
+    #[serde(default)]
+    pub ext: Map<String, Json>,
+}
+
+impl NewOrder {
+    pub fn new(id: OrderId, name: OrderName) -> Self {
+        Self {
+            id,
+            name,
+            table: None,
+            floor: None,
+            guests: 0,
+            customer: None,
+            pricelist: None,
+            fiscal_position: None,
+            ext: Map::new(),
+        }
+    }
+}
+
+/// A line to add.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct NewLine {
+    pub id: LineId,
+    pub product: String,
+    pub display_name: String,
+    pub qty: Quantity,
+    pub unit_price: Money,
+    #[serde(default)]
+    pub discount: Discount,
+    #[serde(default)]
+    pub note: String,
+    #[serde(default)]
+    pub ext: Map<String, Json>,
+}
+
+/// One edit of an open order. See `docs/CONFLICTS.md` for how each merges
+/// with concurrent edits from other terminals.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Edit {
+    AddLine(NewLine),
+    /// Add `delta` (negative to take away) to a line's quantity. Concurrent
+    /// changes add up.
+    ChangeQty {
+        line: LineId,
+        delta: Quantity,
+    },
+    /// Set a line's quantity to what the cashier sees: written as the
+    /// difference from the current quantity, so it adds up with concurrent
+    /// changes too.
+    SetQty {
+        line: LineId,
+        qty: Quantity,
+    },
+    /// Quantity to zero. A concurrent increment from another terminal survives.
+    RemoveLine {
+        line: LineId,
+    },
+    SetUnitPrice {
+        line: LineId,
+        unit_price: Money,
+    },
+    SetDiscount {
+        line: LineId,
+        discount: Discount,
+    },
+    SetLineNote {
+        line: LineId,
+        note: String,
+    },
+    SetCustomer {
+        customer: Option<String>,
+    },
+    SetPricelist {
+        pricelist: Option<String>,
+    },
+    SetFiscalPosition {
+        fiscal_position: Option<String>,
+    },
+    /// Move the order to another table (and floor).
+    SetTable {
+        table: Option<String>,
+        floor: Option<String>,
+    },
+    SetGuests {
+        guests: u32,
+    },
+    SetNote {
+        note: String,
+    },
+    /// Record that the kitchen has been sent these lines (all when `None`).
+    SendToKitchen {
+        lines: Option<Vec<LineId>>,
+    },
+    AddPayment {
+        payment: PaymentId,
+        method: String,
+        amount: Money,
+    },
+    /// Close as paid; payments must cover the total.
+    MarkPaid,
+    Cancel,
+    /// Write extension fields of the order (see `docs/EXTENDING.md`).
+    SetExt {
+        fields: Map<String, Json>,
+    },
+    /// Write extension fields of a line.
+    SetLineExt {
+        line: LineId,
+        fields: Map<String, Json>,
+    },
+    /// A manager has looked at a flagged order: record a fresh closing over the
+    /// order as it is now, as `state` (paid or cancelled; the current state when
+    /// `None`). Clears `closed_concurrently` and `edited_after_close`;
+    /// `underpaid` clears only once payments cover the total.
+    ResolveReview {
+        state: Option<crate::schema::OrderState>,
+    },
+}
+
+impl Edit {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Edit::AddLine(_) => "add_line",
+            Edit::ChangeQty { .. } => "change_qty",
+            Edit::SetQty { .. } => "set_qty",
+            Edit::RemoveLine { .. } => "remove_line",
+            Edit::SetUnitPrice { .. } => "set_unit_price",
+            Edit::SetDiscount { .. } => "set_discount",
+            Edit::SetLineNote { .. } => "set_line_note",
+            Edit::SetCustomer { .. } => "set_customer",
+            Edit::SetPricelist { .. } => "set_pricelist",
+            Edit::SetFiscalPosition { .. } => "set_fiscal_position",
+            Edit::SetTable { .. } => "set_table",
+            Edit::SetGuests { .. } => "set_guests",
+            Edit::SetNote { .. } => "set_note",
+            Edit::SendToKitchen { .. } => "send_to_kitchen",
+            Edit::AddPayment { .. } => "add_payment",
+            Edit::MarkPaid => "mark_paid",
+            Edit::Cancel => "cancel",
+            Edit::SetExt { .. } => "set_ext",
+            Edit::SetLineExt { .. } => "set_line_ext",
+            Edit::ResolveReview { .. } => "resolve_review",
+        }
+    }
+}

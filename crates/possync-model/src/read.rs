@@ -1,0 +1,204 @@
+//! Typed, validating reads of single fields. Every accessor names the path it
+//! read in its error, so a rejected remote change says exactly what it broke.
+
+use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use serde_json::Value as Json;
+
+use crate::author::Stamp;
+use crate::error::SchemaError;
+use crate::ext;
+use crate::ids::TerminalId;
+use crate::schema::{K_AT, K_TERMINAL, K_USER, MAX_TEXT_LEN};
+
+/// A validating reader of one map object at `path`.
+pub(crate) struct MapReader<'d, D: ReadDoc> {
+    pub doc: &'d D,
+    pub obj: ObjId,
+    pub path: String,
+}
+
+impl<'d, D: ReadDoc> MapReader<'d, D> {
+    pub fn new(doc: &'d D, obj: ObjId, path: impl Into<String>) -> Self {
+        Self { doc, obj, path: path.into() }
+    }
+
+    pub fn field_path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_owned() } else { format!("{}/{key}", self.path) }
+    }
+
+    fn get(&self, key: &str) -> Result<Option<(Value<'d>, ObjId)>, SchemaError> {
+        self.doc.get(&self.obj, key).map_err(|e| SchemaError::WrongType {
+            path: self.field_path(key),
+            expected: "a readable value",
+            found: e.to_string(),
+        })
+    }
+
+    fn wrong(&self, key: &str, expected: &'static str, found: &Value<'_>) -> SchemaError {
+        SchemaError::WrongType { path: self.field_path(key), expected, found: describe(found) }
+    }
+
+    pub fn map(&self, key: &str) -> Result<MapReader<'d, D>, SchemaError> {
+        match self.get(key)? {
+            Some((Value::Object(ObjType::Map), id)) => Ok(MapReader::new(self.doc, id, self.field_path(key))),
+            Some((other, _)) => Err(self.wrong(key, "a map", &other)),
+            None => Err(SchemaError::Missing { path: self.field_path(key) }),
+        }
+    }
+
+    pub fn str(&self, key: &str) -> Result<String, SchemaError> {
+        self.opt_str(key)?.ok_or_else(|| SchemaError::Missing { path: self.field_path(key) })
+    }
+
+    /// A string, or `None` when the key is absent or null.
+    pub fn opt_str(&self, key: &str) -> Result<Option<String>, SchemaError> {
+        match self.get(key)? {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Null => Ok(None),
+                ScalarValue::Str(text) => {
+                    if text.len() > MAX_TEXT_LEN {
+                        Err(SchemaError::OutOfRange {
+                            path: self.field_path(key),
+                            detail: format!("{} bytes of text (limit {MAX_TEXT_LEN})", text.len()),
+                        })
+                    } else {
+                        Ok(Some(text.to_string()))
+                    }
+                }
+                _ => Err(self.wrong(key, "a string", &Value::Scalar(s))),
+            },
+            // Collaborative text, as Automerge JS writes for plain strings:
+            // read it, so a JS terminal's order is still valid here.
+            Some((Value::Object(ObjType::Text), id)) => Ok(Some(self.doc.text(&id).unwrap_or_default())),
+            Some((other, _)) => Err(self.wrong(key, "a string", &other)),
+        }
+    }
+
+    /// An integer within `range`. Accepts Automerge `int` and `uint`.
+    pub fn int(&self, key: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, SchemaError> {
+        match self.get(key)? {
+            None => Err(SchemaError::Missing { path: self.field_path(key) }),
+            Some((Value::Scalar(s), _)) => {
+                let n = match s.as_ref() {
+                    ScalarValue::Int(i) => *i,
+                    ScalarValue::Uint(u) => i64::try_from(*u).unwrap_or(i64::MAX),
+                    _ => return Err(self.wrong(key, "an integer", &Value::Scalar(s))),
+                };
+                self.in_range(key, n, range)
+            }
+            Some((other, _)) => Err(self.wrong(key, "an integer", &other)),
+        }
+    }
+
+    /// Every concurrent value of an integer register (see [`crate::Conflict`]);
+    /// each must be valid.
+    pub fn all_ints(&self, key: &str, range: std::ops::RangeInclusive<i64>) -> Result<Vec<i64>, SchemaError> {
+        let values = self.doc.get_all(&self.obj, key).map_err(|e| SchemaError::WrongType {
+            path: self.field_path(key),
+            expected: "a readable value",
+            found: e.to_string(),
+        })?;
+        if values.is_empty() {
+            return Err(SchemaError::Missing { path: self.field_path(key) });
+        }
+        values
+            .into_iter()
+            .map(|(v, _)| match &v {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Int(i) => self.in_range(key, *i, range.clone()),
+                    ScalarValue::Uint(u) => {
+                        self.in_range(key, i64::try_from(*u).unwrap_or(i64::MAX), range.clone())
+                    }
+                    _ => Err(self.wrong(key, "an integer", &v)),
+                },
+                _ => Err(self.wrong(key, "an integer", &v)),
+            })
+            .collect()
+    }
+
+    /// A counter (the only type whose concurrent increments add up).
+    pub fn counter(&self, key: &str) -> Result<i64, SchemaError> {
+        match self.get(key)? {
+            None => Err(SchemaError::Missing { path: self.field_path(key) }),
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Counter(c) => Ok(i64::from(c)),
+                _ => Err(self.wrong(key, "a counter", &Value::Scalar(s))),
+            },
+            Some((other, _)) => Err(self.wrong(key, "a counter", &other)),
+        }
+    }
+
+    fn in_range(&self, key: &str, n: i64, range: std::ops::RangeInclusive<i64>) -> Result<i64, SchemaError> {
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(SchemaError::OutOfRange {
+                path: self.field_path(key),
+                detail: format!("{n} is outside {}..={}", range.start(), range.end()),
+            })
+        }
+    }
+
+    pub fn stamp(&self, key: &str) -> Result<Stamp, SchemaError> {
+        let m = self.map(key)?;
+        m.stamp_fields()
+    }
+
+    /// Reads `user`, `terminal`, `at` of this map.
+    pub fn stamp_fields(&self) -> Result<Stamp, SchemaError> {
+        let terminal = self.str(K_TERMINAL)?;
+        let terminal = TerminalId::parse(&terminal).map_err(|e| SchemaError::OutOfRange {
+            path: self.field_path(K_TERMINAL),
+            detail: e.to_string(),
+        })?;
+        Ok(Stamp { user: self.str(K_USER)?, terminal, at_ms: self.int(K_AT, i64::MIN..=i64::MAX)? })
+    }
+
+    /// The map at `key` as JSON (missing reads as an empty object).
+    pub fn json_map(&self, key: &str) -> Result<serde_json::Map<String, Json>, SchemaError> {
+        match self.get(key)? {
+            None => Ok(serde_json::Map::new()),
+            Some((v @ Value::Object(ObjType::Map), id)) => match ext::read_value(self.doc, &v, &id) {
+                Json::Object(m) => Ok(m),
+                _ => Ok(serde_json::Map::new()),
+            },
+            Some((other, _)) => Err(self.wrong(key, "a map", &other)),
+        }
+    }
+
+    /// Every concurrent value of the register at `key`, as JSON, the value
+    /// [`ReadDoc::get`] shows first. Empty when the key is absent.
+    pub fn competing(&self, key: &str) -> Vec<Json> {
+        let Ok(all) = self.doc.get_all(&self.obj, key) else { return Vec::new() };
+        if all.len() < 2 {
+            return Vec::new();
+        }
+        let winner = self.doc.get(&self.obj, key).ok().flatten().map(|(_, id)| id);
+        let mut values: Vec<(bool, Json)> = all
+            .iter()
+            .map(|(v, id)| (Some(id) == winner.as_ref(), ext::read_value(self.doc, v, id)))
+            .collect();
+        // Winner first; the rest keep Automerge's (deterministic) order.
+        values.sort_by_key(|(is_winner, _)| !is_winner);
+        values.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+fn describe(v: &Value<'_>) -> String {
+    match v {
+        Value::Object(t) => format!("{t:?}").to_lowercase(),
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Bytes(_) => "bytes".into(),
+            ScalarValue::Str(s) => format!("string {:?}", crate::ids::truncate_for_error(s)),
+            ScalarValue::Int(i) => format!("int {i}"),
+            ScalarValue::Uint(u) => format!("uint {u}"),
+            ScalarValue::F64(f) => format!("float {f}"),
+            ScalarValue::Counter(c) => format!("counter {c}"),
+            ScalarValue::Timestamp(t) => format!("timestamp {t}"),
+            ScalarValue::Boolean(b) => format!("boolean {b}"),
+            ScalarValue::Unknown { type_code, .. } => format!("unknown type {type_code}"),
+            ScalarValue::Null => "null".into(),
+        },
+    }
+}

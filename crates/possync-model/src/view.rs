@@ -1,0 +1,377 @@
+//! Typed, validated read views of an order document, with derived totals,
+//! conflicts and review flags. Reading a view is also how a document is
+//! validated: a document that reads is a document that follows the schema.
+
+use automerge::{ObjType, ROOT, ReadDoc, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use crate::author::Stamp;
+use crate::conflict::{Conflict, ReviewFlag};
+use crate::error::SchemaError;
+use crate::ids::{LineId, OrderId, OrderName, PaymentId};
+use crate::money::{Discount, Money, Quantity, line_total};
+use crate::read::MapReader;
+use crate::schema::*;
+
+/// An order as every terminal shows it.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub name: OrderName,
+    pub schema: i64,
+    pub state: OrderState,
+    pub created: Stamp,
+    pub changed: Stamp,
+    pub customer: Option<String>,
+    pub pricelist: Option<String>,
+    pub fiscal_position: Option<String>,
+    pub table: Option<String>,
+    pub floor: Option<String>,
+    pub guests: u32,
+    pub note: String,
+    /// The order this one was split from, if any.
+    pub split_from: Option<OrderId>,
+    /// Every line, removed ones (quantity 0) included, in creation order.
+    pub lines: Vec<LineView>,
+    pub payments: Vec<PaymentView>,
+    pub ext: Map<String, Json>,
+    pub totals: Totals,
+    pub conflicts: Vec<Conflict>,
+    pub review: Vec<ReviewFlag>,
+}
+
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct LineView {
+    pub id: LineId,
+    pub product: String,
+    pub display_name: String,
+    /// Never below zero: a removal concurrent with a decrement clamps here.
+    pub qty: Quantity,
+    pub unit_price: Money,
+    pub discount: Discount,
+    pub note: String,
+    /// How much of this line the kitchen has been sent.
+    pub kitchen_qty: Quantity,
+    pub created: Stamp,
+    pub changed: Stamp,
+    pub ext: Map<String, Json>,
+    pub total: Money,
+}
+
+impl LineView {
+    pub fn is_removed(&self) -> bool {
+        self.qty == Quantity::ZERO
+    }
+
+    /// Quantity added since the last kitchen ticket.
+    pub fn kitchen_pending(&self) -> Quantity {
+        Quantity((self.qty.0 - self.kitchen_qty.0).max(0))
+    }
+
+    pub fn ext_as<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        serde_json::from_value(Json::Object(self.ext.clone()))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PaymentView {
+    pub id: PaymentId,
+    pub method: String,
+    pub amount: Money,
+    pub by: Stamp,
+}
+
+/// Derived from lines and payments on every read; never stored.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+pub struct Totals {
+    pub total: Money,
+    pub paid: Money,
+    /// `total - paid`; negative when change is due.
+    pub due: Money,
+}
+
+impl OrderView {
+    pub fn line(&self, id: &LineId) -> Option<&LineView> {
+        self.lines.iter().find(|l| &l.id == id)
+    }
+
+    /// Lines with a quantity above zero.
+    pub fn active_lines(&self) -> impl Iterator<Item = &LineView> {
+        self.lines.iter().filter(|l| !l.is_removed())
+    }
+
+    /// Open, or closed but flagged: either way it belongs on the open list.
+    pub fn is_active(&self) -> bool {
+        self.state == OrderState::Open || !self.review.is_empty()
+    }
+
+    pub fn ext_as<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        serde_json::from_value(Json::Object(self.ext.clone()))
+    }
+
+    /// Reads and validates a whole order document. `expected` guards against a
+    /// document carrying another order's id.
+    pub fn read<D: ReadDoc>(doc: &D, expected: &OrderId) -> Result<OrderView, SchemaError> {
+        let root = MapReader::new(doc, ROOT, "");
+        let id = root.str(K_ID)?;
+        if id != expected.as_str() {
+            return Err(SchemaError::WrongOrder { expected: expected.clone(), found: id });
+        }
+        let schema = root.int(K_SCHEMA, 1..=i64::from(u16::MAX))?;
+        let name = OrderName::from_stored(root.str(K_NAME)?);
+        let created = root.stamp(K_CREATED)?;
+        let changed = root.stamp(K_CHANGED)?;
+        let guests = root.int(K_GUESTS, 0..=MAX_GUESTS)? as u32;
+        let split_from =
+            match root.opt_str(K_SPLIT_FROM)? {
+                None => None,
+                Some(s) => Some(OrderId::parse(&s).map_err(|e| SchemaError::OutOfRange {
+                    path: K_SPLIT_FROM.into(),
+                    detail: e.to_string(),
+                })?),
+            };
+
+        let lines = read_lines(&root)?;
+        let payments = read_payments(&root)?;
+        let closings = read_closings(doc)?;
+
+        let total = Money(lines.iter().map(|l| l.total.0).fold(0i64, i64::saturating_add));
+        let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
+        let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)) };
+
+        let state = if closings.iter().any(|c| c.state == OrderState::Paid) {
+            OrderState::Paid
+        } else if closings.is_empty() {
+            OrderState::Open
+        } else {
+            OrderState::Cancelled
+        };
+
+        let review = review_flags(state, &closings, &totals, &content_digest(&lines, &payments));
+        let conflicts = collect_conflicts(&root, &lines);
+
+        Ok(OrderView {
+            id: expected.clone(),
+            name,
+            schema,
+            state,
+            created,
+            changed,
+            customer: root.opt_str(K_CUSTOMER)?,
+            pricelist: root.opt_str(K_PRICELIST)?,
+            fiscal_position: root.opt_str(K_FISCAL_POSITION)?,
+            table: root.opt_str(K_TABLE)?,
+            floor: root.opt_str(K_FLOOR)?,
+            guests,
+            note: root.opt_str(K_NOTE)?.unwrap_or_default(),
+            split_from,
+            lines,
+            payments,
+            ext: root.json_map(K_EXT)?,
+            totals,
+            conflicts,
+            review,
+        })
+    }
+}
+
+fn read_lines<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<LineView>, SchemaError> {
+    let lines_map = root.map(K_LINES)?;
+    let count = root.doc.length(&lines_map.obj);
+    if count > MAX_LINES {
+        return Err(SchemaError::TooMany { what: "lines", count, limit: MAX_LINES });
+    }
+    let mut lines = Vec::with_capacity(count);
+    for key in root.doc.keys(&lines_map.obj) {
+        let line = lines_map.map(&key)?;
+        let id = LineId::parse(&key)
+            .map_err(|_| SchemaError::LineKeyMismatch { key: key.clone(), found: key.clone() })?;
+        let stored_id = line.str(K_ID)?;
+        if stored_id != key {
+            return Err(SchemaError::LineKeyMismatch { key, found: stored_id });
+        }
+        let qty = line.counter(K_QTY)?;
+        if qty > MAX_QTY_MILLI {
+            return Err(SchemaError::OutOfRange {
+                path: line.field_path(K_QTY),
+                detail: format!("{qty} above {MAX_QTY_MILLI}"),
+            });
+        }
+        let qty = Quantity(qty.max(0));
+        let unit_price = Money(line.int(K_UNIT_PRICE, -MAX_AMOUNT..=MAX_AMOUNT)?);
+        let discount = Discount(line.int(K_DISCOUNT, 0..=10_000)? as u16);
+        // Two terminals sending to the kitchen at once both record what they
+        // sent; the larger wins, as the kitchen has seen that much.
+        let kitchen = line.all_ints(K_KITCHEN_QTY, 0..=MAX_QTY_MILLI)?;
+        let kitchen_qty = Quantity(kitchen.into_iter().max().unwrap_or(0));
+        lines.push(LineView {
+            product: line.str(K_PRODUCT)?,
+            display_name: line.str(K_DISPLAY_NAME)?,
+            note: line.opt_str(K_NOTE)?.unwrap_or_default(),
+            created: line.stamp(K_CREATED)?,
+            changed: line.stamp(K_CHANGED)?,
+            ext: line.json_map(K_EXT)?,
+            total: line_total(qty, unit_price, discount),
+            id,
+            qty,
+            unit_price,
+            discount,
+            kitchen_qty,
+        });
+    }
+    lines.sort_by(|a, b| (a.created.at_ms, &a.id).cmp(&(b.created.at_ms, &b.id)));
+    Ok(lines)
+}
+
+fn read_payments<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<PaymentView>, SchemaError> {
+    let payments_map = root.map(K_PAYMENTS)?;
+    let count = root.doc.length(&payments_map.obj);
+    if count > MAX_PAYMENTS {
+        return Err(SchemaError::TooMany { what: "payments", count, limit: MAX_PAYMENTS });
+    }
+    let mut payments = Vec::with_capacity(count);
+    for key in root.doc.keys(&payments_map.obj) {
+        let p = payments_map.map(&key)?;
+        let id = PaymentId::parse(&key)
+            .map_err(|e| SchemaError::OutOfRange { path: p.path.clone(), detail: e.to_string() })?;
+        payments.push(PaymentView {
+            id,
+            method: p.str(K_METHOD)?,
+            amount: Money(p.int(K_AMOUNT, -MAX_AMOUNT..=MAX_AMOUNT)?),
+            by: p.stamp(K_BY)?,
+        });
+    }
+    payments.sort_by(|a, b| (a.by.at_ms, &a.id).cmp(&(b.by.at_ms, &b.id)));
+    Ok(payments)
+}
+
+/// One closing of the order, as recorded by the terminal that closed it.
+#[derive(Clone, Debug)]
+pub(crate) struct Closing {
+    pub state: OrderState,
+    pub digest: String,
+    pub total: i64,
+    pub by: Stamp,
+}
+
+/// Every concurrent value of `closed`: more than one means the order was
+/// closed on two terminals at once.
+fn read_closings<D: ReadDoc>(doc: &D) -> Result<Vec<Closing>, SchemaError> {
+    let all = doc.get_all(ROOT, K_CLOSED).map_err(|e| SchemaError::WrongType {
+        path: K_CLOSED.into(),
+        expected: "a map",
+        found: e.to_string(),
+    })?;
+    let mut closings = Vec::with_capacity(all.len());
+    for (value, obj) in all {
+        match value {
+            Value::Object(ObjType::Map) => {}
+            Value::Scalar(s) if s.is_null() => continue,
+            other => {
+                return Err(SchemaError::WrongType {
+                    path: K_CLOSED.into(),
+                    expected: "a map",
+                    found: format!("{other:?}"),
+                });
+            }
+        }
+        let m = MapReader::new(doc, obj, K_CLOSED);
+        let state_str = m.str(K_STATE)?;
+        let state = OrderState::parse_closed(&state_str).ok_or_else(|| SchemaError::OutOfRange {
+            path: m.field_path(K_STATE),
+            detail: format!("unknown state {state_str:?}"),
+        })?;
+        closings.push(Closing {
+            state,
+            digest: m.str(K_DIGEST)?,
+            total: m.int(K_TOTAL, i64::MIN..=i64::MAX)?,
+            by: m.stamp(K_BY)?,
+        });
+    }
+    closings.sort_by(|a, b| (&a.by, a.state).cmp(&(&b.by, b.state)));
+    Ok(closings)
+}
+
+fn review_flags(state: OrderState, closings: &[Closing], totals: &Totals, digest: &str) -> Vec<ReviewFlag> {
+    let mut flags = Vec::new();
+    match closings {
+        [] => {}
+        [only] => {
+            if only.digest != digest {
+                flags.push(ReviewFlag::EditedAfterClose {
+                    state: only.state,
+                    closed_total: only.total,
+                    total: totals.total.0,
+                });
+            }
+        }
+        many => flags.push(ReviewFlag::ClosedConcurrently {
+            closings: many.iter().map(|c| (c.state, c.by.clone())).collect(),
+        }),
+    }
+    if state == OrderState::Paid && totals.paid < totals.total {
+        flags.push(ReviewFlag::Underpaid { total: totals.total.0, paid: totals.paid.0 });
+    }
+    flags
+}
+
+/// A digest of everything money depends on: each line's id, quantity, price
+/// and discount, and each payment's id and amount, in id order. A closing
+/// records it; a later mismatch means the order changed concurrently with its
+/// closing. Hex of the first 16 bytes of SHA-256 over the text
+/// `L <id> <qty> <price> <discount>\n` per line then `P <id> <amount>\n` per payment.
+pub(crate) fn content_digest(lines: &[LineView], payments: &[PaymentView]) -> String {
+    let mut by_id: Vec<&LineView> = lines.iter().collect();
+    by_id.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut pays: Vec<&PaymentView> = payments.iter().collect();
+    pays.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut h = Sha256::new();
+    for l in by_id {
+        h.update(format!("L {} {} {} {}\n", l.id, l.qty.0, l.unit_price.0, l.discount.0).as_bytes());
+    }
+    for p in pays {
+        h.update(format!("P {} {}\n", p.id, p.amount.0).as_bytes());
+    }
+    let out = h.finalize();
+    out[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const ORDER_REGISTERS: [&str; 8] =
+    [K_CUSTOMER, K_PRICELIST, K_FISCAL_POSITION, K_TABLE, K_FLOOR, K_GUESTS, K_NOTE, K_NAME];
+const LINE_REGISTERS: [&str; 5] = [K_PRODUCT, K_DISPLAY_NAME, K_UNIT_PRICE, K_DISCOUNT, K_NOTE];
+
+fn collect_conflicts<D: ReadDoc>(root: &MapReader<'_, D>, lines: &[LineView]) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    let mut check = |reader: &MapReader<'_, D>, key: &str| {
+        let values = reader.competing(key);
+        if !values.is_empty() {
+            out.push(Conflict { path: reader.field_path(key), values });
+        }
+    };
+    for key in ORDER_REGISTERS {
+        check(root, key);
+    }
+    if let Ok(ext) = root.map(K_EXT) {
+        for key in root.doc.keys(&ext.obj) {
+            check(&ext, &key);
+        }
+    }
+    if let Ok(lines_map) = root.map(K_LINES) {
+        for line in lines {
+            check(&lines_map, line.id.as_str());
+            let Ok(l) = lines_map.map(line.id.as_str()) else { continue };
+            for key in LINE_REGISTERS {
+                check(&l, key);
+            }
+            if let Ok(ext) = l.map(K_EXT) {
+                for key in root.doc.keys(&ext.obj) {
+                    check(&ext, &key);
+                }
+            }
+        }
+    }
+    out
+}
