@@ -180,6 +180,7 @@ impl fmt::Display for OrderName {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -94,8 +94,14 @@ impl Discount {
 /// saturates instead of wrapping if one does.
 pub fn line_total(quantity: Quantity, unit_price: Money, discount: Discount) -> Money {
     const DENOMINATOR: i128 = Quantity::SCALE as i128 * 10_000;
-    let numerator =
-        i128::from(quantity.0) * i128::from(unit_price.0) * (10_000 - i128::from(discount.0.min(10_000)));
+    // An i64 × i64 product always fits in 128 bits; the discount factor
+    // (up to 10^4) can overflow it, for inputs far beyond any validated one.
+    let numerator = (i128::from(quantity.0) * i128::from(unit_price.0))
+        .checked_mul(10_000 - i128::from(discount.0.min(10_000)));
+    let Some(numerator) = numerator else {
+        let negative = (quantity.0 < 0) != (unit_price.0 < 0);
+        return if negative { Money(i64::MIN) } else { Money(i64::MAX) };
+    };
     let half = DENOMINATOR / 2;
     let rounded =
         if numerator >= 0 { (numerator + half) / DENOMINATOR } else { (numerator - half) / DENOMINATOR };
@@ -115,6 +121,7 @@ mod tests {
         assert_eq!(line_total(Quantity::units(1), Money(5), Discount(1000)), Money(5));
         assert_eq!(line_total(Quantity::units(2), Money(999), Discount::FULL), Money(0));
         assert_eq!(line_total(Quantity(i64::MAX), Money(i64::MAX), Discount::NONE).0, i64::MAX);
+        assert_eq!(line_total(Quantity(i64::MAX), Money(-i64::MAX), Discount::NONE).0, i64::MIN);
     }
 
     #[test]
