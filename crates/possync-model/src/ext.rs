@@ -106,18 +106,33 @@ fn write_value<T: Transactable + ReadDoc>(
     value: &Json,
 ) -> Result<(), EditError> {
     let existing = tx.get(obj, key)?;
+    // Concurrent writes left competing values here: any write settles them
+    // (as it does for an order's own fields), even one of the shown value.
+    let conflicted = tx.get_all(obj, key)?.len() > 1;
     match value {
         Json::Object(fields) => {
             let map = match existing {
-                Some((Value::Object(ObjType::Map), id)) => id,
+                Some((Value::Object(ObjType::Map), id)) if !conflicted => id,
+                Some((shown @ Value::Object(ObjType::Map), id)) => {
+                    // One object in place of the competing ones: the shown
+                    // object's fields, then the written ones over them.
+                    let shown = match read_value(tx, &shown, &id) {
+                        Json::Object(m) => m,
+                        _ => Map::new(),
+                    };
+                    let map = tx.put_object(obj, key, ObjType::Map)?;
+                    write_fields(tx, &map, &shown)?;
+                    map
+                }
                 _ => tx.put_object(obj, key, ObjType::Map)?,
             };
             write_fields(tx, &map, fields)
         }
         Json::Array(items) => {
-            let unchanged = existing.as_ref().is_some_and(|(v, id)| {
-                matches!(v, Value::Object(ObjType::List)) && read_value(tx, v, id) == *value
-            });
+            let unchanged = !conflicted
+                && existing.as_ref().is_some_and(|(v, id)| {
+                    matches!(v, Value::Object(ObjType::List)) && read_value(tx, v, id) == *value
+                });
             if !unchanged {
                 let list = tx.put_object(obj, key, ObjType::List)?;
                 for (i, item) in items.iter().enumerate() {
@@ -128,7 +143,8 @@ fn write_value<T: Transactable + ReadDoc>(
         }
         scalar => {
             let new = to_scalar(scalar)?;
-            let unchanged = matches!(&existing, Some((Value::Scalar(old), _)) if old.as_ref() == &new);
+            let unchanged =
+                !conflicted && matches!(&existing, Some((Value::Scalar(old), _)) if old.as_ref() == &new);
             if !unchanged {
                 tx.put(obj, key, new)?;
             }

@@ -9,6 +9,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, Re
 
 use crate::author::{Author, EditContext, Stamp};
 use crate::change_summary::ChangeSummary;
+use crate::conflict::ReviewFlag;
 use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError};
 use crate::ext;
@@ -138,7 +139,13 @@ impl OrderDoc {
     /// field to the value it has): there is nothing to broadcast then.
     pub fn edit(&mut self, ctx: &EditContext, edit: &Edit) -> Result<Option<LocalChange>, EditError> {
         let view = self.view()?;
-        let closed_ok = matches!(edit, Edit::ResolveReview { .. });
+        let closed_ok = match edit {
+            Edit::ResolveReview { .. } => true,
+            // A paid order left short (a line added concurrently with its
+            // payment) can still take the missing payment; see ResolveReview.
+            Edit::AddPayment { .. } => view.review.iter().any(|f| matches!(f, ReviewFlag::Underpaid { .. })),
+            _ => false,
+        };
         if view.state != OrderState::Open && !closed_ok {
             return Err(EditError::Closed(view.state));
         }
@@ -164,7 +171,11 @@ impl OrderDoc {
                 let target = current.0.checked_add(delta.0).unwrap_or(i64::MAX);
                 check_qty(Quantity(target))?;
                 let o = line_obj(&tx, line)?;
-                increment_qty(&mut tx, &o, delta.0)?;
+                // Counted from the quantity the cashier sees: a counter left
+                // below zero (a removal concurrent with a decrement) shows 0,
+                // and +1 must then show 1.
+                let raw = raw_counter(&tx, &o)?;
+                increment_qty(&mut tx, &o, delta.0 + (current.0 - raw))?;
                 touched_line = Some(o);
             }
             Edit::SetQty { line, qty } => {

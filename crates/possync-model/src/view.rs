@@ -120,6 +120,19 @@ impl OrderView {
         if id != expected.as_str() {
             return Err(SchemaError::WrongOrder { expected: expected.clone(), found: id });
         }
+        // Another order's creating change merged into this document leaves a
+        // second, concurrent `id` that may lose the register: check them all.
+        if let Ok(all) = doc.get_all(ROOT, K_ID) {
+            for (value, obj) in all {
+                match crate::ext::read_value(doc, &value, &obj) {
+                    Json::String(s) if s == expected.as_str() => {}
+                    other => {
+                        let found = other.as_str().map_or_else(|| other.to_string(), str::to_owned);
+                        return Err(SchemaError::WrongOrder { expected: expected.clone(), found });
+                    }
+                }
+            }
+        }
         let schema = root.int(K_SCHEMA, 1..=i64::from(u16::MAX))?;
         let name = OrderName::from_stored(root.str(K_NAME)?);
         let created = root.stamp(K_CREATED)?;
