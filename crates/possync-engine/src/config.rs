@@ -1,0 +1,51 @@
+//! Tunables of the engine. Defaults suit a restaurant floor of 2 to 20
+//! terminals on a LAN; every queue and table they bound is named here.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Buckets of the anti-entropy summary. 64 × 8 bytes = a 512-byte summary
+    /// whatever the number of orders.
+    pub summary_buckets: u16,
+    /// How often a terminal compares summaries with one peer even when
+    /// nothing seems wrong (gossip has no delivery guarantee).
+    pub anti_entropy_interval: Duration,
+    /// A sync session or fetch with no reply for this long is dropped; the
+    /// next anti-entropy round starts it again.
+    pub sync_timeout: Duration,
+    /// Most order sync sessions this terminal runs with one peer at once; the
+    /// rest wait in that peer's queue.
+    pub max_sessions_per_peer: usize,
+    /// Most sync sessions a peer may open with us at once; beyond it its
+    /// messages are dropped (it retries after `sync_timeout`).
+    pub max_inbound_sessions_per_peer: usize,
+    /// Largest pairwise message we build. Larger content is split.
+    pub max_direct_bytes: usize,
+    /// Largest gossip message (gossipsub's default limit is 64 KiB). Larger
+    /// changes are not gossiped; peers get them through catch-up.
+    pub max_gossip_bytes: usize,
+    /// How long paid and cancelled orders stay in the archive.
+    pub retention: Duration,
+    /// Rewrite an order's stored snapshot after this many appended changes.
+    pub compact_after: u32,
+    /// Most orders (open, archived and half-received) held at once.
+    pub max_orders: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            summary_buckets: 64,
+            anti_entropy_interval: Duration::from_secs(15),
+            sync_timeout: Duration::from_secs(10),
+            max_sessions_per_peer: 64,
+            max_inbound_sessions_per_peer: 256,
+            max_direct_bytes: 256 * 1024,
+            max_gossip_bytes: 60 * 1024,
+            retention: Duration::from_secs(24 * 3600),
+            compact_after: 64,
+            max_orders: 100_000,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! # possync-engine: the sans-IO sync engine
+//!
+//! [`Engine`] is one terminal's state machine: local edits, messages from
+//! peers and the passing of time go in; storage writes, messages to send and
+//! events come out as [`Output`]s. It performs no IO, reads no clock and draws
+//! randomness only from a seeded generator, so the simulator (`possync-sim`)
+//! can run dozens of terminals with loss, delay, partitions and restarts from
+//! one seed, and the real node drives the very same code over libp2p.
+//!
+//! - [`wire`]: the messages, byte by byte (`docs/PROTOCOL.md`).
+//! - [`summary`]: bucketed fingerprints of orders for anti-entropy.
+//! - [`Engine`]: fan-out of local changes, catch-up (summary → heads → fetch
+//!   or Automerge sync), lifecycle (open list, archive, retention).
+//!
+//! How a runtime drives it is in `docs/ARCHITECTURE.md`.
+
+mod config;
+mod engine;
+mod output;
+mod peer;
+mod rng;
+pub mod summary;
+pub mod wire;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
+pub use output::{Event, Origin, Output, Rejection, StoreOp};
+pub use rng::SplitMix64;

@@ -1,0 +1,70 @@
+//! What the engine asks its runtime to do. The engine never performs IO; it
+//! queues these and the runtime (the real node, or the simulator) carries them
+//! out in order.
+
+use possync_model::{ChangeSummary, OrderId};
+
+use crate::wire::WireError;
+
+#[derive(Debug)]
+pub enum Output<P> {
+    /// Write these to storage as one atomic batch, durably, before anything
+    /// that follows it in the queue (a local edit is acknowledged only once
+    /// its batch is on disk).
+    Persist(Vec<StoreOp>),
+    /// Publish on the multi-session's gossip topic.
+    Broadcast(Vec<u8>),
+    /// Send to one peer over the pairwise catch-up protocol.
+    Send { to: P, bytes: Vec<u8> },
+    /// Tell the application.
+    Event(Event<P>),
+}
+
+/// One storage write. See `docs/ARCHITECTURE.md` for the store's layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Append raw changes to an order's log.
+    Append { order: OrderId, changes: Vec<Vec<u8>> },
+    /// Replace an order's snapshot and drop its change log (compaction, or a
+    /// whole order received from a peer).
+    Snapshot { order: OrderId, bytes: Vec<u8> },
+    /// The order was paid or cancelled (and needs no review): keep it only in
+    /// the archive.
+    Archive { order: OrderId },
+    /// An archived order came back to the open list (a concurrent edit
+    /// flagged it for review).
+    Unarchive { order: OrderId },
+    /// Retention is over: forget the order.
+    Delete { order: OrderId },
+    /// The next order-name sequence number of this terminal.
+    NextSequence(u64),
+}
+
+/// Where a change came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin<P> {
+    Local,
+    Peer(P),
+}
+
+#[derive(Debug)]
+pub enum Event<P> {
+    /// An order changed: what changed, who made it, and whether it is on the
+    /// open list now.
+    OrderChanged { order: OrderId, origin: Origin<P>, summary: ChangeSummary, active: bool },
+    /// An order left the open list (paid or cancelled, nothing to review).
+    Archived { order: OrderId },
+    /// Data from a peer was refused; nothing was applied.
+    Rejected { from: P, reason: Rejection },
+}
+
+/// Why a peer's data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("undecodable message: {0}")]
+    Wire(#[from] WireError),
+    #[error("order {order}: {detail}")]
+    Order { order: OrderId, detail: String },
+    #[error("order limit reached ({0} orders)")]
+    TooManyOrders(usize),
+}

@@ -1,0 +1,621 @@
+//! [`Sim`]: many terminals, one virtual clock, one seed.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::time::{Duration, Instant};
+
+use automerge::{ActorId, ChangeHash, ReadDoc};
+use possync_engine::{Engine, EngineConfig, EngineError, Event, Output, SplitMix64, Verdict};
+use possync_model::{Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, TerminalId};
+
+use crate::net::{Delivery, NetConfig, Scheduled};
+use crate::store::SimStore;
+
+/// Virtual wall-clock time at the start of every run (2026-01-01T00:00:00Z),
+/// for the stamps written into orders.
+const EPOCH_MS: i64 = 1_767_225_600_000;
+
+/// One simulated terminal.
+#[derive(Debug)]
+pub struct SimNode {
+    pub id: u64,
+    pub terminal: TerminalId,
+    /// `None` while crashed.
+    pub engine: Option<Engine<u64>>,
+    pub store: SimStore,
+    /// Every change whose edit returned (was acknowledged), by order.
+    pub acked: Vec<(OrderId, ChangeHash)>,
+    /// Extra one-way delay on every message to and from this node (a slow link).
+    pub extra_delay: Duration,
+    pub rejected: u64,
+    pub events: u64,
+    pub bytes_sent: u64,
+    pub messages_sent: u64,
+}
+
+/// High-water marks, checked against the engine's configured bounds.
+#[derive(Debug, Default, Clone)]
+pub struct Bounds {
+    pub max_outbox: usize,
+    pub max_sessions_one_peer: usize,
+}
+
+#[derive(Debug)]
+pub struct Sim {
+    pub seed: u64,
+    rng: SplitMix64,
+    base: Instant,
+    now: Instant,
+    pub net: NetConfig,
+    pub cfg: EngineConfig,
+    nodes: BTreeMap<u64, SimNode>,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    /// Links cut by a partition, as (low id, high id).
+    cut: BTreeSet<(u64, u64)>,
+    /// Per link: epoch (bumped when the link goes down) and the time its last
+    /// pairwise message arrives (links deliver in order).
+    links: BTreeMap<(u64, u64), (u64, Instant)>,
+    pub bounds: Bounds,
+    next_node: u64,
+}
+
+fn link(a: u64, b: u64) -> (u64, u64) {
+    (a.min(b), a.max(b))
+}
+
+impl Sim {
+    pub fn new(seed: u64) -> Self {
+        Self::with(seed, NetConfig::default(), EngineConfig::default())
+    }
+
+    pub fn with(seed: u64, net: NetConfig, cfg: EngineConfig) -> Self {
+        let base = Instant::now();
+        Sim {
+            seed,
+            rng: SplitMix64::new(seed),
+            base,
+            now: base,
+            net,
+            cfg,
+            nodes: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            cut: BTreeSet::new(),
+            links: BTreeMap::new(),
+            bounds: Bounds::default(),
+            next_node: 1,
+        }
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.base
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        EPOCH_MS + self.elapsed().as_millis() as i64
+    }
+
+    pub fn rng(&mut self) -> &mut SplitMix64 {
+        &mut self.rng
+    }
+
+    // ----- membership -----------------------------------------------------
+
+    /// Starts a new terminal and connects it to every reachable live one.
+    pub fn add_node(&mut self, terminal: &str) -> u64 {
+        let id = self.next_node;
+        self.next_node += 1;
+        let terminal = TerminalId::parse(terminal).expect("simulated terminal names are valid");
+        self.nodes.insert(
+            id,
+            SimNode {
+                id,
+                terminal,
+                engine: None,
+                store: SimStore::default(),
+                acked: Vec::new(),
+                extra_delay: Duration::ZERO,
+                rejected: 0,
+                events: 0,
+                bytes_sent: 0,
+                messages_sent: 0,
+            },
+        );
+        self.start(id);
+        id
+    }
+
+    /// Starts a node from a copy of another node's disk (a cloned terminal
+    /// image, scenario S20).
+    pub fn add_clone_of(&mut self, original: u64) -> u64 {
+        let (terminal, store) = {
+            let n = &self.nodes[&original];
+            (n.terminal.to_string(), n.store.clone())
+        };
+        let id = self.add_node(&terminal);
+        self.crash(id);
+        self.node_mut(id).store = store;
+        self.restart(id);
+        id
+    }
+
+    fn start(&mut self, id: u64) {
+        let actor = ActorId::from(self.rng.next_u128().to_be_bytes());
+        let seed = self.rng.next_u64();
+        let now = self.now;
+        let node = self.nodes.get_mut(&id).expect("node exists");
+        let mut engine = Engine::new(self.cfg.clone(), node.terminal.clone(), actor, seed, now);
+        let report = engine.restore(now, node.store.stored_orders(), node.store.next_sequence);
+        assert!(
+            report.damaged.is_empty(),
+            "seed {}: node {id} restored damaged orders: {:?}",
+            self.seed,
+            report.damaged
+        );
+        node.engine = Some(engine);
+        let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
+        for p in peers {
+            if self.reachable(id, p) {
+                self.link_up(id, p);
+            }
+        }
+    }
+
+    /// Kills a node: its engine state is gone, its disk stays.
+    pub fn crash(&mut self, id: u64) {
+        if self.node_mut(id).engine.take().is_none() {
+            return;
+        }
+        let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
+        for p in peers {
+            self.link_down(id, p);
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        if self.nodes[&id].engine.is_none() {
+            self.start(id);
+        }
+    }
+
+    pub fn is_up(&self, id: u64) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.engine.is_some())
+    }
+
+    fn reachable(&self, a: u64, b: u64) -> bool {
+        self.is_up(a) && self.is_up(b) && !self.cut.contains(&link(a, b))
+    }
+
+    fn link_up(&mut self, a: u64, b: u64) {
+        let now = self.now;
+        let entry = self.links.entry(link(a, b)).or_insert((0, now));
+        entry.1 = entry.1.max(now);
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(engine) = self.nodes.get_mut(&x).and_then(|n| n.engine.as_mut()) {
+                engine.peer_up(now, y);
+            }
+            self.drain(x);
+        }
+    }
+
+    fn link_down(&mut self, a: u64, b: u64) {
+        let entry = self.links.entry(link(a, b)).or_insert((0, self.now));
+        entry.0 += 1;
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(engine) = self.nodes.get_mut(&x).and_then(|n| n.engine.as_mut()) {
+                engine.peer_down(&y);
+            }
+        }
+    }
+
+    /// Cuts every link between the groups (nodes in no group keep their links).
+    pub fn partition(&mut self, groups: &[&[u64]]) {
+        for (i, g) in groups.iter().enumerate() {
+            for h in &groups[i + 1..] {
+                for &a in *g {
+                    for &b in *h {
+                        if self.cut.insert(link(a, b)) && self.is_up(a) && self.is_up(b) {
+                            self.link_down(a, b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Restores every cut link.
+    pub fn heal(&mut self) {
+        let cut = std::mem::take(&mut self.cut);
+        for (a, b) in cut {
+            if self.is_up(a) && self.is_up(b) {
+                self.link_up(a, b);
+            }
+        }
+    }
+
+    pub fn set_extra_delay(&mut self, id: u64, delay: Duration) {
+        self.node_mut(id).extra_delay = delay;
+    }
+
+    pub fn node(&self, id: u64) -> &SimNode {
+        &self.nodes[&id]
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut SimNode {
+        self.nodes.get_mut(&id).expect("node exists")
+    }
+
+    pub fn node_ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn live_nodes(&self) -> Vec<u64> {
+        self.nodes.values().filter(|n| n.engine.is_some()).map(|n| n.id).collect()
+    }
+
+    pub fn engine(&self, id: u64) -> &Engine<u64> {
+        self.nodes[&id].engine.as_ref().expect("node is up")
+    }
+
+    // ----- local work -----------------------------------------------------
+
+    pub fn ctx(&self, id: u64, user: &str) -> EditContext {
+        EditContext::new(user, self.nodes[&id].terminal.clone(), self.now_ms())
+    }
+
+    /// Opens an order on `id`; its opening change is acknowledged.
+    pub fn open(&mut self, id: u64, template: NewOrder) -> Result<OrderId, EngineError> {
+        let ctx = self.ctx(id, "cashier");
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        let order = engine.open_order(now, &ctx, template)?;
+        let heads = engine.order(&order).map(|d| d.heads()).unwrap_or_default();
+        self.drain(id);
+        let node = self.node_mut(id);
+        node.acked.extend(heads.into_iter().map(|h| (order.clone(), h)));
+        Ok(order)
+    }
+
+    /// Opens an order with no table.
+    pub fn open_simple(&mut self, id: u64) -> OrderId {
+        let template =
+            NewOrder::new(OrderId::from_random(0), OrderName::compose(&self.nodes[&id].terminal, 0));
+        self.open(id, template).expect("opening an order succeeds")
+    }
+
+    pub fn edit(&mut self, id: u64, order: &OrderId, edit: &Edit) -> Result<Option<ChangeHash>, EngineError> {
+        self.edit_as(id, "cashier", order, edit)
+    }
+
+    pub fn edit_as(
+        &mut self,
+        id: u64,
+        user: &str,
+        order: &OrderId,
+        edit: &Edit,
+    ) -> Result<Option<ChangeHash>, EngineError> {
+        let ctx = self.ctx(id, user);
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        let result = engine.edit(now, &ctx, order, edit);
+        self.drain(id);
+        if let Ok(Some(hash)) = &result {
+            self.node_mut(id).acked.push((order.clone(), *hash));
+        }
+        result
+    }
+
+    pub fn split(
+        &mut self,
+        id: u64,
+        order: &OrderId,
+        moves: &[(LineId, Quantity)],
+    ) -> Result<OrderId, EngineError> {
+        let ctx = self.ctx(id, "cashier");
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        let result = engine.split(now, &ctx, order, moves);
+        let acked: Vec<(OrderId, ChangeHash)> = match &result {
+            Ok(new) => [order, new]
+                .into_iter()
+                .flat_map(|o| {
+                    engine.order(o).map(|d| d.heads()).unwrap_or_default().into_iter().map(|h| (o.clone(), h))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        self.drain(id);
+        self.node_mut(id).acked.extend(acked);
+        result
+    }
+
+    // ----- the event loop -------------------------------------------------
+
+    /// Carries out everything node `id` asked for.
+    fn drain(&mut self, id: u64) {
+        loop {
+            let Some(node) = self.nodes.get_mut(&id) else { return };
+            let Some(engine) = node.engine.as_mut() else { return };
+            self.bounds.max_outbox = self.bounds.max_outbox.max(engine.pending_outputs());
+            self.bounds.max_sessions_one_peer =
+                self.bounds.max_sessions_one_peer.max(engine.status().max_sessions_one_peer);
+            let Some(out) = engine.poll_output() else { return };
+            match out {
+                Output::Persist(batch) => node.store.apply(batch),
+                Output::Broadcast(bytes) => {
+                    let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
+                    for p in peers {
+                        if !self.reachable(id, p) || self.rng.chance(self.net.gossip_loss) {
+                            continue;
+                        }
+                        let copies = if self.rng.chance(self.net.gossip_duplicate) { 2 } else { 1 };
+                        for _ in 0..copies {
+                            let at = self.now + self.latency(id, p);
+                            self.count_sent(id, bytes.len());
+                            self.schedule(at, Delivery::Gossip { from: id, to: p, bytes: bytes.clone() });
+                        }
+                    }
+                }
+                Output::Send { to, bytes } => {
+                    if !self.reachable(id, to) {
+                        continue;
+                    }
+                    let latency = self.latency(id, to);
+                    let entry = self.links.entry(link(id, to)).or_insert((0, self.now));
+                    let at = (self.now + latency).max(entry.1);
+                    entry.1 = at;
+                    let epoch = entry.0;
+                    self.count_sent(id, bytes.len());
+                    self.schedule(at, Delivery::Direct { from: id, to, bytes, epoch });
+                }
+                Output::Event(event) => {
+                    node.events += 1;
+                    if let Event::Rejected { .. } = event {
+                        node.rejected += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_sent(&mut self, id: u64, len: usize) {
+        let node = self.node_mut(id);
+        node.bytes_sent += len as u64;
+        node.messages_sent += 1;
+    }
+
+    fn latency(&mut self, a: u64, b: u64) -> Duration {
+        let (min, max) = (self.net.latency_min, self.net.latency_max);
+        let spread = (max.saturating_sub(min)).as_micros() as u64;
+        let base = min + Duration::from_micros(self.rng.below(spread + 1));
+        base + self.nodes[&a].extra_delay + self.nodes[&b].extra_delay
+    }
+
+    fn schedule(&mut self, at: Instant, delivery: Delivery) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, delivery }));
+    }
+
+    /// Processes everything due up to `until` (virtual), in time order.
+    pub fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_delivery = self.queue.peek().map(|Reverse(s)| s.at);
+            let next_timer =
+                self.nodes.values().filter_map(|n| n.engine.as_ref().map(|e| e.poll_timeout())).min();
+            let next = match (next_delivery, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(t) => t,
+                    None => break,
+                },
+            };
+            if next > until {
+                break;
+            }
+            self.now = self.now.max(next);
+            if next_delivery == Some(next) {
+                let Reverse(s) = self.queue.pop().expect("peeked");
+                self.deliver(s.delivery);
+            } else {
+                let due: Vec<u64> = self
+                    .nodes
+                    .values()
+                    .filter(|n| n.engine.as_ref().is_some_and(|e| e.poll_timeout() <= self.now))
+                    .map(|n| n.id)
+                    .collect();
+                for id in due {
+                    let now = self.now;
+                    if let Some(e) = self.node_mut(id).engine.as_mut() {
+                        e.handle_timeout(now);
+                    }
+                    self.drain(id);
+                }
+            }
+        }
+        self.now = self.now.max(until);
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        let now = self.now;
+        match delivery {
+            Delivery::Gossip { from, to, bytes } => {
+                if !self.reachable(from, to) {
+                    return;
+                }
+                if let Some(e) = self.node_mut(to).engine.as_mut() {
+                    let verdict = e.handle_gossip(now, from, &bytes);
+                    debug_assert!(verdict != Verdict::Reject || true);
+                }
+                self.drain(to);
+            }
+            Delivery::Direct { from, to, bytes, epoch } => {
+                let current = self.links.get(&link(from, to)).map(|l| l.0).unwrap_or(0);
+                if epoch != current || !self.reachable(from, to) {
+                    return;
+                }
+                if let Some(e) = self.node_mut(to).engine.as_mut() {
+                    e.handle_direct(now, from, &bytes);
+                }
+                self.drain(to);
+            }
+        }
+    }
+
+    /// Runs until every live node agrees (checked once per virtual second) and
+    /// nothing is in flight, or `max` has passed. Returns the time it took.
+    pub fn settle(&mut self, max: Duration) -> Duration {
+        let start = self.now;
+        let deadline = self.now + max;
+        while self.now < deadline {
+            self.run_for(Duration::from_millis(500));
+            if self.queue.is_empty() && self.quiet() && self.divergence().is_none() {
+                break;
+            }
+        }
+        self.now - start
+    }
+
+    fn quiet(&self) -> bool {
+        self.live_nodes().iter().all(|&id| !self.engine(id).status().is_syncing())
+    }
+
+    // ----- invariants -----------------------------------------------------
+
+    /// The first difference between live nodes, if any: order sets, heads,
+    /// then each order's JSON.
+    pub fn divergence(&self) -> Option<String> {
+        let live = self.live_nodes();
+        let (&first, rest) = live.split_first()?;
+        let reference = self.engine(first);
+        let ref_orders = reference.all_orders();
+        for &other in rest {
+            let e = self.engine(other);
+            let orders = e.all_orders();
+            if orders != ref_orders {
+                return Some(format!(
+                    "node {first} holds {} orders, node {other} holds {}",
+                    ref_orders.len(),
+                    orders.len()
+                ));
+            }
+            for id in &ref_orders {
+                let (a, b) = (reference.order(id)?, e.order(id)?);
+                let (mut ha, mut hb) = (a.heads(), b.heads());
+                ha.sort();
+                hb.sort();
+                if ha != hb {
+                    return Some(format!("order {id}: heads differ between node {first} and node {other}"));
+                }
+            }
+        }
+        None
+    }
+
+    /// Every live node holds the same orders with the same heads and the same
+    /// JSON. Panics with the seed otherwise.
+    pub fn assert_converged(&self) {
+        if let Some(d) = self.divergence() {
+            panic!("seed {}: not converged: {d}", self.seed);
+        }
+        let live = self.live_nodes();
+        let Some((&first, rest)) = live.split_first() else { return };
+        for id in self.engine(first).all_orders() {
+            let json = serde_json::to_string(&self.engine(first).view(&id)).expect("views serialize");
+            for &other in rest {
+                let theirs = serde_json::to_string(&self.engine(other).view(&id)).expect("views serialize");
+                assert_eq!(json, theirs, "seed {}: order {id} differs on node {other}", self.seed);
+            }
+            assert_eq!(
+                self.engine(first).is_archived(&id),
+                rest.iter().all(|&o| self.engine(o).is_archived(&id)),
+                "seed {}: order {id} archived on some nodes only",
+                self.seed
+            );
+        }
+    }
+
+    /// Every change any node acknowledged is present on every live node.
+    pub fn assert_acked_present(&self) {
+        for node in self.nodes.values() {
+            for (order, hash) in &node.acked {
+                for &live in &self.live_nodes() {
+                    let doc = self.engine(live).order(order).unwrap_or_else(|| {
+                        panic!(
+                            "seed {}: order {order} acked by node {} missing on node {live}",
+                            self.seed, node.id
+                        )
+                    });
+                    assert!(
+                        doc.automerge().get_change_by_hash(hash).is_some(),
+                        "seed {}: change {hash} of order {order} acked by node {} missing on node {live}",
+                        self.seed,
+                        node.id
+                    );
+                }
+            }
+        }
+    }
+
+    /// No two orders share a name; no order has a missing dependency.
+    pub fn assert_no_duplicates(&self) {
+        for &live in &self.live_nodes() {
+            let e = self.engine(live);
+            let mut names = BTreeMap::new();
+            for id in e.all_orders() {
+                let view = e.view(&id).expect("complete orders have views");
+                if let Some(prev) = names.insert(view.name.clone(), id.clone()) {
+                    panic!("seed {}: name {} used by orders {prev} and {id}", self.seed, view.name);
+                }
+                let doc = e.order(&id).expect("listed");
+                assert!(
+                    doc.automerge().get_missing_deps(&[]).is_empty(),
+                    "seed {}: order {id} on node {live} has missing dependencies",
+                    self.seed
+                );
+            }
+        }
+    }
+
+    /// Queues and per-peer state stayed within the configured bounds.
+    pub fn assert_bounds(&self) {
+        let limit = self.cfg.max_sessions_per_peer + self.cfg.max_inbound_sessions_per_peer;
+        assert!(
+            self.bounds.max_sessions_one_peer <= limit,
+            "seed {}: {} sessions with one peer (limit {limit})",
+            self.seed,
+            self.bounds.max_sessions_one_peer
+        );
+        // Outputs are drained after every input; a step never queues more than
+        // its own work (a catch-up reply to one message).
+        assert!(
+            self.bounds.max_outbox <= 4096,
+            "seed {}: outbox reached {}",
+            self.seed,
+            self.bounds.max_outbox
+        );
+        for &live in &self.live_nodes() {
+            let s = self.engine(live).status();
+            assert_eq!(s.sessions, 0, "seed {}: node {live} still has sessions once quiet", self.seed);
+        }
+    }
+
+    /// All of the above.
+    pub fn assert_invariants(&self) {
+        self.assert_converged();
+        self.assert_acked_present();
+        self.assert_no_duplicates();
+        self.assert_bounds();
+    }
+
+    /// Bytes every node has sent so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.nodes.values().map(|n| n.bytes_sent).sum()
+    }
+}

@@ -1,0 +1,57 @@
+//! A terminal's simulated disk: what the engine asked to persist, applied
+//! synchronously (so an acknowledged edit is always in it), surviving crashes.
+
+use std::collections::BTreeMap;
+
+use possync_engine::{StoreOp, StoredOrder};
+use possync_model::OrderId;
+
+#[derive(Debug, Default, Clone)]
+pub struct SimStore {
+    pub next_sequence: u64,
+    pub orders: BTreeMap<OrderId, StoredRecord>,
+    pub bytes_written: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StoredRecord {
+    pub snapshot: Option<Vec<u8>>,
+    pub changes: Vec<Vec<u8>>,
+    pub archived: bool,
+}
+
+impl SimStore {
+    pub fn apply(&mut self, batch: Vec<StoreOp>) {
+        for op in batch {
+            match op {
+                StoreOp::Append { order, changes } => {
+                    self.bytes_written += changes.iter().map(|c| c.len() as u64).sum::<u64>();
+                    self.orders.entry(order).or_default().changes.extend(changes);
+                }
+                StoreOp::Snapshot { order, bytes } => {
+                    self.bytes_written += bytes.len() as u64;
+                    let rec = self.orders.entry(order).or_default();
+                    rec.snapshot = Some(bytes);
+                    rec.changes.clear();
+                }
+                StoreOp::Archive { order } => self.orders.entry(order).or_default().archived = true,
+                StoreOp::Unarchive { order } => self.orders.entry(order).or_default().archived = false,
+                StoreOp::Delete { order } => {
+                    self.orders.remove(&order);
+                }
+                StoreOp::NextSequence(n) => self.next_sequence = self.next_sequence.max(n),
+            }
+        }
+    }
+
+    pub fn stored_orders(&self) -> Vec<StoredOrder> {
+        self.orders
+            .iter()
+            .map(|(id, r)| StoredOrder {
+                id: id.clone(),
+                snapshot: r.snapshot.clone(),
+                changes: r.changes.clone(),
+            })
+            .collect()
+    }
+}
