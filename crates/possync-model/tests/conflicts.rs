@@ -374,6 +374,22 @@ fn mark_paid_vs_concurrent_cancel_paid_wins_whichever_actor_is_larger() {
 }
 
 #[test]
+fn close_vs_concurrent_edit_not_touching_money_is_kept_without_a_flag() {
+    let (mut a, mut b, _) = pair_with_line();
+    pay(&mut a, "p1", "cash", 900);
+    a.edit(Edit::MarkPaid);
+    b.edit(Edit::SetNote { note: "regular customer".into() });
+    b.edit(Edit::SetExt { fields: fields(json!({"loyalty_card": "C-1001"})) });
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    assert_eq!(v.state, OrderState::Paid);
+    assert_eq!(v.note, "regular customer");
+    assert_eq!(v.ext["loyalty_card"], json!("C-1001"));
+    assert!(v.review.is_empty(), "{:?}", v.review);
+    assert!(!v.is_active());
+}
+
+#[test]
 fn local_edit_on_a_closed_order_is_refused_and_changes_nothing() {
     let (mut a, _, l1) = pair_with_line();
     pay(&mut a, "p1", "cash", 900);
