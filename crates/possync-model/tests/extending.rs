@@ -139,3 +139,28 @@ fn extension_limits_are_checked_locally() {
         assert!(matches!(a.try_edit(Edit::SetExt { fields }), Err(EditError::Invalid { field: "ext", .. })));
     }
 }
+
+#[test]
+fn arrays_written_concurrently_at_one_key_conflict_as_a_whole() {
+    let (mut a, mut b, _) = pair_with_line();
+    a.edit(Edit::SetExt { fields: serde_json::from_value(json!({"allergens": ["nuts"]})).unwrap() });
+    b.edit(Edit::SetExt {
+        fields: serde_json::from_value(json!({"allergens": ["gluten", "milk"]})).unwrap(),
+    });
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    let shown = v.ext["allergens"].clone();
+    assert!(shown == json!(["nuts"]) || shown == json!(["gluten", "milk"]), "{shown}");
+    assert_eq!(v.conflicts.len(), 1);
+    assert_eq!(v.conflicts[0].path, "ext/allergens");
+    assert_eq!(v.conflicts[0].values[0], shown);
+    assert_eq!(v.conflicts[0].values.len(), 2);
+    // Writing the merged list settles it.
+    a.edit(Edit::SetExt {
+        fields: serde_json::from_value(json!({"allergens": ["gluten", "milk", "nuts"]})).unwrap(),
+    });
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    assert_eq!(v.ext["allergens"], json!(["gluten", "milk", "nuts"]));
+    assert!(v.conflicts.is_empty());
+}
