@@ -583,11 +583,19 @@ fn put_closing(
     Ok(())
 }
 
+/// Writes a stamp. An existing stamp map is updated field by field (only
+/// the fields that differ make operations), which keeps an order's history
+/// small: most edits only move `at`. Two terminals stamping concurrently may
+/// leave a `changed` stamp mixing their fields; stamps are informational and
+/// every terminal shows the same mix.
 fn put_stamp(tx: &mut Transaction<'_>, parent: &ObjId, key: &str, stamp: &Stamp) -> Result<(), EditError> {
-    let m = tx.put_object(parent, key, ObjType::Map)?;
-    tx.put(&m, K_USER, stamp.user.as_str())?;
-    tx.put(&m, K_TERMINAL, stamp.terminal.as_str())?;
-    tx.put(&m, K_AT, stamp.at_ms)?;
+    let m = match tx.get(parent, key)? {
+        Some((Value::Object(ObjType::Map), m)) => m,
+        _ => tx.put_object(parent, key, ObjType::Map)?,
+    };
+    put_if_changed(tx, &m, K_USER, ScalarValue::Str(stamp.user.as_str().into()))?;
+    put_if_changed(tx, &m, K_TERMINAL, ScalarValue::Str(stamp.terminal.as_str().into()))?;
+    put_if_changed(tx, &m, K_AT, ScalarValue::Int(stamp.at_ms))?;
     Ok(())
 }
 

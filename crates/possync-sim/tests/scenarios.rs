@@ -445,6 +445,12 @@ fn run_rush(seed: u64) {
     for &v in &nodes {
         sim.restart(v);
     }
-    sim.settle(SETTLE);
+    let took = sim.settle(SETTLE);
+    if std::env::var("SIM_VERBOSE").is_ok() {
+        eprintln!(
+            "seed {seed}: {n} terminals settled in {took:?} (virtual), status {:?}",
+            sim.engine(nodes[0]).status()
+        );
+    }
     sim.assert_invariants();
 }
