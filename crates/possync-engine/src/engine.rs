@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
-    Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId, OrderName, OrderView, Quantity,
-    RemoteApplied, TerminalId,
+    ChangeSummary, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId, OrderName, OrderView,
+    Quantity, RemoteApplied, TerminalId,
 };
 
 use crate::config::EngineConfig;
@@ -245,7 +245,7 @@ impl<P: PeerId> Engine<P> {
         self.orders
             .insert(id.clone(), Entry { doc, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 });
         self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes: self.orders[&id].doc.save() });
-        self.after_change(now, &id, Origin::Local, &[]);
+        self.after_change(now, &id, Origin::Local, change.summary);
         self.broadcast(&id, vec![change.bytes]);
         self.flush();
         Ok(id)
@@ -260,10 +260,9 @@ impl<P: PeerId> Engine<P> {
         edit: &Edit,
     ) -> Result<Option<ChangeHash>, EngineError> {
         let entry = self.usable_entry(order)?;
-        let before = entry.doc.heads();
         let Some(change) = entry.doc.edit(ctx, edit)? else { return Ok(None) };
         self.record_append(order, vec![change.bytes.clone()]);
-        self.after_change(now, order, Origin::Local, &before);
+        self.after_change(now, order, Origin::Local, change.summary);
         self.broadcast(order, vec![change.bytes]);
         self.flush();
         Ok(Some(change.hash))
@@ -284,19 +283,18 @@ impl<P: PeerId> Engine<P> {
         }
         let new = NewOrder::new(OrderId::from_random(self.rng.next_u128()), self.peek_next_name());
         let entry = self.usable_entry(order)?;
-        let before = entry.doc.heads();
         let (target, target_change, source_change) = entry.doc.split(ctx, &new, moves)?;
         self.next_sequence += 1;
         self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
         self.record_append(order, vec![source_change.bytes.clone()]);
-        self.after_change(now, order, Origin::Local, &before);
+        self.after_change(now, order, Origin::Local, source_change.summary);
         let new_id = new.id.clone();
         self.pending_store.push(StoreOp::Snapshot { order: new_id.clone(), bytes: target.save() });
         self.orders.insert(
             new_id.clone(),
             Entry { doc: target, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 },
         );
-        self.after_change(now, &new_id, Origin::Local, &[]);
+        self.after_change(now, &new_id, Origin::Local, target_change.summary);
         self.broadcast(&new_id, vec![target_change.bytes]);
         self.broadcast(order, vec![source_change.bytes]);
         self.flush();
@@ -424,10 +422,9 @@ impl<P: PeerId> Engine<P> {
             return Verdict::Ignore;
         }
         let entry = self.orders.get_mut(&order).expect("ensured above");
-        let before = entry.doc.heads();
         match entry.doc.apply_remote_bytes(changes.iter().map(Vec::as_slice)) {
             Ok(applied) => {
-                self.after_remote(now, &from, &order, &before, applied);
+                self.after_remote(now, &from, &order, applied);
                 Verdict::Accept
             }
             Err(e) => {
@@ -683,10 +680,9 @@ impl<P: PeerId> Engine<P> {
             };
             match self.orders.get_mut(&id) {
                 Some(entry) if entry.life != Life::Incomplete => {
-                    let before = entry.doc.heads();
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
                     match entry.doc.apply_remote(new) {
-                        Ok(applied) => self.after_remote(now, from, &id, &before, applied),
+                        Ok(applied) => self.after_remote(now, from, &id, applied),
                         Err(e) => {
                             self.reject(from.clone(), Rejection::Order { order: id, detail: e.to_string() })
                         }
@@ -697,12 +693,17 @@ impl<P: PeerId> Engine<P> {
                         self.reject(from.clone(), Rejection::TooManyOrders(self.cfg.max_orders));
                         continue;
                     }
+                    let Some(view) = incoming.current_view() else { continue };
+                    let mut summary = ChangeSummary::compare(&id, None, view);
+                    summary.authors.extend(
+                        incoming.automerge().get_changes(&[]).iter().filter_map(possync_model::change_author),
+                    );
                     self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes });
                     self.orders.insert(
                         id.clone(),
                         Entry { doc: incoming, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 },
                     );
-                    self.after_change(now, &id, Origin::Peer(from.clone()), &[]);
+                    self.after_change(now, &id, Origin::Peer(from.clone()), summary);
                 }
             }
         }
@@ -791,7 +792,6 @@ impl<P: PeerId> Engine<P> {
             });
             session.last_activity = now;
             let entry = self.orders.get_mut(&id).expect("ensured above");
-            let before = entry.doc.heads();
             match entry.doc.receive_sync_message(&mut session.state, message) {
                 Ok(applied) => {
                     match entry.doc.generate_sync_message(&mut session.state) {
@@ -802,7 +802,7 @@ impl<P: PeerId> Engine<P> {
                             peer.outgoing_sync.push((id.clone(), Vec::new()));
                         }
                     }
-                    self.after_remote(now, from, &id, &before, applied);
+                    self.after_remote(now, from, &id, applied);
                 }
                 Err(e) => {
                     peer.end_session(&id);
@@ -847,24 +847,10 @@ impl<P: PeerId> Engine<P> {
 
     // ----- bookkeeping after a change ---------------------------------------
 
-    fn after_remote(
-        &mut self,
-        now: Instant,
-        from: &P,
-        order: &OrderId,
-        before: &[ChangeHash],
-        applied: RemoteApplied,
-    ) {
-        if applied.summary.is_some() {
-            let new: Vec<Vec<u8>> = self.orders[order]
-                .doc
-                .automerge()
-                .get_changes(before)
-                .iter()
-                .map(|c| c.raw_bytes().to_vec())
-                .collect();
-            self.record_append(order, new);
-            self.after_change(now, order, Origin::Peer(from.clone()), before);
+    fn after_remote(&mut self, now: Instant, from: &P, order: &OrderId, applied: RemoteApplied) {
+        if let Some(summary) = applied.summary {
+            self.record_append(order, applied.new_changes);
+            self.after_change(now, order, Origin::Peer(from.clone()), summary);
         }
         if !applied.missing_deps.is_empty() {
             // Gossip delivered a change whose history we lack: the sender has it.
@@ -888,12 +874,10 @@ impl<P: PeerId> Engine<P> {
 
     /// Re-derives the order's place (open list or archive) and its summary
     /// fingerprint, and tells the application what changed.
-    fn after_change(&mut self, now: Instant, order: &OrderId, origin: Origin<P>, before: &[ChangeHash]) {
+    fn after_change(&mut self, now: Instant, order: &OrderId, origin: Origin<P>, summary: ChangeSummary) {
         let Some(entry) = self.orders.get(order) else { return };
-        let Ok(view) = entry.doc.view() else { return };
+        let Some(view) = entry.doc.current_view() else { return };
         let active = view.is_active();
-        let summary =
-            possync_model::ChangeSummary::between(entry.doc.automerge(), order, before, &entry.doc.heads());
         let was = entry.life;
         let life = match (active, was) {
             (true, _) => Life::Active,

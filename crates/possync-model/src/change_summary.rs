@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{Automerge, ChangeHash, PatchAction, Prop};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
 
 use crate::author::Author;
 use crate::ids::{LineId, OrderId, PaymentId};
-use crate::order_doc::change_author;
 use crate::schema::*;
+use crate::view::OrderView;
 
 /// The fields, lines and payments that a batch of changes touched.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
@@ -32,68 +32,67 @@ pub struct ChangeSummary {
 }
 
 impl ChangeSummary {
-    /// Summarises the difference between two versions of `doc`.
-    pub fn between(doc: &Automerge, order: &OrderId, before: &[ChangeHash], after: &[ChangeHash]) -> Self {
+    /// What differs between two views of one order (`old` is `None` for an
+    /// order seen for the first time). Comparing views is much cheaper than
+    /// diffing the Automerge document, and names things in POS terms.
+    pub fn compare(order: &OrderId, old: Option<&OrderView>, new: &OrderView) -> Self {
         let mut s =
-            ChangeSummary { order: Some(order.clone()), created: before.is_empty(), ..Default::default() };
-        for patch in doc.diff(before, after) {
-            let mut path: Vec<String> = patch
-                .path
-                .iter()
-                .map(|(_, prop)| match prop {
-                    Prop::Map(k) => k.clone(),
-                    Prop::Seq(i) => i.to_string(),
-                })
-                .collect();
-            match &patch.action {
-                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => path.push(key.clone()),
-                PatchAction::Increment { prop: Prop::Map(k), .. } => path.push(k.clone()),
-                _ => {}
+            ChangeSummary { order: Some(order.clone()), created: old.is_none(), ..Default::default() };
+        let Some(old) = old else {
+            s.lines_added = new.lines.iter().map(|l| l.id.clone()).collect();
+            s.payments_added = new.payments.iter().map(|p| p.id.clone()).collect();
+            s.ext = new.ext.keys().cloned().collect();
+            return s;
+        };
+        let fields: [(&str, bool); 11] = [
+            (K_NAME, old.name != new.name),
+            (K_STATE, old.state != new.state || old.review != new.review),
+            (K_CUSTOMER, old.customer != new.customer),
+            (K_PRICELIST, old.pricelist != new.pricelist),
+            (K_FISCAL_POSITION, old.fiscal_position != new.fiscal_position),
+            (K_TABLE, old.table != new.table),
+            (K_FLOOR, old.floor != new.floor),
+            (K_GUESTS, old.guests != new.guests),
+            (K_NOTE, old.note != new.note),
+            (K_CHANGED, old.changed != new.changed),
+            ("conflicts", old.conflicts != new.conflicts),
+        ];
+        s.fields = fields.iter().filter(|(_, differs)| *differs).map(|(k, _)| (*k).to_owned()).collect();
+        s.ext = changed_keys(&old.ext, &new.ext);
+        for line in &new.lines {
+            match old.line(&line.id) {
+                None => {
+                    s.lines_added.insert(line.id.clone());
+                }
+                Some(before) => {
+                    let mut changed = BTreeSet::new();
+                    let pairs: [(&str, bool); 8] = [
+                        (K_PRODUCT, before.product != line.product),
+                        (K_DISPLAY_NAME, before.display_name != line.display_name),
+                        (K_QTY, before.qty != line.qty),
+                        (K_UNIT_PRICE, before.unit_price != line.unit_price),
+                        (K_DISCOUNT, before.discount != line.discount),
+                        (K_NOTE, before.note != line.note),
+                        (K_KITCHEN_QTY, before.kitchen_qty != line.kitchen_qty),
+                        (K_CHANGED, before.changed != line.changed),
+                    ];
+                    changed.extend(pairs.iter().filter(|(_, d)| *d).map(|(k, _)| (*k).to_owned()));
+                    changed.extend(
+                        changed_keys(&before.ext, &line.ext).into_iter().map(|k| format!("{K_EXT}/{k}")),
+                    );
+                    if !changed.is_empty() {
+                        s.lines_changed.insert(line.id.clone(), changed);
+                    }
+                }
             }
-            s.classify(&path);
         }
-        for change in doc.get_changes(before) {
-            if let Some(author) = change_author(&change) {
-                s.authors.insert(author);
-            }
-        }
+        s.payments_added = new
+            .payments
+            .iter()
+            .filter(|p| !old.payments.iter().any(|q| q.id == p.id))
+            .map(|p| p.id.clone())
+            .collect();
         s
-    }
-
-    fn classify(&mut self, path: &[String]) {
-        match path {
-            [] => {}
-            [lines, line] if lines == K_LINES => {
-                if let Ok(id) = LineId::parse(line) {
-                    self.lines_added.insert(id);
-                }
-            }
-            [lines, line, field, rest @ ..] if lines == K_LINES => {
-                let Ok(id) = LineId::parse(line) else { return };
-                if self.lines_added.contains(&id) {
-                    return;
-                }
-                let field = match (field.as_str(), rest.first()) {
-                    (K_EXT, Some(key)) => format!("{K_EXT}/{key}"),
-                    _ => field.clone(),
-                };
-                self.lines_changed.entry(id).or_default().insert(field);
-            }
-            [payments, payment, ..] if payments == K_PAYMENTS => {
-                if let Ok(id) = PaymentId::parse(payment) {
-                    self.payments_added.insert(id);
-                }
-            }
-            [ext, key, ..] if ext == K_EXT => {
-                self.ext.insert(key.clone());
-            }
-            [closed, ..] if closed == K_CLOSED => {
-                self.fields.insert(K_STATE.to_owned());
-            }
-            [field, ..] => {
-                self.fields.insert(field.clone());
-            }
-        }
     }
 
     /// True when nothing visible changed.
@@ -105,4 +104,12 @@ impl ChangeSummary {
             && self.lines_changed.is_empty()
             && self.payments_added.is_empty()
     }
+}
+
+fn changed_keys(old: &Map<String, Json>, new: &Map<String, Json>) -> BTreeSet<String> {
+    new.iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .chain(old.keys().filter(|k| !new.contains_key(*k)).cloned())
+        .collect()
 }

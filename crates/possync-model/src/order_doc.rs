@@ -24,6 +24,8 @@ pub struct LocalChange {
     pub hash: ChangeHash,
     /// The raw Automerge change, as `Change::raw_bytes` (compressed when large).
     pub bytes: Vec<u8>,
+    /// What the change did, for change events.
+    pub summary: ChangeSummary,
 }
 
 /// What applying remote changes did.
@@ -32,6 +34,8 @@ pub struct RemoteApplied {
     /// What became visible: `None` when every change was a duplicate or is
     /// still waiting for its dependencies.
     pub summary: Option<ChangeSummary>,
+    /// The changes that were applied, raw, in causal order: what to persist.
+    pub new_changes: Vec<Vec<u8>>,
     /// Dependencies that some received change is waiting for. Automerge keeps
     /// such changes aside, invisible, until these arrive: ask a peer for them.
     pub missing_deps: Vec<ChangeHash>,
@@ -42,6 +46,11 @@ pub struct RemoteApplied {
 pub struct OrderDoc {
     id: OrderId,
     doc: Automerge,
+    /// The validated view at the current heads, when known. Every change goes
+    /// through this type and refreshes it, so each change costs one read of
+    /// the document, and change summaries compare two views instead of
+    /// diffing the document.
+    view: Option<OrderView>,
 }
 
 impl OrderDoc {
@@ -66,7 +75,7 @@ impl OrderDoc {
         check_opt_text("fiscal_position", new.fiscal_position.as_deref())?;
         check_guests(new.guests)?;
         ext::check_fields(&new.ext)?;
-        let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor) };
+        let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor), view: None };
         let stamp = ctx.stamp();
         let mut tx = order.doc.transaction();
         tx.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
@@ -87,20 +96,20 @@ impl OrderDoc {
         ext::write_fields(&mut tx, &ext_obj, &new.ext)?;
         fill(&mut tx, &lines)?;
         let change = commit(tx, ctx)?.ok_or_else(|| EditError::Automerge("opening made no change".into()))?;
-        let change = order.local_change(change)?;
+        let change = order.local_change(change, None, ctx)?;
         Ok((order, change))
     }
 
     /// An order known so far only by id, to receive its changes into.
     pub fn empty(id: OrderId, actor: ActorId) -> Self {
-        OrderDoc { id, doc: Automerge::new().with_actor(actor) }
+        OrderDoc { id, doc: Automerge::new().with_actor(actor), view: None }
     }
 
     /// Loads a saved order and validates it.
     pub fn load(id: OrderId, bytes: &[u8], actor: ActorId) -> Result<Self, LoadError> {
         let doc = Automerge::load(bytes).map_err(|e| LoadError::Decode(e.to_string()))?;
-        let order = OrderDoc { id, doc: doc.with_actor(actor) };
-        order.view()?;
+        let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None };
+        order.view = Some(order.read_view()?);
         Ok(order)
     }
 
@@ -132,6 +141,18 @@ impl OrderDoc {
 
     /// The validated, typed view with totals, conflicts and review flags.
     pub fn view(&self) -> Result<OrderView, crate::error::SchemaError> {
+        match &self.view {
+            Some(v) => Ok(v.clone()),
+            None => self.read_view(),
+        }
+    }
+
+    /// The view, borrowed, when this document is complete and valid.
+    pub fn current_view(&self) -> Option<&OrderView> {
+        self.view.as_ref()
+    }
+
+    fn read_view(&self) -> Result<OrderView, crate::error::SchemaError> {
         OrderView::read(&self.doc, &self.id)
     }
 
@@ -310,7 +331,7 @@ impl OrderDoc {
         }
         put_stamp(&mut tx, &ROOT, K_CHANGED, &stamp)?;
         match commit(tx, ctx)? {
-            Some(hash) => self.local_change(hash).map(Some),
+            Some(hash) => self.local_change(hash, Some(view), ctx).map(Some),
             None => Ok(None),
         }
     }
@@ -392,7 +413,7 @@ impl OrderDoc {
         }
         put_stamp(&mut tx, &ROOT, K_CHANGED, &stamp)?;
         let hash = commit(tx, ctx)?.ok_or_else(|| EditError::Automerge("split made no change".into()))?;
-        let source_change = self.local_change(hash)?;
+        let source_change = self.local_change(hash, Some(view), ctx)?;
         Ok((target, target_change, source_change))
     }
 
@@ -434,41 +455,62 @@ impl OrderDoc {
         merge: impl FnOnce(&mut Automerge) -> Result<(), RemoteError>,
     ) -> Result<RemoteApplied, RemoteError> {
         let before = self.doc.get_heads();
+        let old_view = self.view.take();
         if let Err(e) = merge(&mut self.doc) {
-            self.rollback(&before);
+            self.rollback(&before, old_view);
             return Err(e);
         }
         let after = self.doc.get_heads();
         let missing_deps = self.doc.get_missing_deps(&[]);
         if after == before {
-            return Ok(RemoteApplied { summary: None, missing_deps });
+            self.view = old_view;
+            return Ok(RemoteApplied { summary: None, new_changes: Vec::new(), missing_deps });
         }
-        if let Err(source) = self.view() {
-            let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
-            self.rollback(&before);
-            return Err(RemoteError::Schema { hash, source });
-        }
-        let summary = ChangeSummary::between(&self.doc, &self.id, &before, &after);
-        Ok(RemoteApplied { summary: Some(summary), missing_deps })
+        let view = match self.read_view() {
+            Ok(view) => view,
+            Err(source) => {
+                let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
+                self.rollback(&before, old_view);
+                return Err(RemoteError::Schema { hash, source });
+            }
+        };
+        let changes = self.doc.get_changes(&before);
+        let mut summary = ChangeSummary::compare(&self.id, old_view.as_ref(), &view);
+        summary.authors.extend(changes.iter().filter_map(change_author));
+        let new_changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        self.view = Some(view);
+        Ok(RemoteApplied { summary: Some(summary), new_changes, missing_deps })
     }
 
     /// Restores the document as of `heads`. Only on the rare path of a refused
     /// change; parked changes (missing dependencies) are dropped with it and
     /// come back through catch-up.
-    fn rollback(&mut self, heads: &[ChangeHash]) {
+    fn rollback(&mut self, heads: &[ChangeHash], view: Option<OrderView>) {
         let actor = self.doc.get_actor().clone();
         self.doc = match self.doc.fork_at(heads) {
             Ok(doc) => doc.with_actor(actor),
             Err(_) => Automerge::new().with_actor(actor),
         };
+        self.view = view;
     }
 
-    fn local_change(&self, hash: ChangeHash) -> Result<LocalChange, EditError> {
+    /// Packs a committed change and refreshes the view. `old` is the view
+    /// before the change (`None` for a new order).
+    fn local_change(
+        &mut self,
+        hash: ChangeHash,
+        old: Option<OrderView>,
+        ctx: &EditContext,
+    ) -> Result<LocalChange, EditError> {
         let change = self
             .doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| EditError::Automerge(format!("committed change {hash} not found")))?;
-        Ok(LocalChange { hash, bytes: change.raw_bytes().to_vec() })
+        let view = self.read_view()?;
+        let mut summary = ChangeSummary::compare(&self.id, old.as_ref(), &view);
+        summary.authors.insert(ctx.author.clone());
+        self.view = Some(view);
+        Ok(LocalChange { hash, bytes: change.raw_bytes().to_vec(), summary })
     }
 }
 

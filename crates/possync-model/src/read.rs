@@ -11,27 +11,50 @@ use crate::ids::TerminalId;
 use crate::schema::{K_AT, K_TERMINAL, K_USER, MAX_TEXT_LEN};
 
 /// A validating reader of one map object at `path`.
+///
+/// It reads the whole map in one pass (`map_range`) and answers field
+/// lookups from that, which is several times cheaper than one Automerge `get`
+/// per field; the pass also says which keys hold conflicting values, so
+/// `get_all` is only paid for those.
 pub(crate) struct MapReader<'d, D: ReadDoc> {
     pub doc: &'d D,
     pub obj: ObjId,
     pub path: String,
+    /// `(key, value, object id, conflict)`, sorted by key (Automerge's order).
+    entries: Vec<(String, Value<'static>, ObjId, bool)>,
 }
 
 impl<'d, D: ReadDoc> MapReader<'d, D> {
     pub fn new(doc: &'d D, obj: ObjId, path: impl Into<String>) -> Self {
-        Self { doc, obj, path: path.into() }
+        let entries = doc
+            .map_range(&obj, ..)
+            .map(|item| {
+                let id = item.id();
+                (item.key.into_owned(), item.value.into(), id, item.conflict)
+            })
+            .collect();
+        Self { doc, obj, path: path.into(), entries }
+    }
+
+    fn entry(&self, key: &str) -> Option<&(String, Value<'static>, ObjId, bool)> {
+        self.entries.binary_search_by(|(k, ..)| k.as_str().cmp(key)).ok().map(|i| &self.entries[i])
+    }
+
+    /// The keys of this map, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(k, ..)| k.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub fn field_path(&self, key: &str) -> String {
         if self.path.is_empty() { key.to_owned() } else { format!("{}/{key}", self.path) }
     }
 
-    fn get(&self, key: &str) -> Result<Option<(Value<'d>, ObjId)>, SchemaError> {
-        self.doc.get(&self.obj, key).map_err(|e| SchemaError::WrongType {
-            path: self.field_path(key),
-            expected: "a readable value",
-            found: e.to_string(),
-        })
+    fn get(&self, key: &str) -> Result<Option<(Value<'static>, ObjId)>, SchemaError> {
+        Ok(self.entry(key).map(|(_, v, id, _)| (v.clone(), id.clone())))
     }
 
     fn wrong(&self, key: &str, expected: &'static str, found: &Value<'_>) -> SchemaError {
@@ -43,6 +66,13 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
             Some((Value::Object(ObjType::Map), id)) => Ok(MapReader::new(self.doc, id, self.field_path(key))),
             Some((other, _)) => Err(self.wrong(key, "a map", &other)),
             None => Err(SchemaError::Missing { path: self.field_path(key) }),
+        }
+    }
+
+    pub fn opt_map(&self, key: &str) -> Result<Option<MapReader<'d, D>>, SchemaError> {
+        match self.entry(key) {
+            None => Ok(None),
+            Some(_) => self.map(key).map(Some),
         }
     }
 
@@ -94,6 +124,9 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
     /// Every concurrent value of an integer register (see [`crate::Conflict`]);
     /// each must be valid.
     pub fn all_ints(&self, key: &str, range: std::ops::RangeInclusive<i64>) -> Result<Vec<i64>, SchemaError> {
+        if !self.entry(key).is_some_and(|e| e.3) {
+            return Ok(vec![self.int(key, range)?]);
+        }
         let values = self.doc.get_all(&self.obj, key).map_err(|e| SchemaError::WrongType {
             path: self.field_path(key),
             expected: "a readable value",
@@ -170,6 +203,9 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
     /// Every concurrent value of the register at `key`, as JSON, the value
     /// [`ReadDoc::get`] shows first. Empty when the key is absent.
     pub fn competing(&self, key: &str) -> Vec<Json> {
+        if !self.entry(key).is_some_and(|e| e.3) {
+            return Vec::new();
+        }
         let Ok(all) = self.doc.get_all(&self.obj, key) else { return Vec::new() };
         if all.len() < 2 {
             return Vec::new();

@@ -147,7 +147,8 @@ impl OrderView {
                 })?),
             };
 
-        let lines = read_lines(&root)?;
+        let mut conflicts = order_conflicts(&root);
+        let lines = read_lines(&root, &mut conflicts)?;
         let payments = read_payments(&root)?;
         let closings = read_closings(doc)?;
 
@@ -164,7 +165,6 @@ impl OrderView {
         };
 
         let review = review_flags(state, &closings, &totals, &content_digest(&lines, &payments));
-        let conflicts = collect_conflicts(&root, &lines);
 
         Ok(OrderView {
             id: expected.clone(),
@@ -191,20 +191,25 @@ impl OrderView {
     }
 }
 
-fn read_lines<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<LineView>, SchemaError> {
+/// Reads every line, and the conflicts among its fields into `conflicts`
+/// (the same pass over the document serves both).
+fn read_lines<D: ReadDoc>(
+    root: &MapReader<'_, D>,
+    conflicts: &mut Vec<Conflict>,
+) -> Result<Vec<LineView>, SchemaError> {
     let lines_map = root.map(K_LINES)?;
-    let count = root.doc.length(&lines_map.obj);
+    let count = lines_map.len();
     if count > MAX_LINES {
         return Err(SchemaError::TooMany { what: "lines", count, limit: MAX_LINES });
     }
     let mut lines = Vec::with_capacity(count);
-    for key in root.doc.keys(&lines_map.obj) {
-        let line = lines_map.map(&key)?;
-        let id = LineId::parse(&key)
-            .map_err(|_| SchemaError::LineKeyMismatch { key: key.clone(), found: key.clone() })?;
+    for key in lines_map.keys() {
+        let line = lines_map.map(key)?;
+        let id = LineId::parse(key)
+            .map_err(|_| SchemaError::LineKeyMismatch { key: key.to_owned(), found: key.to_owned() })?;
         let stored_id = line.str(K_ID)?;
         if stored_id != key {
-            return Err(SchemaError::LineKeyMismatch { key, found: stored_id });
+            return Err(SchemaError::LineKeyMismatch { key: key.to_owned(), found: stored_id });
         }
         let qty = line.counter(K_QTY)?;
         if qty > MAX_QTY_MILLI {
@@ -220,6 +225,13 @@ fn read_lines<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<LineView>, Sche
         // sent; the larger wins, as the kitchen has seen that much.
         let kitchen = line.all_ints(K_KITCHEN_QTY, 0..=MAX_QTY_MILLI)?;
         let kitchen_qty = Quantity(kitchen.into_iter().max().unwrap_or(0));
+        push_conflicts(&lines_map, key, conflicts);
+        push_conflicts_in(&line, &LINE_REGISTERS, conflicts);
+        let ext = line.opt_map(K_EXT)?;
+        if let Some(ext) = &ext {
+            let keys: Vec<&str> = ext.keys().collect();
+            push_conflicts_in(ext, &keys, conflicts);
+        }
         lines.push(LineView {
             product: line.str(K_PRODUCT)?,
             display_name: line.str(K_DISPLAY_NAME)?,
@@ -241,14 +253,14 @@ fn read_lines<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<LineView>, Sche
 
 fn read_payments<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<PaymentView>, SchemaError> {
     let payments_map = root.map(K_PAYMENTS)?;
-    let count = root.doc.length(&payments_map.obj);
+    let count = payments_map.len();
     if count > MAX_PAYMENTS {
         return Err(SchemaError::TooMany { what: "payments", count, limit: MAX_PAYMENTS });
     }
     let mut payments = Vec::with_capacity(count);
-    for key in root.doc.keys(&payments_map.obj) {
-        let p = payments_map.map(&key)?;
-        let id = PaymentId::parse(&key)
+    for key in payments_map.keys() {
+        let p = payments_map.map(key)?;
+        let id = PaymentId::parse(key)
             .map_err(|e| SchemaError::OutOfRange { path: p.path.clone(), detail: e.to_string() })?;
         payments.push(PaymentView {
             id,
@@ -356,35 +368,26 @@ const ORDER_REGISTERS: [&str; 8] =
     [K_CUSTOMER, K_PRICELIST, K_FISCAL_POSITION, K_TABLE, K_FLOOR, K_GUESTS, K_NOTE, K_NAME];
 const LINE_REGISTERS: [&str; 5] = [K_PRODUCT, K_DISPLAY_NAME, K_UNIT_PRICE, K_DISCOUNT, K_NOTE];
 
-fn collect_conflicts<D: ReadDoc>(root: &MapReader<'_, D>, lines: &[LineView]) -> Vec<Conflict> {
+/// Conflicts among the order's own fields and extension keys.
+fn order_conflicts<D: ReadDoc>(root: &MapReader<'_, D>) -> Vec<Conflict> {
     let mut out = Vec::new();
-    let mut check = |reader: &MapReader<'_, D>, key: &str| {
-        let values = reader.competing(key);
-        if !values.is_empty() {
-            out.push(Conflict { path: reader.field_path(key), values });
-        }
-    };
-    for key in ORDER_REGISTERS {
-        check(root, key);
-    }
+    push_conflicts_in(root, &ORDER_REGISTERS, &mut out);
     if let Ok(ext) = root.map(K_EXT) {
-        for key in root.doc.keys(&ext.obj) {
-            check(&ext, &key);
-        }
-    }
-    if let Ok(lines_map) = root.map(K_LINES) {
-        for line in lines {
-            check(&lines_map, line.id.as_str());
-            let Ok(l) = lines_map.map(line.id.as_str()) else { continue };
-            for key in LINE_REGISTERS {
-                check(&l, key);
-            }
-            if let Ok(ext) = l.map(K_EXT) {
-                for key in root.doc.keys(&ext.obj) {
-                    check(&ext, &key);
-                }
-            }
-        }
+        let keys: Vec<&str> = ext.keys().collect();
+        push_conflicts_in(&ext, &keys, &mut out);
     }
     out
+}
+
+fn push_conflicts_in<D: ReadDoc>(reader: &MapReader<'_, D>, keys: &[&str], out: &mut Vec<Conflict>) {
+    for key in keys {
+        push_conflicts(reader, key, out);
+    }
+}
+
+fn push_conflicts<D: ReadDoc>(reader: &MapReader<'_, D>, key: &str, out: &mut Vec<Conflict>) {
+    let values = reader.competing(key);
+    if !values.is_empty() {
+        out.push(Conflict { path: reader.field_path(key), values });
+    }
 }
