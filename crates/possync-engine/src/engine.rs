@@ -235,11 +235,11 @@ impl<P: PeerId> Engine<P> {
             return Err(EngineError::TooManyOrders(self.cfg.max_orders));
         }
         let (doc, change) = OrderDoc::open(self.actor.clone(), ctx, &new)?;
-        if let Some(seq) = new.name.sequence_of(&self.terminal) {
-            if seq >= self.next_sequence {
-                self.next_sequence = seq + 1;
-                self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
-            }
+        if let Some(seq) = new.name.sequence_of(&self.terminal)
+            && seq >= self.next_sequence
+        {
+            self.next_sequence = seq + 1;
+            self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
         }
         let id = new.id.clone();
         self.orders

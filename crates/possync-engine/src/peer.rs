@@ -44,10 +44,10 @@ impl PeerState {
     }
 
     pub fn end_session(&mut self, order: &OrderId) {
-        if let Some(s) = self.sessions.remove(order) {
-            if s.initiated {
-                self.initiated -= 1;
-            }
+        if let Some(s) = self.sessions.remove(order)
+            && s.initiated
+        {
+            self.initiated -= 1;
         }
     }
 

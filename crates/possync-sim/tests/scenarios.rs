@@ -2,6 +2,8 @@
 //! with the invariant checks: identical heads and JSON on every live terminal,
 //! every acknowledged edit everywhere, no duplicate orders, bounded state.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use possync_model::{Edit, LineId, Money, OrderState, PaymentId, Quantity, ReviewFlag};
@@ -358,8 +360,7 @@ fn s20_cloned_terminal_keeps_working_and_converges() {
 
 #[test]
 fn paid_orders_leave_the_open_list_everywhere_and_expire() {
-    let mut cfg = possync_engine::EngineConfig::default();
-    cfg.retention = Duration::from_secs(60);
+    let cfg = possync_engine::EngineConfig { retention: Duration::from_secs(60), ..Default::default() };
     let mut sim = Sim::with(seed(), NetConfig::default(), cfg);
     let a = sim.add_node("A");
     let b = sim.add_node("B");
