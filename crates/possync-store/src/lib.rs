@@ -13,10 +13,16 @@
 //! - [`Store::stats`] for metrics, [`Store::compact`] for operations.
 //!
 //! Tables, guarantees, directory layout and backups are in this crate's
-//! `README.md`.
+//! `README.md`. With the `test-utils` feature, [`fault`] has an in-memory disk
+//! that fails on command and models crashes.
 
 mod error;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod fault;
 mod store;
+
+#[cfg(test)]
+mod crash_tests;
 
 pub use error::StoreError;
 pub use store::{DB_FILE, Loaded, SCHEMA_VERSION, Store, StoreStats};

@@ -1,0 +1,263 @@
+//! Crash safety under injected IO failures: for every IO call of a workload,
+//! fail the disk there, crash, reopen what survived, and check that every
+//! acknowledged batch is there, and that the batch in flight is there
+//! entirely or not at all.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use possync_engine::{StoreOp, StoredOrder};
+use possync_model::OrderId;
+
+use crate::fault::{CrashMode, MemDisk};
+use crate::{Loaded, Store};
+
+fn id(n: usize) -> OrderId {
+    OrderId::parse(&format!("order-{n}")).unwrap()
+}
+
+/// Deterministic bytes of a given length, distinct per (tag, len).
+fn bytes(tag: usize, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i.wrapping_mul(31) ^ tag.wrapping_mul(131)) as u8).collect()
+}
+
+/// About 20 batches over 5 orders, every kind of op, sizes from a few bytes
+/// to several pages, grouped into commits of one to three batches.
+fn workload() -> Vec<Vec<Vec<StoreOp>>> {
+    let mut batches: Vec<Vec<StoreOp>> = Vec::new();
+    for i in 0..22usize {
+        let mut batch = Vec::new();
+        let order = id(i % 5);
+        let sizes: &[usize] = match i % 4 {
+            0 => &[40],
+            1 => &[120, 3000],
+            2 => &[9000],
+            _ => &[10, 20, 30],
+        };
+        batch.push(StoreOp::Append {
+            order: order.clone(),
+            changes: sizes.iter().enumerate().map(|(j, &len)| bytes(i * 10 + j, len)).collect(),
+        });
+        if i % 2 == 1 {
+            batch.push(StoreOp::Append { order: id((i + 2) % 5), changes: vec![bytes(i * 10 + 7, 64)] });
+        }
+        if i % 6 == 5 {
+            batch
+                .push(StoreOp::Snapshot { order: id((i + 1) % 5), bytes: bytes(i * 10 + 8, 2000 + i * 300) });
+        }
+        match i {
+            7 => batch.push(StoreOp::Archive { order: id(2) }),
+            9 => batch.push(StoreOp::Archive { order: id(1) }),
+            12 => batch.push(StoreOp::Unarchive { order: id(2) }),
+            15 => batch.push(StoreOp::Delete { order: id(3) }),
+            18 => {
+                batch.push(StoreOp::Archive { order: id(4) });
+                batch.push(StoreOp::Delete { order: id(1) });
+            }
+            _ => {}
+        }
+        if i % 3 == 0 {
+            // Not monotonic on purpose: the store keeps the maximum.
+            batch.push(StoreOp::NextSequence(if i == 9 { 2 } else { i as u64 + 1 }));
+        }
+        batches.push(batch);
+    }
+    // Group commit: some commits carry several batches.
+    let mut commits = Vec::new();
+    let mut it = batches.into_iter();
+    let mut size = 0;
+    loop {
+        let group: Vec<_> = it.by_ref().take(size % 3 + 1).collect();
+        if group.is_empty() {
+            break;
+        }
+        commits.push(group);
+        size += 1;
+    }
+    commits
+}
+
+/// An order's snapshot and changes.
+type Record = (Option<Vec<u8>>, Vec<Vec<u8>>);
+
+/// What the store must hold after the first `n` commits.
+fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
+    let mut orders: BTreeMap<OrderId, Record> = BTreeMap::new();
+    let mut archived = BTreeSet::new();
+    let mut next_sequence = None;
+    for op in commits[..n].iter().flatten().flatten() {
+        match op {
+            StoreOp::Append { order, changes } => {
+                orders.entry(order.clone()).or_default().1.extend(changes.iter().cloned())
+            }
+            StoreOp::Snapshot { order, bytes } => {
+                *orders.entry(order.clone()).or_default() = (Some(bytes.clone()), Vec::new())
+            }
+            StoreOp::Archive { order } => {
+                archived.insert(order.clone());
+            }
+            StoreOp::Unarchive { order } => {
+                archived.remove(order);
+            }
+            StoreOp::Delete { order } => {
+                orders.remove(order);
+                archived.remove(order);
+            }
+            StoreOp::NextSequence(s) => next_sequence = Some(next_sequence.unwrap_or(0).max(*s)),
+        }
+    }
+    Loaded {
+        orders: orders
+            .into_iter()
+            .filter(|(_, (snapshot, changes))| snapshot.is_some() || !changes.is_empty())
+            .map(|(id, (snapshot, changes))| StoredOrder { id, snapshot, changes })
+            .collect(),
+        archived,
+        next_sequence: next_sequence.unwrap_or(1),
+        damaged: Vec::new(),
+    }
+}
+
+/// `Loaded` in a comparable form (`StoredOrder` has no `PartialEq`).
+type Plain = (Vec<(OrderId, Option<Vec<u8>>, Vec<Vec<u8>>)>, BTreeSet<OrderId>, u64, Vec<(String, String)>);
+
+fn plain(l: &Loaded) -> Plain {
+    (
+        l.orders.iter().map(|o| (o.id.clone(), o.snapshot.clone(), o.changes.clone())).collect(),
+        l.archived.clone(),
+        l.next_sequence,
+        l.damaged.clone(),
+    )
+}
+
+fn label() -> &'static Path {
+    Path::new("mem:possync.redb")
+}
+
+/// Runs the workload on `disk`; returns the store, how many commits were
+/// acknowledged and the IO calls its creation took.
+/// Panics if an `apply` succeeds after one failed (a dead disk cannot have
+/// made it durable).
+///
+/// The store is created before `fail_at`, which counts IO calls from then
+/// on: a crash while the file is first created is covered by
+/// `Store::open`'s atomic creation (a rename), tested on a real directory.
+fn run(disk: &MemDisk, commits: &[Vec<Vec<StoreOp>>], fail_at: Option<u64>) -> (Store, usize, u64) {
+    let mut store = Store::open_with_backend(disk.backend(), label()).unwrap();
+    let base = disk.io_calls();
+    if let Some(n) = fail_at {
+        disk.fail_after(base + n);
+    }
+    let mut acknowledged = 0;
+    let mut failed = false;
+    for commit in commits {
+        match store.apply(commit) {
+            Ok(()) => {
+                assert!(!failed, "apply returned Ok after an earlier failure on a dead disk");
+                acknowledged += 1;
+            }
+            Err(_) => failed = true,
+        }
+    }
+    (store, acknowledged, base)
+}
+
+fn summary(l: &Loaded) -> String {
+    let orders: Vec<String> = l
+        .orders
+        .iter()
+        .map(|o| {
+            format!("{}: snapshot {:?}, {} changes", o.id, o.snapshot.as_ref().map(Vec::len), o.changes.len())
+        })
+        .collect();
+    format!("{orders:?} archived {:?} next {} damaged {:?}", l.archived, l.next_sequence, l.damaged)
+}
+
+fn check_every_failure_point(mode: impl Fn(u64) -> CrashMode) {
+    let commits = workload();
+    assert!(commits.iter().map(Vec::len).sum::<usize>() >= 20);
+
+    // A healthy run: count the IO calls and check the end state.
+    let disk = MemDisk::new();
+    let (store, acknowledged, base) = run(&disk, &commits, None);
+    assert_eq!(acknowledged, commits.len());
+    assert_eq!(plain(&store.load().unwrap()), plain(&expected(&commits, commits.len())));
+    let total = disk.io_calls() - base;
+    drop(store);
+    assert!(total > 50, "only {total} IO calls");
+
+    let mut failures = Vec::new();
+    for n in 0..=total {
+        let disk = MemDisk::new();
+        let (store, acknowledged, _) = run(&disk, &commits, Some(n));
+        let image = disk.crash(mode(n));
+        drop(store);
+        if let Err(e) = reopen_and_check(image, &commits, acknowledged) {
+            failures.push(format!(
+                "failure at IO call {n} (of {total}), {acknowledged} commits acknowledged: {e}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} failure points lose data:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn reopen_and_check(
+    image: Vec<u8>,
+    commits: &[Vec<Vec<StoreOp>>],
+    acknowledged: usize,
+) -> Result<(), String> {
+    let reopened = MemDisk::from_image(image);
+    let mut store =
+        Store::open_with_backend(reopened.backend(), label()).map_err(|e| format!("reopen failed: {e}"))?;
+    let loaded = store.load().map_err(|e| format!("load failed: {e}"))?;
+    let before = expected(commits, acknowledged);
+    let after = expected(commits, (acknowledged + 1).min(commits.len()));
+    if plain(&loaded) != plain(&before) && plain(&loaded) != plain(&after) {
+        return Err(format!(
+            "\nfound    {}\nexpected {}\n      or {}",
+            summary(&loaded),
+            summary(&before),
+            summary(&after)
+        ));
+    }
+    // The repaired store takes writes again.
+    let extra = vec![StoreOp::Append { order: id(9), changes: vec![b"after".to_vec()] }];
+    store.apply(&[extra]).map_err(|e| format!("write after reopen: {e}"))?;
+    let again = store.load().map_err(|e| format!("load after write: {e}"))?;
+    if again.orders.iter().find(|o| o.id == id(9)).map(|o| o.changes.len()) != Some(1) {
+        return Err("write after reopen lost".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn power_loss_at_every_io_call_keeps_every_acknowledged_batch() {
+    check_every_failure_point(|_| CrashMode::LoseUnsynced);
+}
+
+#[test]
+fn process_crash_at_every_io_call_keeps_every_acknowledged_batch() {
+    check_every_failure_point(|_| CrashMode::KeepUnsynced);
+}
+
+#[test]
+fn partial_writeback_at_every_io_call_keeps_every_acknowledged_batch() {
+    for round in 0..3u64 {
+        check_every_failure_point(|n| CrashMode::Partial { seed: n * 3 + round });
+    }
+}
+
+#[test]
+fn a_crash_without_failure_loses_nothing_acknowledged() {
+    let commits = workload();
+    for mode in [CrashMode::LoseUnsynced, CrashMode::KeepUnsynced, CrashMode::Partial { seed: 7 }] {
+        let disk = MemDisk::new();
+        let (store, acknowledged, _) = run(&disk, &commits, None);
+        assert_eq!(acknowledged, commits.len());
+        let image = disk.crash(mode);
+        drop(store);
+        let store = Store::open_with_backend(MemDisk::from_image(image).backend(), label()).unwrap();
+        assert_eq!(plain(&store.load().unwrap()), plain(&expected(&commits, commits.len())), "{mode:?}");
+    }
+}
