@@ -391,6 +391,21 @@ impl<P: PeerId> Engine<P> {
         self.flush();
     }
 
+    /// Starts a catch-up round with `peer` now (e.g. when its gossip
+    /// subscription arrives, or after a publish found no subscribers), instead
+    /// of waiting for the next anti-entropy round.
+    pub fn catch_up_with(&mut self, peer: &P) {
+        if self.peers.contains_key(peer) {
+            self.send_summary(peer);
+            self.flush();
+        }
+    }
+
+    /// Connected peers, sorted.
+    pub fn peers(&self) -> Vec<P> {
+        self.peers.keys().cloned().collect()
+    }
+
     /// The peer is gone: its sessions and queues go with it.
     pub fn peer_down(&mut self, peer: &P) {
         self.peers.remove(peer);
@@ -943,8 +958,9 @@ impl<P: PeerId> Engine<P> {
         self.outbox.push_back(Output::Event(Event::Rejected { from, reason }));
     }
 
-    /// Ends a step: storage first (so nothing is sent or acknowledged before
-    /// it is durable), then the batched sync messages.
+    /// Ends a step: the step's storage writes become one batch at the front of
+    /// the queue (so a runtime that carries outputs out in order never
+    /// acknowledges before they are durable), then the batched sync messages.
     fn flush(&mut self) {
         if !self.pending_store.is_empty() {
             let batch = std::mem::take(&mut self.pending_store);

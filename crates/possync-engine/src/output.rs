@@ -8,9 +8,10 @@ use crate::wire::WireError;
 
 #[derive(Debug)]
 pub enum Output<P> {
-    /// Write these to storage as one atomic batch, durably, before anything
-    /// that follows it in the queue (a local edit is acknowledged only once
-    /// its batch is on disk).
+    /// Write these to storage as one atomic batch, durably. A local edit is
+    /// acknowledged only once its batch is on disk; messages that follow may
+    /// be sent before the write completes (a change a peer holds is never
+    /// lost, and a restarted engine never reuses its actor).
     Persist(Vec<StoreOp>),
     /// Publish on the multi-session's gossip topic.
     Broadcast(Vec<u8>),

@@ -1,0 +1,35 @@
+//! possync benchmarks. Each prints a table; `--json FILE` also writes the
+//! figures as JSON. Absolute times drift on shared machines: compare figures
+//! measured in one run.
+//!
+//! ```sh
+//! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
+//! ```
+#![allow(clippy::print_stdout)]
+
+mod propagation;
+mod stats;
+
+use anyhow::{Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    match args.first().map(String::as_str) {
+        Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
+        _ => bail!(
+            "usage: possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]"
+        ),
+    }
+}
+
+/// `--name value` from the arguments, parsed, or the default.
+pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => match args.get(i + 1).map(|v| v.parse::<T>()) {
+            Some(Ok(v)) => Ok(v),
+            _ => bail!("{name} needs a valid value"),
+        },
+    }
+}

@@ -1,0 +1,161 @@
+//! Edit → visible on every other terminal, through the Node API with durable
+//! storage on, N terminals in one process over loopback TCP (pnet + Noise +
+//! Yamux, signed gossipsub).
+//!
+//! Each terminal edits its own order's line (+1) in turn, at a fixed total
+//! rate. A receiver knows which edit it sees from the quantity (the k-th
+//! edit of a terminal makes its quantity k + 1), so every (edit, receiver)
+//! pair gives one latency sample: from just before `edit()` is called to the
+//! receiver's change event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId};
+use possync::{Node, NodeEvent, SessionKey};
+
+use crate::flag;
+use crate::stats::{Percentiles, percentiles};
+
+type SendTimes = Arc<Mutex<HashMap<(OrderId, i64), Instant>>>;
+
+pub async fn run(args: &[String]) -> Result<()> {
+    let nodes: usize = flag(args, "--nodes", 5)?;
+    let rate: u64 = flag(args, "--rate", 100)?;
+    let seconds: u64 = flag(args, "--seconds", 10)?;
+    let json: Option<String> =
+        flag(args, "--json", String::new()).map(|s| Some(s).filter(|s| !s.is_empty()))?;
+    let result = measure(nodes, rate, seconds).await?;
+    println!("| terminals | edits/s | samples | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let p = result;
+    println!(
+        "| {nodes} | {rate} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        p.samples, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+    );
+    if let Some(path) = json {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&serde_json::json!({
+                "benchmark": "propagation", "terminals": nodes, "edits_per_s": rate, "latency": p
+            }))?,
+        )?;
+    }
+    Ok(())
+}
+
+pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
+    let dir = std::env::temp_dir().join(format!("possync-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let key = SessionKey::generate()?;
+    let mut nodes: Vec<Node> = Vec::new();
+    for i in 0..n {
+        let terminal = TerminalId::parse(&format!("T{i}"))?;
+        let peers: Vec<_> = nodes.iter().flat_map(|p| p.listen_addrs().to_vec()).collect();
+        nodes.push(
+            Node::builder("bench", terminal.clone(), dir.join(terminal.as_str()))
+                .session_key(key.clone())
+                .peers(peers)
+                .spawn()
+                .await?,
+        );
+    }
+    // Wait for the mesh and the gossip subscriptions.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut ok = true;
+        for node in &nodes {
+            ok &= node.status().await?.peers.len() == n - 1;
+        }
+        if ok {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "terminals did not connect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each terminal's own order and line, visible everywhere before timing.
+    let mut targets = Vec::new();
+    for node in &nodes {
+        let order = node
+            .open_order(
+                "bench",
+                NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0)),
+            )
+            .await?;
+        let line = LineId::from_random(u128::from(targets.len() as u64 + 1));
+        let new_line = NewLine {
+            id: line.clone(),
+            product: "espresso".into(),
+            display_name: "Espresso".into(),
+            qty: Quantity::units(1),
+            unit_price: Money(250),
+            discount: Default::default(),
+            note: String::new(),
+            ext: Default::default(),
+        };
+        node.edit("bench", &order, Edit::AddLine(new_line)).await?;
+        targets.push((order, line));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let mut listeners = Vec::new();
+    for node in &nodes {
+        let mut events = node.subscribe();
+        let sent = sent.clone();
+        let samples = samples.clone();
+        let lines: HashMap<OrderId, LineId> = targets.iter().cloned().collect();
+        listeners.push(tokio::spawn(async move {
+            while let Ok(ev) = events.recv().await {
+                let now = Instant::now();
+                if let NodeEvent::OrderChanged {
+                    order,
+                    origin: possync::ChangeOrigin::Remote { .. },
+                    view: Some(view),
+                    ..
+                } = ev
+                {
+                    let Some(line) = lines.get(&order).and_then(|l| view.line(l)) else { continue };
+                    if let Some(t0) =
+                        sent.lock().ok().and_then(|s| s.get(&(order.clone(), line.qty.0)).copied())
+                    {
+                        if let Ok(mut s) = samples.lock() {
+                            s.push(now - t0);
+                        }
+                    }
+                }
+            }
+        }));
+    }
+
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let total = rate * seconds;
+    let start = Instant::now();
+    let mut qty = vec![Quantity::units(1).milli(); n];
+    for k in 0..total {
+        let due = start + interval * k as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let i = (k as usize) % n;
+        let (order, line) = &targets[i];
+        qty[i] += 1000;
+        let t0 = Instant::now();
+        sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert((order.clone(), qty[i]), t0);
+        nodes[i]
+            .edit("bench", order, Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) })
+            .await
+            .context("edit")?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for node in &nodes {
+        node.shutdown().await?;
+    }
+    for l in listeners {
+        l.abort();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut s = samples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    Ok(percentiles(&mut s))
+}

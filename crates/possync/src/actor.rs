@@ -1,0 +1,615 @@
+//! The node's actor: the one task that owns the engine, the store and the
+//! libp2p swarm. Everything else talks to it through [`crate::Node`].
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use automerge::ActorId;
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
+use possync_engine::{Engine, Event, Origin, Output, StoreOp, Verdict};
+use possync_store::Store;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::config::{NodeConfig, check_session_id};
+use crate::event::{ChangeOrigin, NodeEvent};
+use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
+use crate::net::{Behaviour, BehaviourEvent, transport};
+use crate::status::{Connectivity, Counters, NodeStatus};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Commands taken from the queue before one group commit.
+const MAX_COMMANDS_PER_COMMIT: usize = 64;
+/// Redial backoff bounds for static peers.
+const REDIAL_MIN: Duration = Duration::from_millis(500);
+const REDIAL_MAX: Duration = Duration::from_secs(10);
+
+/// The gossip topic of a multi-session.
+pub fn topic_for(session: &str) -> IdentTopic {
+    IdentTopic::new(format!("possync/1/{session}"))
+}
+
+/// An address without its `/p2p/<peer id>` suffix, which the swarm may add.
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // Falls back to the clock only if the OS has no randomness at all.
+    if getrandom::fill(&mut b).is_err() {
+        return wall_ms() as u64 ^ 0x5DEE_CE66_D1CE_5EED;
+    }
+    u64::from_le_bytes(b)
+}
+
+struct StaticPeer {
+    addr: Multiaddr,
+    connected: Option<PeerId>,
+    next_dial: Instant,
+    backoff: Duration,
+}
+
+/// A reply waiting for the group commit that makes its change durable.
+enum Deferred {
+    Order(Reply<possync_model::OrderId>, Result<possync_model::OrderId, NodeError>),
+    Edit(Reply<Option<automerge::ChangeHash>>, Result<Option<automerge::ChangeHash>, NodeError>),
+    Done(Reply<()>),
+}
+
+struct Actor {
+    engine: Engine<PeerId>,
+    store: Store,
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    events: broadcast::Sender<NodeEvent>,
+    static_peers: Vec<StaticPeer>,
+    connected: BTreeSet<PeerId>,
+    isolated: bool,
+    last_sync_ms: Option<i64>,
+    counters: Counters,
+    /// Storage batches not yet committed, and everything to do after.
+    pending_persist: Vec<Vec<StoreOp>>,
+    pending_after: Vec<Output<PeerId>>,
+    deferred: Vec<Deferred>,
+    last_status: Option<(Connectivity, Vec<PeerId>)>,
+    shutting_down: Option<Reply<()>>,
+}
+
+pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
+    check_session_id(&config.session).map_err(NodeError::Config)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| NodeError::Config(format!("data directory {}: {e}", config.data_dir.display())))?;
+    let keypair = config.identity.resolve(&config.data_dir)?;
+    let peer_id = keypair.public().to_peer_id();
+
+    let store = Store::open(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let loaded = store.load().map_err(|e| NodeError::Storage(e.to_string()))?;
+    for (name, reason) in &loaded.damaged {
+        warn!(record = %name, %reason, "damaged stored record skipped");
+    }
+
+    // A fresh Automerge actor per start: a cloned data directory never
+    // reuses an (actor, sequence) pair.
+    let actor_id = ActorId::from(
+        random_u64().to_be_bytes().iter().chain(&random_u64().to_be_bytes()).copied().collect::<Vec<u8>>(),
+    );
+    let seed = config.seed.unwrap_or_else(random_u64);
+    let now = Instant::now().into_std();
+    let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
+    let report = engine.restore(now, loaded.orders, loaded.next_sequence);
+    for (order, reason) in &report.damaged {
+        warn!(%order, %reason, "stored order could not be loaded; left on disk untouched");
+    }
+    info!(
+        open = report.active,
+        archived = report.archived,
+        damaged = report.damaged.len(),
+        "orders restored"
+    );
+
+    let psk = config.session_key.as_ref().map(|k| k.psk());
+    let mdns = config.mdns;
+    let mut swarm = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
+        .map_err(|e| NodeError::Network(e.to_string()))?
+        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| Box::new(e) as BoxError))
+        .map_err(|e| NodeError::Network(e.to_string()))?
+        // Session peers stay connected even when quiet: gossipsub alone lets
+        // non-mesh connections idle out.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
+        .build();
+
+    let topic = topic_for(&config.session);
+    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| NodeError::Network(e.to_string()))?;
+    let listen = if config.listen.is_empty() {
+        vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| NodeError::Config(format!("{e}")))?]
+    } else {
+        config.listen.clone()
+    };
+    for addr in &listen {
+        swarm.listen_on(addr.clone()).map_err(|e| NodeError::Network(format!("listen on {addr}: {e}")))?;
+    }
+    // Wait for the listeners, so the handle can report real addresses.
+    let mut listen_addrs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while listen_addrs.len() < listen.len() {
+        match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
+            Ok(SwarmEvent::NewListenAddr { address, .. }) => listen_addrs.push(address),
+            Ok(SwarmEvent::ListenerError { error, .. }) => return Err(NodeError::Network(error.to_string())),
+            Ok(SwarmEvent::ListenerClosed { reason: Err(error), .. }) => {
+                return Err(NodeError::Network(error.to_string()));
+            }
+            Ok(_) => {}
+            Err(_) => return Err(NodeError::Network("listening did not start within 5 s".into())),
+        }
+    }
+
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
+    let static_peers = config
+        .peers
+        .iter()
+        .map(|addr| StaticPeer {
+            addr: addr.clone(),
+            connected: None,
+            next_dial: Instant::now(),
+            backoff: REDIAL_MIN,
+        })
+        .collect();
+    let actor = Actor {
+        engine,
+        store,
+        swarm,
+        topic,
+        events: events_tx.clone(),
+        static_peers,
+        connected: BTreeSet::new(),
+        isolated: false,
+        last_sync_ms: None,
+        counters: Counters::default(),
+        pending_persist: Vec::new(),
+        pending_after: Vec::new(),
+        deferred: Vec::new(),
+        last_status: None,
+        shutting_down: None,
+    };
+    let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
+    tokio::spawn(tracing::Instrument::instrument(actor.run(commands_rx), span));
+    Ok(Node { commands: commands_tx, events: events_tx, terminal: config.terminal, peer_id, listen_addrs })
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut redial = tokio::time::interval(Duration::from_millis(250));
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            let wake = Instant::from_std(self.engine.poll_timeout());
+            tokio::select! {
+                command = commands.recv() => {
+                    let Some(command) = command else {
+                        info!("every handle dropped: stopping");
+                        break;
+                    };
+                    self.handle_command(command);
+                    // Group commit: take what else is already queued.
+                    for _ in 1..MAX_COMMANDS_PER_COMMIT {
+                        match commands.try_recv() {
+                            Ok(c) => self.handle_command(c),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                event = self.swarm.select_next_some() => self.handle_swarm(event),
+                () = tokio::time::sleep_until(wake) => {
+                    self.engine.handle_timeout(Instant::now().into_std());
+                    self.collect();
+                }
+                _ = redial.tick() => self.redial(),
+            }
+            self.flush();
+            if let Some(reply) = self.shutting_down.take() {
+                self.stop();
+                // Close the store (releasing its file lock) and the swarm
+                // before answering, so the caller may reopen at once.
+                drop(self);
+                let _ = reply.send(Ok(()));
+                return;
+            }
+        }
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.flush();
+        let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&self.topic);
+        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        for p in peers {
+            let _ = self.swarm.disconnect_peer_id(p);
+        }
+        info!("stopped");
+    }
+
+    fn now() -> std::time::Instant {
+        Instant::now().into_std()
+    }
+
+    // ----- commands ---------------------------------------------------------
+
+    fn handle_command(&mut self, command: Command) {
+        if self.shutting_down.is_some() {
+            // Stop accepting edits once shutdown began.
+            drop(command);
+            return;
+        }
+        let now = Self::now();
+        match command {
+            Command::Open { ctx, template, with_id, reply } => {
+                let result = if with_id {
+                    self.engine.open_order_as(now, &ctx, template)
+                } else {
+                    self.engine.open_order(now, &ctx, template)
+                };
+                self.collect();
+                self.deferred.push(Deferred::Order(reply, result.map_err(NodeError::from)));
+            }
+            Command::Edit { ctx, order, edit, reply } => {
+                let result = self.engine.edit(now, &ctx, &order, &edit);
+                self.collect();
+                self.deferred.push(Deferred::Edit(reply, result.map_err(NodeError::from)));
+            }
+            Command::Split { ctx, order, moves, reply } => {
+                let result = self.engine.split(now, &ctx, &order, &moves);
+                self.collect();
+                self.deferred.push(Deferred::Order(reply, result.map_err(NodeError::from)));
+            }
+            Command::View { order, reply } => {
+                let _ = reply.send(Ok(self.engine.view(&order)));
+            }
+            Command::List { include_archived, reply } => {
+                let ids =
+                    if include_archived { self.engine.all_orders() } else { self.engine.active_orders() };
+                let mut views: Vec<_> = ids.iter().filter_map(|id| self.engine.view(id)).collect();
+                views.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(Ok(views));
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(Ok(self.status()));
+            }
+            Command::Dial { addr, reply } => {
+                let result = self
+                    .swarm
+                    .dial(addr.clone())
+                    .map_err(|e| NodeError::Network(format!("dial {addr}: {e}")));
+                let _ = reply.send(result);
+            }
+            Command::Isolate { isolated, reply } => {
+                self.isolated = isolated;
+                if isolated {
+                    let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+                    for p in peers {
+                        let _ = self.swarm.disconnect_peer_id(p);
+                    }
+                } else {
+                    for p in &mut self.static_peers {
+                        p.next_dial = Instant::now();
+                        p.backoff = REDIAL_MIN;
+                    }
+                }
+                self.deferred.push(Deferred::Done(reply));
+            }
+            Command::Shutdown { reply } => self.shutting_down = Some(reply),
+        }
+    }
+
+    // ----- swarm events -----------------------------------------------------
+
+    fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        let now = Self::now();
+        match event {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, num_established, connection_id, ..
+            } => {
+                if self.isolated {
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
+                if let ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    let dialed = without_p2p(address);
+                    for p in self.static_peers.iter_mut().filter(|p| without_p2p(&p.addr) == dialed) {
+                        p.connected = Some(peer_id);
+                        p.backoff = REDIAL_MIN;
+                    }
+                }
+                if num_established.get() == 1 {
+                    debug!(peer = %peer_id, "peer connected");
+                    self.connected.insert(peer_id);
+                    self.engine.peer_up(now, peer_id);
+                    self.collect();
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
+                if num_established == 0 {
+                    debug!(peer = %peer_id, "peer disconnected");
+                    self.connected.remove(&peer_id);
+                    self.engine.peer_down(&peer_id);
+                    for p in self.static_peers.iter_mut().filter(|p| p.connected == Some(peer_id)) {
+                        p.connected = None;
+                        p.next_dial = Instant::now() + p.backoff;
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                debug!(%error, "dial failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(now, event),
+            SwarmEvent::Behaviour(BehaviourEvent::Catchup(event)) => self.on_catchup(now, event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                connection,
+                result: Err(error),
+            })) => {
+                // A silent network (cable pulled, Wi-Fi gone) shows as failing
+                // pings long before TCP notices: drop the connection so the
+                // terminal shows offline and redials.
+                debug!(%peer, %error, "ping failed: closing connection");
+                self.swarm.close_connection(connection);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    if !self.isolated && !self.connected.contains(&peer) {
+                        let _ = self.swarm.dial(addr);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_gossip(&mut self, now: std::time::Instant, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message { propagation_source, message_id, message } => {
+                let verdict = if message.topic == self.topic.hash() {
+                    self.engine.handle_gossip(now, propagation_source, &message.data)
+                } else {
+                    Verdict::Ignore
+                };
+                let acceptance = match verdict {
+                    Verdict::Accept => MessageAcceptance::Accept,
+                    Verdict::Ignore => MessageAcceptance::Ignore,
+                    Verdict::Reject => MessageAcceptance::Reject,
+                };
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    acceptance,
+                );
+                self.collect();
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
+                // Changes made between connecting and this subscription could
+                // not be gossiped to the peer: catch up now.
+                self.engine.catch_up_with(&peer_id);
+                self.collect();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_catchup(&mut self, now: std::time::Instant, event: request_response::Event<Vec<u8>, ()>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message: request_response::Message::Request { request, channel, .. },
+                ..
+            } => {
+                self.counters.catchup_received += 1;
+                let _ = self.swarm.behaviour_mut().catchup.send_response(channel, ());
+                self.engine.handle_direct(now, peer, &request);
+                self.collect();
+            }
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "catch-up message not delivered; the engine retries after its timeout");
+            }
+            _ => {}
+        }
+    }
+
+    fn redial(&mut self) {
+        if self.isolated {
+            return;
+        }
+        let now = Instant::now();
+        for p in &mut self.static_peers {
+            if p.connected.is_none() && now >= p.next_dial {
+                if let Err(e) = self.swarm.dial(p.addr.clone()) {
+                    debug!(addr = %p.addr, error = %e, "redial failed");
+                }
+                p.next_dial = now + p.backoff;
+                p.backoff = (p.backoff * 2).min(REDIAL_MAX);
+            }
+        }
+    }
+
+    // ----- outputs ----------------------------------------------------------
+
+    /// Takes the engine's outputs: storage batches wait for the group commit,
+    /// everything else waits until they are durable.
+    fn collect(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            match out {
+                Output::Persist(batch) => self.pending_persist.push(batch),
+                other => self.pending_after.push(other),
+            }
+        }
+    }
+
+    /// Sends messages first, then commits pending storage in one transaction
+    /// (group commit), then publishes events and answers the commands whose
+    /// changes are now durable.
+    ///
+    /// Sending before the fsync is safe and keeps the disk out of the
+    /// propagation latency: a change that reached a peer is never lost (the
+    /// peer gives it back through catch-up), and a restarted terminal uses a
+    /// fresh Automerge actor, so it never reuses a sequence number either.
+    /// What must wait for the disk is the acknowledgement, and it does.
+    fn flush(&mut self) {
+        self.collect();
+        let (messages, events): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_after).into_iter().partition(|o| !matches!(o, Output::Event(_)));
+        for out in messages {
+            self.carry_out(out);
+        }
+        let mut storage_error = None;
+        if !self.pending_persist.is_empty() {
+            let batches = std::mem::take(&mut self.pending_persist);
+            match self.store.apply(&batches) {
+                Ok(()) => self.counters.store_commits += 1,
+                Err(e) => {
+                    self.counters.store_failures += 1;
+                    warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
+                    storage_error = Some(e.to_string());
+                }
+            }
+        }
+        for out in events.into_iter().chain(std::mem::take(&mut self.pending_after)) {
+            self.carry_out(out);
+        }
+        for d in std::mem::take(&mut self.deferred) {
+            let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
+            match d {
+                Deferred::Order(reply, result) => {
+                    let result = match (result, failed(&storage_error)) {
+                        (Ok(_), Some(e)) => Err(e),
+                        (r, _) => r,
+                    };
+                    if result.is_ok() {
+                        self.counters.local_changes += 1;
+                    }
+                    let _ = reply.send(result);
+                }
+                Deferred::Edit(reply, result) => {
+                    let result = match (result, failed(&storage_error)) {
+                        (Ok(Some(_)), Some(e)) => Err(e),
+                        (r, _) => r,
+                    };
+                    if matches!(result, Ok(Some(_))) {
+                        self.counters.local_changes += 1;
+                    }
+                    let _ = reply.send(result);
+                }
+                Deferred::Done(reply) => {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
+        self.publish_status_if_changed();
+    }
+
+    fn carry_out(&mut self, out: Output<PeerId>) {
+        match out {
+            Output::Persist(_) => {}
+            Output::Broadcast(bytes) => {
+                match self.swarm.behaviour_mut().gossipsub.publish(self.topic.clone(), bytes) {
+                    Ok(_) => self.counters.gossip_sent += 1,
+                    Err(PublishError::Duplicate) => {}
+                    Err(e) => {
+                        // Nothing is lost: peers get the change by catch-up,
+                        // started now rather than at the next round.
+                        self.counters.gossip_publish_failed += 1;
+                        debug!(error = %e, "publish failed; catching up with every peer");
+                        for peer in self.engine.peers() {
+                            self.engine.catch_up_with(&peer);
+                        }
+                        self.collect();
+                        let more = std::mem::take(&mut self.pending_after);
+                        for o in more {
+                            self.carry_out(o);
+                        }
+                    }
+                }
+            }
+            Output::Send { to, bytes } => {
+                if self.connected.contains(&to) {
+                    self.counters.catchup_sent += 1;
+                    self.swarm.behaviour_mut().catchup.send_request(&to, bytes);
+                }
+            }
+            Output::Event(event) => self.publish_event(event),
+        }
+    }
+
+    fn publish_event(&mut self, event: Event<PeerId>) {
+        let event = match event {
+            Event::OrderChanged { order, origin, summary, active } => {
+                let origin = match origin {
+                    Origin::Local => ChangeOrigin::Local,
+                    Origin::Peer(peer) => {
+                        self.counters.remote_changes += 1;
+                        self.last_sync_ms = Some(wall_ms());
+                        ChangeOrigin::Remote { peer }
+                    }
+                };
+                let view = self.engine.view(&order).map(Box::new);
+                NodeEvent::OrderChanged { order, origin, summary, active, view }
+            }
+            Event::Archived { order } => NodeEvent::Archived { order },
+            Event::Rejected { from, reason } => {
+                self.counters.rejected += 1;
+                NodeEvent::Rejected { peer: from, reason: reason.to_string() }
+            }
+        };
+        // No subscriber is fine; a slow one lags, it never blocks the node.
+        let _ = self.events.send(event);
+    }
+
+    fn connectivity(&self) -> Connectivity {
+        if self.connected.is_empty() {
+            Connectivity::Offline
+        } else if self.engine.status().is_syncing() {
+            Connectivity::Syncing
+        } else {
+            Connectivity::Online
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        let s = self.engine.status();
+        NodeStatus {
+            connectivity: self.connectivity(),
+            peers: self.connected.iter().copied().collect(),
+            open_orders: s.active_orders,
+            archived_orders: s.archived_orders,
+            last_sync_ms: self.last_sync_ms,
+            peer_id: *self.swarm.local_peer_id(),
+            listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    fn publish_status_if_changed(&mut self) {
+        let now = (self.connectivity(), self.connected.iter().copied().collect::<Vec<_>>());
+        if self.last_status.as_ref() != Some(&now) {
+            self.last_status = Some(now);
+            let _ = self.events.send(NodeEvent::Status(self.status()));
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<oneshot::Sender<()>>();
+}

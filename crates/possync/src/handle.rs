@@ -1,0 +1,222 @@
+//! [`Node`]: the cheap, cloneable handle an embedding POS program holds.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use automerge::ChangeHash;
+use libp2p::{Multiaddr, PeerId};
+use possync_engine::EngineError;
+use possync_model::{
+    Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::config::NodeBuilder;
+use crate::event::NodeEvent;
+use crate::status::NodeStatus;
+
+/// Errors of node operations.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error("network: {0}")]
+    Network(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the node has stopped")]
+    Stopped,
+}
+
+impl NodeError {
+    /// The edit error behind this one, if the model refused the edit.
+    pub fn as_edit_error(&self) -> Option<&EditError> {
+        match self {
+            NodeError::Engine(EngineError::Edit(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// Requests from handles to the node's actor.
+pub(crate) enum Command {
+    Open {
+        ctx: EditContext,
+        template: NewOrder,
+        with_id: bool,
+        reply: Reply<OrderId>,
+    },
+    Edit {
+        ctx: EditContext,
+        order: OrderId,
+        edit: Edit,
+        reply: Reply<Option<ChangeHash>>,
+    },
+    Split {
+        ctx: EditContext,
+        order: OrderId,
+        moves: Vec<(LineId, Quantity)>,
+        reply: Reply<OrderId>,
+    },
+    View {
+        order: OrderId,
+        reply: Reply<Option<OrderView>>,
+    },
+    List {
+        include_archived: bool,
+        reply: Reply<Vec<OrderView>>,
+    },
+    Status {
+        reply: Reply<NodeStatus>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: Reply<()>,
+    },
+    /// Test and operations hook: drop every connection and stop dialling
+    /// (`true`), or resume (`false`).
+    Isolate {
+        isolated: bool,
+        reply: Reply<()>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+/// Bound of the command queue: handles wait (async) when the node is this far
+/// behind, instead of growing memory.
+pub(crate) const COMMAND_QUEUE: usize = 256;
+
+/// A running terminal. Clone it freely; the node stops when
+/// [`Node::shutdown`] is called or the last handle is dropped.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) terminal: TerminalId,
+    pub(crate) peer_id: PeerId,
+    pub(crate) listen_addrs: Vec<Multiaddr>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Node {
+    /// Starts configuring a node of multi-session `session`.
+    pub fn builder(
+        session: impl Into<String>,
+        terminal: TerminalId,
+        data_dir: impl Into<PathBuf>,
+    ) -> NodeBuilder {
+        NodeBuilder::new(session.into(), terminal, data_dir.into())
+    }
+
+    pub fn terminal(&self) -> &TerminalId {
+        &self.terminal
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Addresses the node listens on (known once it started).
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen_addrs
+    }
+
+    /// Change events, local and remote. Each subscriber has its own bounded
+    /// queue; one that falls behind gets `RecvError::Lagged` and should re-read
+    /// the orders it shows.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    fn ctx(&self, user: &str) -> EditContext {
+        EditContext::new(user, self.terminal.clone(), now_ms())
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Opens an order with a fresh id and this terminal's next name. Returns
+    /// once the order is on disk.
+    pub async fn open_order(&self, user: &str, template: NewOrder) -> Result<OrderId, NodeError> {
+        let ctx = self.ctx(user);
+        self.call(|reply| Command::Open { ctx, template, with_id: false, reply }).await
+    }
+
+    /// Opens an order with the id and name given (e.g. from Odoo).
+    pub async fn open_order_as(&self, user: &str, new: NewOrder) -> Result<OrderId, NodeError> {
+        let ctx = self.ctx(user);
+        self.call(|reply| Command::Open { ctx, template: new, with_id: true, reply }).await
+    }
+
+    /// Applies an edit. Returns once it is on disk (`None`: it changed nothing).
+    pub async fn edit(
+        &self,
+        user: &str,
+        order: &OrderId,
+        edit: Edit,
+    ) -> Result<Option<ChangeHash>, NodeError> {
+        let ctx = self.ctx(user);
+        let order = order.clone();
+        self.call(|reply| Command::Edit { ctx, order, edit, reply }).await
+    }
+
+    /// Splits the bill: moves quantities of lines into a new order.
+    pub async fn split(
+        &self,
+        user: &str,
+        order: &OrderId,
+        moves: Vec<(LineId, Quantity)>,
+    ) -> Result<OrderId, NodeError> {
+        let ctx = self.ctx(user);
+        let order = order.clone();
+        self.call(|reply| Command::Split { ctx, order, moves, reply }).await
+    }
+
+    pub async fn order(&self, order: &OrderId) -> Result<Option<OrderView>, NodeError> {
+        let order = order.clone();
+        self.call(|reply| Command::View { order, reply }).await
+    }
+
+    /// The open list (and the archive too, if asked), sorted by name.
+    pub async fn orders(&self, include_archived: bool) -> Result<Vec<OrderView>, NodeError> {
+        self.call(|reply| Command::List { include_archived, reply }).await
+    }
+
+    pub async fn status(&self) -> Result<NodeStatus, NodeError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Dials another terminal once (static peers are redialled by the node).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        self.call(|reply| Command::Dial { addr, reply }).await
+    }
+
+    /// Drops every connection and stops dialling (`true`) or resumes
+    /// (`false`): what a pulled network cable does, for tests and drills.
+    pub async fn set_isolated(&self, isolated: bool) -> Result<(), NodeError> {
+        self.call(|reply| Command::Isolate { isolated, reply }).await
+    }
+
+    /// Stops accepting edits, flushes storage, leaves the mesh, and returns
+    /// when the node has stopped.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        match self.call(|reply| Command::Shutdown { reply }).await {
+            Ok(()) | Err(NodeError::Stopped) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

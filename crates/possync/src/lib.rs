@@ -1,0 +1,48 @@
+//! # possync: point-of-sale orders in step across terminals, peer to peer
+//!
+//! Embed a [`Node`] in a POS terminal daemon: it keeps every open order of
+//! the multi-session on this terminal, durably (redb), and in step with the
+//! other terminals over libp2p (gossipsub for fan-out, a pairwise catch-up
+//! protocol for everything gossip misses), with no server.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), possync::NodeError> {
+//! use possync::{Node, model::{NewOrder, OrderId, OrderName, TerminalId}};
+//! let terminal = TerminalId::parse("BAR").expect("valid terminal id");
+//! let node = Node::builder("floor-1", terminal.clone(), "/var/lib/possync").spawn().await?;
+//! let mut events = node.subscribe();
+//! let order = node
+//!     .open_order("ana", NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal, 0)))
+//!     .await?;
+//! # let _ = (order, &mut events);
+//! node.shutdown().await
+//! # }
+//! ```
+//!
+//! - [`Node`]: the cloneable handle (open, edit, split, read, subscribe).
+//! - [`NodeEvent`]: change events naming the order, lines and fields that
+//!   changed and who changed them.
+//! - [`NodeStatus`]: online / syncing / offline, peers, counters.
+//! - [`SessionKey`]: the multi-session's pre-shared key.
+//!
+//! Layers: [`model`] (the order document), [`engine`] (the sans-IO sync
+//! state machine), `possync-store` (storage), [`net`] (libp2p).
+
+mod actor;
+mod config;
+mod event;
+mod handle;
+mod keys;
+pub mod net;
+mod status;
+
+pub use actor::topic_for;
+pub use config::{NodeBuilder, NodeConfig};
+pub use event::{ChangeOrigin, NodeEvent};
+pub use handle::{Node, NodeError};
+pub use keys::{Identity, KeyError, SessionKey};
+pub use status::{Connectivity, Counters, NodeStatus};
+
+pub use libp2p::{Multiaddr, PeerId};
+pub use possync_engine as engine;
+pub use possync_model as model;

@@ -1,0 +1,7 @@
+//! The libp2p side of a terminal: transport, behaviour, catch-up framing.
+
+pub mod behaviour;
+pub mod codec;
+pub mod transport;
+
+pub use behaviour::{Behaviour, BehaviourEvent};

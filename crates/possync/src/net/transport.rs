@@ -1,0 +1,30 @@
+//! TCP (no Nagle) → optional pre-shared-key private network → Noise → Yamux.
+
+use std::time::Duration;
+
+use either::Either;
+use libp2p::core::transport::upgrade::Version;
+use libp2p::core::{Transport, muxing::StreamMuxerBox, transport::Boxed};
+use libp2p::identity::Keypair;
+use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::{PeerId, noise, tcp, yamux};
+
+/// Builds the transport. With a key, every connection must complete the
+/// pnet handshake first: a node without the key cannot even start Noise.
+pub fn build(
+    key: &Keypair,
+    psk: Option<PreSharedKey>,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
+    let noise = noise::Config::new(key)?;
+    let tcp = tcp::tokio::Transport::new(tcp::Config::new().nodelay(true));
+    let base = match psk {
+        Some(psk) => Either::Left(tcp.and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))),
+        None => Either::Right(tcp),
+    };
+    Ok(base
+        .upgrade(Version::V1Lazy)
+        .authenticate(noise)
+        .multiplex(yamux::Config::default())
+        .timeout(Duration::from_secs(20))
+        .boxed())
+}

@@ -1,0 +1,58 @@
+//! What a terminal shows about its connection to the others.
+
+use libp2p::PeerId;
+use serde::Serialize;
+
+/// The three states a cashier sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connectivity {
+    /// No other terminal reachable: edits are kept and sent on reconnect.
+    Offline,
+    /// Connected, catching up with a peer.
+    Syncing,
+    /// Connected and in step.
+    Online,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeStatus {
+    pub connectivity: Connectivity,
+    #[serde(serialize_with = "peer_ids_str")]
+    pub peers: Vec<PeerId>,
+    pub open_orders: usize,
+    pub archived_orders: usize,
+    /// Wall-clock milliseconds of the last change received from a peer.
+    pub last_sync_ms: Option<i64>,
+    #[serde(serialize_with = "peer_id_str")]
+    pub peer_id: PeerId,
+    pub listen_addrs: Vec<String>,
+    pub counters: Counters,
+}
+
+/// Monotonic counters for metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub local_changes: u64,
+    pub remote_changes: u64,
+    pub rejected: u64,
+    pub gossip_sent: u64,
+    pub gossip_publish_failed: u64,
+    pub catchup_sent: u64,
+    pub catchup_received: u64,
+    pub store_commits: u64,
+    pub store_failures: u64,
+}
+
+pub(crate) fn peer_id_str<S: serde::Serializer>(p: &PeerId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_base58())
+}
+
+fn peer_ids_str<S: serde::Serializer>(ps: &[PeerId], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ps.len()))?;
+    for p in ps {
+        seq.serialize_element(&p.to_base58())?;
+    }
+    seq.end()
+}

@@ -1,0 +1,274 @@
+//! Terminals over real libp2p (TCP + pnet + Noise + Yamux, gossipsub,
+//! request-response), in one process, on loopback only.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::proxy::Link;
+use common::*;
+use possync::model::{Edit, OrderState, Quantity};
+use possync::{Connectivity, Node, NodeEvent};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s1_new_order_reaches_every_terminal() {
+    let dir = TempDir::new("s1");
+    let nodes = mesh(&["A", "B", "C"], dir.path()).await;
+    let mut events = nodes[1].subscribe();
+    let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
+    for p in ["burger", "fries", "cola"] {
+        add_line(&nodes[0], &order, p).await;
+    }
+    let all = converged(&nodes, CONVERGE).await;
+    let view = nodes[2].order(&order).await.unwrap().unwrap();
+    assert_eq!(view.name.as_str(), "A-0001");
+    assert_eq!(view.lines.len(), 3);
+    assert!(all.contains("burger") && all.contains("cola"));
+    // B heard about it as a remote change naming the order.
+    let mut saw_remote = false;
+    while let Ok(ev) = events.try_recv() {
+        if let NodeEvent::OrderChanged { order: o, origin: possync::ChangeOrigin::Remote { .. }, .. } = ev {
+            saw_remote |= o == order;
+        }
+    }
+    assert!(saw_remote);
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s2_s3_offline_terminal_edits_and_removals_merge() {
+    let dir = TempDir::new("s2");
+    let nodes = mesh(&["A", "B", "C"], dir.path()).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let kept = a.open_order("ana", new_order("A")).await.unwrap();
+    let doomed = a.open_order("ana", new_order("A")).await.unwrap();
+    add_line(a, &kept, "soup").await;
+    converged(&nodes, CONVERGE).await;
+
+    b.set_isolated(true).await.unwrap();
+    eventually(CONVERGE, "B offline", || async {
+        b.status().await.unwrap().connectivity == Connectivity::Offline
+    })
+    .await;
+    a.edit("ana", &kept, Edit::SetNote { note: "allergy: nuts".into() }).await.unwrap();
+    a.edit("ana", &doomed, Edit::Cancel).await.unwrap();
+    let b1 = b.open_order("bo", new_order("B")).await.unwrap();
+    let b2 = b.open_order("bo", new_order("B")).await.unwrap();
+    add_line(b, &b1, "wine").await;
+    b.set_isolated(false).await.unwrap();
+
+    converged(&nodes, CONVERGE).await;
+    let open: Vec<String> = b.orders(false).await.unwrap().iter().map(|v| v.name.to_string()).collect();
+    assert_eq!(open, ["A-0001", "B-0001", "B-0002"], "S3: the cancelled order left B's open list too");
+    assert_eq!(b.order(&kept).await.unwrap().unwrap().note, "allergy: nuts");
+    assert_eq!(nodes[2].order(&b2).await.unwrap().unwrap().name.as_str(), "B-0002");
+    assert_eq!(b.order(&doomed).await.unwrap().unwrap().state, OrderState::Cancelled);
+    assert_eq!(b.status().await.unwrap().counters.rejected, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s9_every_terminal_closes_then_all_unpaid_orders_come_back() {
+    let dir = TempDir::new("s9");
+    let nodes = mesh(&["A", "B"], dir.path()).await;
+    let mut orders = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        for _ in 0..3 {
+            let o = n.open_order("x", new_order(["A", "B"][i])).await.unwrap();
+            add_line(n, &o, "tea").await;
+            orders.push(o);
+        }
+    }
+    let before = converged(&nodes, CONVERGE).await;
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+    drop(nodes);
+    // Only A comes back.
+    let a = start("A", dir.path(), &[]).await;
+    let after = snapshot(&a).await;
+    assert_eq!(after, before, "every order, as it was");
+    assert_eq!(a.orders(false).await.unwrap().len(), 6);
+    // And it keeps numbering after what it had.
+    let next = a.open_order("x", new_order("A")).await.unwrap();
+    assert_eq!(a.order(&next).await.unwrap().unwrap().name.as_str(), "A-0004");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s14_late_joiner_gets_1000_orders() {
+    let dir = TempDir::new("s14");
+    let nodes = mesh(&["A", "B"], dir.path()).await;
+    // 1,000 orders, issued concurrently so they share group commits.
+    let mut tasks = Vec::new();
+    for i in 0..1000 {
+        let n = nodes[i % 2].clone();
+        let name = ["A", "B"][i % 2];
+        tasks.push(tokio::spawn(async move {
+            let o = n.open_order("x", new_order(name)).await.unwrap();
+            let l = add_line(&n, &o, "espresso").await;
+            for _ in 0..8 {
+                n.edit("x", &o, Edit::ChangeQty { line: l.clone(), delta: Quantity::units(1) })
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let expected = converged(&nodes, Duration::from_secs(60)).await;
+    let started = std::time::Instant::now();
+    let late = start("L", dir.path(), nodes[0].listen_addrs()).await;
+    let all = [nodes[0].clone(), nodes[1].clone(), late.clone()];
+    let got = converged(&all, Duration::from_secs(60)).await;
+    eprintln!("S14 over libp2p: late joiner held 1000 orders after {:?}", started.elapsed());
+    assert_eq!(got, expected);
+    assert_eq!(late.orders(false).await.unwrap().len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s15_five_terminals_split_2_3_then_heal() {
+    let dir = TempDir::new("s15");
+    let names = ["A", "B", "C", "D", "E"];
+    // Every pair talks through its own cuttable link.
+    let mut nodes: Vec<Node> = Vec::new();
+    let mut links: Vec<(usize, usize, Link)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut peers = Vec::new();
+        for (j, earlier) in nodes.iter().enumerate() {
+            let link = Link::to(&earlier.listen_addrs()[0]).await;
+            peers.push(link.addr.clone());
+            links.push((j, i, link));
+        }
+        nodes.push(start(name, dir.path(), &peers).await);
+    }
+    wait_for_peers(&nodes, 4).await;
+    let orders: Vec<_> = {
+        let mut v = Vec::new();
+        for i in 0..3 {
+            v.push(nodes[i].open_order("x", new_order(names[i])).await.unwrap());
+        }
+        v
+    };
+    converged(&nodes, CONVERGE).await;
+
+    let left = [0usize, 1];
+    for (i, j, link) in &links {
+        if left.contains(i) != left.contains(j) {
+            link.cut();
+        }
+    }
+    eventually(CONVERGE, "partition seen", || async {
+        nodes[0].status().await.unwrap().peers.len() == 1 && nodes[4].status().await.unwrap().peers.len() == 2
+    })
+    .await;
+    let mut added = Vec::new();
+    for round in 0..5 {
+        for (i, n) in nodes.iter().enumerate() {
+            let o = &orders[(round + i) % orders.len()];
+            added.push((o.clone(), add_line(n, o, "dish").await));
+        }
+    }
+    for (_, _, link) in &links {
+        link.heal();
+    }
+    converged(&nodes, Duration::from_secs(60)).await;
+    for (o, l) in &added {
+        assert!(nodes[3].order(o).await.unwrap().unwrap().line(l).is_some(), "every edit kept");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_terminal_random_rush_converges_with_every_edit() {
+    let dir = TempDir::new("rush");
+    let nodes = mesh(&["A", "B", "C", "D", "E"], dir.path()).await;
+    let mut acked = Vec::new();
+    let mut open = Vec::new();
+    let mut seed = 0x9E37_79B9_u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for step in 0..300 {
+        let n = &nodes[(next() % 5) as usize];
+        if open.is_empty() || next() % 8 == 0 {
+            open.push(
+                n.open_order("x", new_order(["A", "B", "C", "D", "E"][(step % 5) as usize])).await.ok(),
+            );
+            continue;
+        }
+        let Some(Some(order)) = open.get((next() % open.len() as u64) as usize).cloned() else { continue };
+        if n.order(&order).await.unwrap().is_none() {
+            continue;
+        }
+        let l = line("item", 1 + (next() % 3) as i64, 100);
+        let id = l.id.clone();
+        if n.edit("x", &order, Edit::AddLine(l)).await.is_ok() {
+            acked.push((order, id));
+        }
+    }
+    converged(&nodes, Duration::from_secs(60)).await;
+    for (o, l) in acked {
+        for n in &nodes {
+            assert!(n.order(&o).await.unwrap().unwrap().line(&l).is_some());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s20_cloned_data_directory_on_two_terminals_converges() {
+    let dir = TempDir::new("s20");
+    let a = start("A", dir.path(), &[]).await;
+    let order = a.open_order("x", new_order("A")).await.unwrap();
+    let l = add_line(&a, &order, "pizza").await;
+    a.shutdown().await.unwrap();
+    drop(a);
+    // Copy A's disk image to a second terminal directory.
+    let clone_dir = TempDir::new("s20-clone");
+    copy_dir(&dir.path().join("A"), &clone_dir.path().join("A"));
+    let a = start("A", dir.path(), &[]).await;
+    let a2 = start("A", clone_dir.path(), a.listen_addrs()).await;
+    let b = start("B", dir.path(), &[a.listen_addrs()[0].clone(), a2.listen_addrs()[0].clone()]).await;
+    let nodes = [a.clone(), a2.clone(), b.clone()];
+    wait_for_peers(&nodes, 2).await;
+    for n in [&a, &a2, &a, &a2] {
+        n.edit("x", &order, Edit::ChangeQty { line: l.clone(), delta: Quantity::units(1) }).await.unwrap();
+    }
+    converged(&nodes, CONVERGE).await;
+    assert_eq!(b.order(&order).await.unwrap().unwrap().line(&l).unwrap().qty, Quantity::units(5));
+    for n in &nodes {
+        assert_eq!(n.status().await.unwrap().counters.rejected, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_session_key_cannot_connect() {
+    let dir = TempDir::new("psk");
+    let a = start("A", dir.path(), &[]).await;
+    let intruder = Node::builder("test", terminal("X"), dir.path().join("X"))
+        .session_key(possync::SessionKey::from_bytes([7; 32]))
+        .peers(a.listen_addrs().iter().cloned())
+        .spawn()
+        .await
+        .unwrap();
+    let order = a.open_order("x", new_order("A")).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(a.status().await.unwrap().peers.is_empty());
+    assert!(intruder.status().await.unwrap().peers.is_empty());
+    assert!(intruder.order(&order).await.unwrap().is_none());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
