@@ -35,6 +35,16 @@ pub fn topic_for(session: &str) -> IdentTopic {
     IdentTopic::new(format!("possync/1/{session}"))
 }
 
+/// Runs blocking disk work (an fsync) without stalling the other tasks of
+/// the runtime's worker thread: on a multi-threaded runtime they move to
+/// another worker meanwhile.
+fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// An address without its `/p2p/<peer id>` suffix, which the swarm may add.
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
     addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
@@ -456,26 +466,33 @@ impl Actor {
         }
     }
 
-    /// Sends messages first, then commits pending storage in one transaction
-    /// (group commit), then publishes events and answers the commands whose
-    /// changes are now durable.
+    /// Sends messages and publishes remote changes first, then commits
+    /// pending storage in one transaction (group commit), then publishes local
+    /// changes and answers the commands whose changes are now durable.
     ///
-    /// Sending before the fsync is safe and keeps the disk out of the
+    /// Going ahead of the fsync is safe and keeps the disk out of the
     /// propagation latency: a change that reached a peer is never lost (the
     /// peer gives it back through catch-up), and a restarted terminal uses a
     /// fresh Automerge actor, so it never reuses a sequence number either.
     /// What must wait for the disk is the acknowledgement, and it does.
     fn flush(&mut self) {
         self.collect();
-        let (messages, events): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_after).into_iter().partition(|o| !matches!(o, Output::Event(_)));
-        for out in messages {
+        // Messages, and news from peers, go out before the disk write; what
+        // this terminal did is told once it is durable.
+        let (now, after_commit): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_after).into_iter().partition(|o| match o {
+                Output::Event(Event::OrderChanged { origin: Origin::Local, .. }) => false,
+                Output::Event(Event::Archived { .. }) => false,
+                _ => true,
+            });
+        for out in now {
             self.carry_out(out);
         }
         let mut storage_error = None;
         if !self.pending_persist.is_empty() {
             let batches = std::mem::take(&mut self.pending_persist);
-            match self.store.apply(&batches) {
+            let store = &mut self.store;
+            match off_the_reactor(|| store.apply(&batches)) {
                 Ok(()) => self.counters.store_commits += 1,
                 Err(e) => {
                     self.counters.store_failures += 1;
@@ -484,7 +501,7 @@ impl Actor {
                 }
             }
         }
-        for out in events.into_iter().chain(std::mem::take(&mut self.pending_after)) {
+        for out in after_commit.into_iter().chain(std::mem::take(&mut self.pending_after)) {
             self.carry_out(out);
         }
         for d in std::mem::take(&mut self.deferred) {
