@@ -121,10 +121,9 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
                     let Some(line) = lines.get(&order).and_then(|l| view.line(l)) else { continue };
                     if let Some(t0) =
                         sent.lock().ok().and_then(|s| s.get(&(order.clone(), line.qty.0)).copied())
+                        && let Ok(mut s) = samples.lock()
                     {
-                        if let Ok(mut s) = samples.lock() {
-                            s.push(now - t0);
-                        }
+                        s.push(now - t0);
                     }
                 }
             }

@@ -349,15 +349,13 @@ impl Actor {
                     self.collect();
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, .. } => {
-                if num_established == 0 {
-                    debug!(peer = %peer_id, "peer disconnected");
-                    self.connected.remove(&peer_id);
-                    self.engine.peer_down(&peer_id);
-                    for p in self.static_peers.iter_mut().filter(|p| p.connected == Some(peer_id)) {
-                        p.connected = None;
-                        p.next_dial = Instant::now() + p.backoff;
-                    }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                debug!(peer = %peer_id, "peer disconnected");
+                self.connected.remove(&peer_id);
+                self.engine.peer_down(&peer_id);
+                for p in self.static_peers.iter_mut().filter(|p| p.connected == Some(peer_id)) {
+                    p.connected = None;
+                    p.next_dial = Instant::now() + p.backoff;
                 }
             }
             SwarmEvent::OutgoingConnectionError { error, .. } => {
@@ -480,10 +478,11 @@ impl Actor {
         // Messages, and news from peers, go out before the disk write; what
         // this terminal did is told once it is durable.
         let (now, after_commit): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_after).into_iter().partition(|o| match o {
-                Output::Event(Event::OrderChanged { origin: Origin::Local, .. }) => false,
-                Output::Event(Event::Archived { .. }) => false,
-                _ => true,
+            std::mem::take(&mut self.pending_after).into_iter().partition(|o| {
+                !matches!(
+                    o,
+                    Output::Event(Event::OrderChanged { origin: Origin::Local, .. } | Event::Archived { .. })
+                )
             });
         for out in now {
             self.carry_out(out);

@@ -95,14 +95,14 @@ pub enum Identity {
     /// terminal keys.
     Persistent,
     /// Given by the embedding program.
-    Fixed(Keypair),
+    Fixed(Box<Keypair>),
 }
 
 impl Identity {
     pub(crate) fn resolve(&self, data_dir: &Path) -> Result<Keypair, KeyError> {
         match self {
             Identity::Ephemeral => Ok(Keypair::generate_ed25519()),
-            Identity::Fixed(k) => Ok(k.clone()),
+            Identity::Fixed(k) => Ok((**k).clone()),
             Identity::Persistent => {
                 let path = data_dir.join("identity.key");
                 let io = |source| KeyError::Io { path: path.clone(), source };
