@@ -217,6 +217,17 @@ impl<P: PeerId> Engine<P> {
         mut template: NewOrder,
     ) -> Result<OrderId, EngineError> {
         template.id = OrderId::from_random(self.rng.next_u128());
+        self.open_order_with_id(now, ctx, template)
+    }
+
+    /// Opens a new order with the id given (e.g. an integrator's own order
+    /// uid) and the next name of this terminal. `template.name` is replaced.
+    pub fn open_order_with_id(
+        &mut self,
+        now: Instant,
+        ctx: &EditContext,
+        mut template: NewOrder,
+    ) -> Result<OrderId, EngineError> {
         template.name = self.peek_next_name();
         self.open_order_as(now, ctx, template)
     }

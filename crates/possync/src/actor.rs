@@ -267,7 +267,7 @@ impl Actor {
         match command {
             Command::Open { ctx, template, with_id, reply } => {
                 let result = if with_id {
-                    self.engine.open_order_as(now, &ctx, template)
+                    self.engine.open_order_with_id(now, &ctx, template)
                 } else {
                     self.engine.open_order(now, &ctx, template)
                 };

@@ -156,7 +156,8 @@ impl Node {
         self.call(|reply| Command::Open { ctx, template, with_id: false, reply }).await
     }
 
-    /// Opens an order with the id and name given (e.g. from Odoo).
+    /// Opens an order with the id given (e.g. Odoo's order uid) and this
+    /// terminal's next name.
     pub async fn open_order_as(&self, user: &str, new: NewOrder) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
         self.call(|reply| Command::Open { ctx, template: new, with_id: true, reply }).await

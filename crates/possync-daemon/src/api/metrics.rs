@@ -1,0 +1,43 @@
+//! Prometheus text exposition of the node's counters and gauges.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use possync::Connectivity;
+
+use super::{ApiError, AppState};
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let s = state.node.status().await?;
+    let c = &s.counters;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric("possync_changes_local_total", "counter", "Edits made on this terminal and stored.", c.local_changes as f64);
+    metric("possync_changes_remote_total", "counter", "Changes received from peers and applied.", c.remote_changes as f64);
+    metric("possync_changes_rejected_total", "counter", "Peer data refused.", c.rejected as f64);
+    metric("possync_gossip_sent_total", "counter", "Gossip messages published.", c.gossip_sent as f64);
+    metric(
+        "possync_gossip_publish_failed_total",
+        "counter",
+        "Publishes that failed (the change then went by catch-up).",
+        c.gossip_publish_failed as f64,
+    );
+    metric("possync_catchup_sent_total", "counter", "Catch-up messages sent.", c.catchup_sent as f64);
+    metric("possync_catchup_received_total", "counter", "Catch-up messages received.", c.catchup_received as f64);
+    metric("possync_store_commits_total", "counter", "Durable storage commits.", c.store_commits as f64);
+    metric("possync_store_failures_total", "counter", "Failed storage commits.", c.store_failures as f64);
+    metric("possync_peers", "gauge", "Connected terminals.", s.peers.len() as f64);
+    metric("possync_open_orders", "gauge", "Orders on the open list.", s.open_orders as f64);
+    metric("possync_archived_orders", "gauge", "Orders in the archive.", s.archived_orders as f64);
+    let online = match s.connectivity {
+        Connectivity::Offline => 0.0,
+        Connectivity::Syncing => 1.0,
+        Connectivity::Online => 2.0,
+    };
+    metric("possync_connectivity", "gauge", "0 offline, 1 syncing, 2 online.", online);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}

@@ -1,0 +1,79 @@
+//! The local HTTP JSON API, the WebSocket change feed, metrics and the web
+//! POS page. `router(state)` builds it; `docs/openapi.json` describes it.
+
+mod error;
+mod metrics;
+mod orders;
+mod ws;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use possync::Node;
+
+pub use error::ApiError;
+
+use crate::policy::Policy;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub node: Node,
+    pub policy: Arc<Policy>,
+    /// Required as `Authorization: Bearer <token>` when set (it must be when
+    /// the API listens beyond loopback).
+    pub token: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/status", get(orders::status))
+        .route("/api/orders", get(orders::list).post(orders::open))
+        .route("/api/orders/{id}", get(orders::show))
+        .route("/api/orders/{id}/edit", axum::routing::post(orders::edit))
+        .route("/api/orders/{id}/split", axum::routing::post(orders::split))
+        .route("/api/events", get(ws::events))
+        .route("/api/network", axum::routing::post(orders::network))
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../web/index.html")) }))
+        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("../web/app.js")) }))
+        .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!("../web/style.css")) }))
+        .route("/openapi.json", get(|| async { page("application/json", include_str!("../../../../docs/openapi.json")) }))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response()
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| {
+                // Browsers cannot set headers on WebSocket upgrades.
+                request.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+            });
+        if given != Some(token.as_ref()) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing or wrong API token")
+                .into_response();
+        }
+    }
+    next.run(request).await
+}

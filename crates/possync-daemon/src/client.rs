@@ -1,0 +1,44 @@
+//! A minimal HTTP/1.1 client for the CLI's talk with a local terminal (GET
+//! only, loopback): enough for `status`, `orders` and `export`, without
+//! pulling an HTTP client stack into the binary.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+pub fn get_json(api: SocketAddr, path: &str, token: Option<&str>) -> Result<Value> {
+    let mut stream = TcpStream::connect_timeout(&api, Duration::from_secs(5))
+        .with_context(|| format!("no terminal answers at {api}: is `possync run` running?"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\nAccept: application/json\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
+    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed status line")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
+    let value: Value = serde_json::from_str(&body).with_context(|| format!("{path}: not JSON"))?;
+    if status >= 400 {
+        let msg = value["error"]["message"].as_str().unwrap_or("error");
+        bail!("{path}: {status}: {msg}");
+    }
+    Ok(value)
+}
+
+fn dechunk(mut body: &str) -> Result<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("malformed chunk")?;
+        let size = usize::from_str_radix(size.trim(), 16).context("malformed chunk size")?;
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = rest.get(..size).context("truncated chunk")?;
+        out.push_str(chunk);
+        body = rest.get(size + 2..).context("truncated chunk")?;
+    }
+}

@@ -1,0 +1,42 @@
+//! The terminal's configuration: a TOML file, with command-line flags on top.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use crate::policy::Policy;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub session: Option<String>,
+    pub terminal: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub listen: Vec<String>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    pub key_file: Option<PathBuf>,
+    pub api: Option<SocketAddr>,
+    pub api_token: Option<String>,
+    pub mdns: Option<bool>,
+    #[serde(default)]
+    pub policy: Option<Policy>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+    }
+}
+
+/// The API may listen beyond loopback only with a token.
+pub fn check_api_exposure(api: &SocketAddr, token: Option<&str>) -> Result<()> {
+    if !api.ip().is_loopback() && token.is_none_or(str::is_empty) {
+        bail!("the API address {api} is not loopback: set api_token (or --api-token) so only the POS can use it");
+    }
+    Ok(())
+}

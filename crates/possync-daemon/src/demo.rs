@@ -1,0 +1,196 @@
+//! `possync demo`: several terminals on this machine, each with its own data
+//! directory, web page and API, talking over loopback. With `--rush`, a
+//! scripted restaurant rush from all terminals at once, then a check that
+//! every terminal holds identical orders.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId};
+use possync::{Node, SessionKey};
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+use crate::policy::Policy;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub terminals: usize,
+    /// First API port; terminal i serves on `base_port + i` (0: any free port).
+    pub base_port: u16,
+    pub data_dir: Option<PathBuf>,
+    /// Run the scripted rush with this many orders per terminal, then exit.
+    pub rush: Option<usize>,
+}
+
+#[derive(Debug)]
+pub struct DemoTerminal {
+    pub node: Node,
+    pub api: SocketAddr,
+}
+
+/// Starts the terminals and their API servers.
+pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
+    if !(1..=26).contains(&opts.terminals) {
+        bail!("--terminals must be between 1 and 26");
+    }
+    let dir = match &opts.data_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
+    };
+    let key = SessionKey::generate()?;
+    let mut terminals: Vec<DemoTerminal> = Vec::new();
+    for i in 0..opts.terminals {
+        let code = format!("T{}", i + 1);
+        let terminal = TerminalId::parse(&code)?;
+        let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
+        let node = Node::builder("demo", terminal, dir.join(&code)).session_key(key.clone()).peers(peers).spawn().await?;
+        let port = if opts.base_port == 0 { 0 } else { opts.base_port + i as u16 };
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("API port {port}"))?;
+        let api = listener.local_addr()?;
+        let state = AppState { node: node.clone(), policy: Arc::new(Policy::permissive()), token: None };
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router(state)).await;
+        });
+        terminals.push(DemoTerminal { node, api });
+    }
+    Ok((terminals, dir))
+}
+
+/// One line of live status: each terminal's connectivity, peers, orders.
+pub async fn status_line(terminals: &[DemoTerminal]) -> String {
+    let mut parts = Vec::new();
+    for t in terminals {
+        match t.node.status().await {
+            Ok(s) => parts.push(format!(
+                "{}: {:?} {} peers {} open",
+                t.node.terminal(),
+                s.connectivity,
+                s.peers.len(),
+                s.open_orders
+            )),
+            Err(_) => parts.push(format!("{}: stopped", t.node.terminal())),
+        }
+    }
+    parts.join(" | ")
+}
+
+const MENU: [(&str, &str, i64); 6] = [
+    ("espresso", "Espresso", 250),
+    ("burger", "Burger", 1290),
+    ("fries", "Fries", 450),
+    ("salad", "Salad", 890),
+    ("wine", "House wine", 650),
+    ("cake", "Cake", 590),
+];
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// A restaurant rush from every terminal at once: each opens `orders`
+/// orders, adds lines, bumps quantities, adds to other terminals' orders,
+/// sends to the kitchen, and pays about half. Returns the orders made.
+pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
+    let mut tasks = Vec::new();
+    for (i, t) in terminals.iter().enumerate() {
+        let node = t.node.clone();
+        let others: Vec<Node> = terminals.iter().map(|t| t.node.clone()).collect();
+        tasks.push(tokio::spawn(async move {
+            let user = format!("waiter{}", i + 1);
+            let mut mine = Vec::new();
+            for k in 0..orders {
+                let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
+                template.table = Some(format!("T{}", 1 + (k + i * 7) % 20));
+                template.guests = 1 + (k % 4) as u32;
+                let order = node.open_order(&user, template).await?;
+                for n in 0..3 {
+                    let (product, name, price) = MENU[(k + n + i) % MENU.len()];
+                    let line = NewLine {
+                        id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
+                        product: product.into(),
+                        display_name: name.into(),
+                        qty: Quantity::units(1 + (n as i64 % 2)),
+                        unit_price: Money(price),
+                        discount: Default::default(),
+                        note: String::new(),
+                        ext: Default::default(),
+                    };
+                    let id = line.id.clone();
+                    node.edit(&user, &order, Edit::AddLine(line)).await?;
+                    if n == 0 {
+                        node.edit(&user, &order, Edit::ChangeQty { line: id, delta: Quantity::units(1) }).await?;
+                    }
+                }
+                node.edit(&user, &order, Edit::SendToKitchen { lines: None }).await?;
+                mine.push(order);
+                tokio::task::yield_now().await;
+            }
+            // Add to orders other terminals opened, as it shows up here.
+            for other in &others {
+                for view in other.orders(false).await?.into_iter().take(orders / 2) {
+                    if node.order(&view.id).await?.is_some() {
+                        let (product, name, price) = MENU[5];
+                        let line = NewLine {
+                            id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
+                            product: product.into(),
+                            display_name: name.into(),
+                            qty: Quantity::units(1),
+                            unit_price: Money(price),
+                            discount: Default::default(),
+                            note: "shared dessert".into(),
+                            ext: Default::default(),
+                        };
+                        // The order may have been paid meanwhile: that is a
+                        // refusal the rush expects, not an error.
+                        let _ = node.edit(&user, &view.id, Edit::AddLine(line)).await;
+                    }
+                }
+            }
+            // Pay every other order of our own.
+            for order in mine.iter().step_by(2) {
+                if let Some(v) = node.order(order).await? {
+                    if v.totals.due.0 > 0 {
+                        let payment = PaymentId::from_random(u128::from(random_u64()));
+                        let pay = Edit::AddPayment { payment, method: "card".into(), amount: v.totals.due };
+                        node.edit(&user, order, pay).await?;
+                    }
+                    let _ = node.edit(&user, order, Edit::MarkPaid).await;
+                }
+            }
+            anyhow::Ok(mine.len())
+        }));
+    }
+    let mut made = 0;
+    for t in tasks {
+        made += t.await??;
+    }
+    Ok(made)
+}
+
+/// Waits until every terminal holds the same orders (open and archived);
+/// returns (orders, lines) or an error naming the difference.
+pub async fn wait_identical(terminals: &[DemoTerminal], limit: Duration) -> Result<(usize, usize)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let first = terminals[0].node.orders(true).await?;
+        let reference = serde_json::to_string(&first)?;
+        let mut same = true;
+        for t in &terminals[1..] {
+            same &= serde_json::to_string(&t.node.orders(true).await?)? == reference;
+        }
+        if same {
+            let lines = first.iter().map(|o| o.active_lines().count()).sum();
+            return Ok((first.len(), lines));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("terminals still differ after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

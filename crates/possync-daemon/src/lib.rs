@@ -1,0 +1,13 @@
+//! # possync-daemon: the LAN peer
+//!
+//! The `possync` binary: a terminal daemon with a local HTTP JSON API, a
+//! WebSocket change feed, Prometheus metrics and a web POS page
+//! ([`api::router`]); `keygen`; `demo` (several terminals on this machine);
+//! and small clients of a running terminal (`status`, `orders`, `export`).
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod export;
+pub mod policy;

@@ -1,0 +1,321 @@
+//! `possync`: the LAN peer binary. See `possync --help`.
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use possync::model::TerminalId;
+use possync::{Multiaddr, Node, SessionKey};
+use possync_daemon::api::{AppState, router};
+use possync_daemon::config::{FileConfig, check_api_exposure};
+use possync_daemon::demo::{self, DemoOptions};
+use possync_daemon::policy::Policy;
+use possync_daemon::{client, export};
+use tokio::net::TcpListener;
+
+/// Peer-to-peer sync of point-of-sale orders between the terminals of one floor.
+#[derive(Parser, Debug)]
+#[command(name = "possync", version, about, long_about = None)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a terminal: sync with its peers and serve the local API and web page.
+    Run(RunArgs),
+    /// Create a multi-session key file (0600). Copy it to every terminal.
+    Keygen {
+        /// Where to write the key; never overwritten.
+        #[arg(long, default_value = "possync.key")]
+        out: PathBuf,
+    },
+    /// Several terminals on this machine, each with its own web page.
+    Demo {
+        /// How many terminals.
+        #[arg(long, default_value_t = 3)]
+        terminals: usize,
+        /// First web/API port (terminal i uses port + i); 0 for any free ports.
+        #[arg(long, default_value_t = 8401)]
+        port: u16,
+        /// Data directory (default: a fresh one under the temp directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Drive a scripted restaurant rush (this many orders per terminal),
+        /// check that every terminal ends identical, and exit.
+        #[arg(long, num_args = 0..=1, default_missing_value = "20")]
+        rush: Option<usize>,
+    },
+    /// Show a running terminal's status.
+    Status(ClientArgs),
+    /// List or show a running terminal's orders.
+    Orders {
+        #[command(subcommand)]
+        what: OrdersCommand,
+    },
+    /// Print paid orders as JSON (optionally in Odoo's create_from_ui shape).
+    Export {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Odoo `pos.order.create_from_ui` shape.
+        #[arg(long)]
+        odoo: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OrdersCommand {
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Include the archive (paid and cancelled orders).
+        #[arg(long)]
+        archived: bool,
+    },
+    Show {
+        /// Order id.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ClientArgs {
+    /// The terminal's API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: SocketAddr,
+    /// API token, if the terminal requires one.
+    #[arg(long, env = "POSSYNC_API_TOKEN")]
+    token: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// TOML configuration file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Multi-session (floor) id.
+    #[arg(long)]
+    session: Option<String>,
+    /// This terminal's code, unique on the floor (prefixes its order names).
+    #[arg(long)]
+    terminal: Option<String>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4100.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Another terminal's address (repeatable), e.g. /ip4/192.0.2.11/tcp/4100.
+    #[arg(long)]
+    peer: Vec<String>,
+    /// Multi-session key file (from `possync keygen`).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Local API and web page address.
+    #[arg(long)]
+    api: Option<SocketAddr>,
+    /// Token the API requires (mandatory when --api is not loopback).
+    #[arg(long, env = "POSSYNC_API_TOKEN")]
+    api_token: Option<String>,
+    /// Discover peers by mDNS on the LAN (multicasts on every interface).
+    #[arg(long)]
+    mdns: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // The demo prints its own live status line: keep the log to warnings.
+    let default = if matches!(cli.command, Command::Run(_)) { "info,libp2p=warn" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Keygen { out } => {
+                let key = SessionKey::generate()?;
+                key.save(&out)?;
+                println!("wrote {} (fingerprint {})", out.display(), key.fingerprint());
+                Ok(())
+            }
+            Command::Demo { terminals, port, data_dir, rush } => {
+                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush }).await
+            }
+            Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
+            Command::Orders { what: OrdersCommand::List { client: c, archived } } => {
+                let path = if archived { "/api/orders?archived=true" } else { "/api/orders" };
+                let orders = client::get_json(c.api, path, c.token.as_deref())?;
+                for o in orders.as_array().into_iter().flatten() {
+                    println!(
+                        "{:<12} {:<10} {:<8} table {:<6} total {:>8} {}",
+                        o["name"].as_str().unwrap_or("?"),
+                        o["state"].as_str().unwrap_or("?"),
+                        o["created"]["terminal"].as_str().unwrap_or("?"),
+                        o["table"].as_str().unwrap_or("-"),
+                        o["totals"]["total"].as_i64().unwrap_or(0) as f64 / 100.0,
+                        o["id"].as_str().unwrap_or("?"),
+                    );
+                }
+                Ok(())
+            }
+            Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
+                print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
+            }
+            Command::Export { client: c, odoo } => {
+                let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
+                let paid = export::paid(&orders);
+                let out: Vec<_> = if odoo { paid.iter().map(export::to_odoo).collect() } else { paid };
+                print_json(&serde_json::Value::Array(out))
+            }
+        }
+    })
+}
+
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let session = args.session.or(file.session).context("--session (or `session` in the config) is required")?;
+    let terminal = args.terminal.or(file.terminal).context("--terminal (or `terminal` in the config) is required")?;
+    let terminal = TerminalId::parse(&terminal)?;
+    let data_dir = args.data_dir.or(file.data_dir).context("--data-dir (or `data_dir` in the config) is required")?;
+    let api = args.api.or(file.api).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let token = args.api_token.or(file.api_token).filter(|t| !t.is_empty());
+    check_api_exposure(&api, token.as_deref())?;
+    let listen = if args.listen.is_empty() { file.listen } else { args.listen };
+    let peers = if args.peer.is_empty() { file.peers } else { args.peer };
+    let parse = |what: &str, list: Vec<String>| -> Result<Vec<Multiaddr>> {
+        list.iter().map(|a| a.parse().with_context(|| format!("{what} address {a:?}"))).collect()
+    };
+    let mut builder = Node::builder(session, terminal, data_dir)
+        .peers(parse("peer", peers)?)
+        .mdns(args.mdns || file.mdns.unwrap_or(false));
+    for addr in parse("listen", listen)? {
+        builder = builder.listen(addr);
+    }
+    match args.key_file.or(file.key_file) {
+        Some(path) => builder = builder.session_key(SessionKey::load(&path)?),
+        None => tracing::warn!("no session key: any libp2p node can connect; run `possync keygen`"),
+    }
+    let node = builder.spawn().await?;
+    let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;
+    let state = AppState {
+        node: node.clone(),
+        policy: Arc::new(file.policy.unwrap_or_else(Policy::permissive)),
+        token: token.map(Arc::from),
+    };
+    tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), "terminal running");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    // Stop taking edits, flush storage, leave the mesh.
+    node.shutdown().await?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            () = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run_demo(opts: DemoOptions) -> Result<()> {
+    let (terminals, dir) = demo::start(&opts).await?;
+    println!("possync demo: {} terminals on this machine (data in {})", terminals.len(), dir.display());
+    for t in &terminals {
+        println!("  terminal {}: http://{}/", t.node.terminal(), t.api);
+    }
+    if let Some(orders) = opts.rush {
+        let nodes: Vec<Node> = terminals.iter().map(|t| t.node.clone()).collect();
+        wait_connected(&nodes).await?;
+        let started = std::time::Instant::now();
+        let made = demo::rush(&terminals, orders).await?;
+        let result = demo::wait_identical(&terminals, Duration::from_secs(60)).await;
+        for t in &terminals {
+            t.node.shutdown().await?;
+        }
+        if opts.data_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        let (count, lines) = result?;
+        println!(
+            "rush done in {:.1} s: {made} orders opened; every terminal holds identical orders: {count} orders, {lines} lines",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    println!("open the pages above in a browser; Ctrl-C stops the demo");
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                use std::io::Write;
+                print!("\r{}   ", demo::status_line(&terminals).await);
+                let _ = std::io::stdout().flush();
+            }
+            () = shutdown_signal() => break,
+        }
+    }
+    println!();
+    for t in &terminals {
+        t.node.shutdown().await?;
+    }
+    Ok(())
+}
+
+async fn wait_connected(nodes: &[Node]) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut ok = true;
+        for n in nodes {
+            ok &= n.status().await?.peers.len() + 1 == nodes.len();
+        }
+        if ok {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("the demo terminals did not connect to each other");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
