@@ -1,0 +1,299 @@
+//! Every API route, with good and bad input, against a real terminal (no
+//! peers, storage on) through the router in process. Errors are asserted by
+//! status and stable code.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use possync::Node;
+use possync::model::TerminalId;
+use possync_daemon::api::{AppState, router};
+use possync_daemon::policy::Policy;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct Fixture {
+    app: axum::Router,
+    _node: Node,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn fixture(policy: Policy, token: Option<&str>) -> Fixture {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("possync-api-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), &dir).spawn().await.unwrap();
+    let state = AppState { node: node.clone(), policy: Arc::new(policy), token: token.map(Arc::from) };
+    Fixture { app: router(state), _node: node, dir }
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    call_with(app, method, uri, body, None).await
+}
+
+async fn call_with(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req.body(body.map(|b| Body::from(b.to_owned())).unwrap_or_else(Body::empty)).unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({ "text": String::from_utf8_lossy(&bytes) }));
+    (status, value)
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+async fn open(app: &axum::Router, user: &str, table: &str) -> Value {
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/orders",
+        Some(&json!({"user": user, "table": table, "guests": 2}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v
+}
+
+async fn edit(app: &axum::Router, id: &str, user: &str, edit: Value) -> (StatusCode, Value) {
+    call(
+        app,
+        "POST",
+        &format!("/api/orders/{id}/edit"),
+        Some(&json!({"user": user, "edit": edit}).to_string()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_open_edit_split_pay_over_the_api() {
+    let f = fixture(Policy::permissive(), None).await;
+    let order = open(&f.app, "ana", "T4").await;
+    assert_eq!(order["name"], "T1-0001");
+    assert_eq!(order["table"], "T4");
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    let (s, v) = edit(&f.app, &id, "ana", json!({"op": "add_line", "product": "burger", "display_name": "Burger", "qty": 2000, "unit_price": 1290})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["changed"], true);
+    let line = v["order"]["lines"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["order"]["totals"]["total"], 2580);
+    assert_eq!(v["order"]["lines"][0]["created"]["user"], "ana");
+
+    let (_, v) = edit(&f.app, &id, "bo", json!({"op": "change_qty", "line": line, "delta": 1000})).await;
+    assert_eq!(v["order"]["lines"][0]["qty"], 3000);
+    assert_eq!(v["order"]["lines"][0]["changed"]["user"], "bo");
+    // Setting a field to its value changes nothing.
+    let (s, v) = edit(&f.app, &id, "bo", json!({"op": "set_guests", "guests": 2})).await;
+    assert_eq!((s, v["changed"].clone()), (StatusCode::OK, json!(false)));
+    let (_, v) =
+        edit(&f.app, &id, "bo", json!({"op": "set_ext", "fields": {"first_new_variable": "x"}})).await;
+    assert_eq!(v["order"]["ext"]["first_new_variable"], "x");
+
+    let (s, new) = call(
+        &f.app,
+        "POST",
+        &format!("/api/orders/{id}/split"),
+        Some(&json!({"user": "ana", "lines": [{"line": line, "qty": 1000}]}).to_string()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{new}");
+    assert_eq!(new["name"], "T1-0002");
+    assert_eq!(new["lines"][0]["qty"], 1000);
+    let (_, old) = call(&f.app, "GET", &format!("/api/orders/{id}"), None).await;
+    assert_eq!(old["lines"][0]["qty"], 2000);
+
+    let (s, v) = edit(&f.app, &id, "ana", json!({"op": "mark_paid"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "not_fully_paid"));
+    let (s, _) =
+        edit(&f.app, &id, "ana", json!({"op": "add_payment", "method": "cash", "amount": 3000})).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = edit(&f.app, &id, "ana", json!({"op": "mark_paid"})).await;
+    assert_eq!((s, v["order"]["state"].clone()), (StatusCode::OK, json!("paid")));
+    let (_, open_list) = call(&f.app, "GET", "/api/orders", None).await;
+    assert_eq!(open_list.as_array().unwrap().len(), 1, "paid orders leave the open list");
+    let (_, all) = call(&f.app, "GET", "/api/orders?archived=true", None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (s, v) = edit(&f.app, &id, "ana", json!({"op": "set_note", "note": "late"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "order_closed"));
+
+    let (s, st) = call(&f.app, "GET", "/api/status", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(st["terminal"], "T1");
+    assert_eq!(st["status"]["connectivity"], "offline");
+    assert_eq!(st["status"]["open_orders"], 1);
+
+    let req = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("possync_open_orders 1"), "{text}");
+    assert!(text.contains("# TYPE possync_changes_local_total counter"));
+
+    let (s, v) = call(&f.app, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["openapi"], "3.1.0");
+    let (s, page) = call(&f.app, "GET", "/", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        page["text"].as_str().unwrap().contains("<html")
+            || page["text"].as_str().unwrap().contains("<!doctype")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_exact_error_and_changes_nothing() {
+    let f = fixture(Policy::permissive(), None).await;
+    let order = open(&f.app, "ana", "T1").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let before = call(&f.app, "GET", &format!("/api/orders/{id}"), None).await.1;
+    let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
+        ("GET", "/api/orders/nope!".into(), None, StatusCode::BAD_REQUEST, "invalid_id"),
+        ("GET", "/api/orders/0123".into(), None, StatusCode::NOT_FOUND, "unknown_order"),
+        ("GET", "/api/orders?archived=maybe".into(), None, StatusCode::BAD_REQUEST, "invalid_query"),
+        ("GET", "/api/nothing".into(), None, StatusCode::NOT_FOUND, "not_found"),
+        ("POST", "/api/orders".into(), Some("{not json".into()), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("POST", "/api/orders".into(), Some(json!({"table": "T1"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("POST", "/api/orders".into(), Some(json!({"user": "a", "guests": "two"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("POST", "/api/orders".into(), Some(json!({"user": "a", "colour": "red"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("POST", "/api/orders".into(), Some(json!({"user": ""}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_user"),
+        ("POST", "/api/orders".into(), Some(json!({"user": "a", "guests": 100000}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("POST", "/api/orders".into(), Some(json!({"user": "a", "table": "x".repeat(2000)}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "fly"}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": 5}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "add_line", "product": "p", "display_name": "P", "qty": "one", "unit_price": 1}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "add_line", "product": "p", "display_name": "P", "qty": -1000, "unit_price": 1}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "change_qty", "line": "abc", "delta": 1000}}).to_string()), StatusCode::NOT_FOUND, "unknown_line"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "set_discount", "line": "abc", "discount": 20000}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "resolve_review", "state": null}}).to_string()), StatusCode::CONFLICT, "order_open"),
+        ("POST", format!("/api/orders/{id}/split"), Some(json!({"user": "a", "lines": []}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("POST", "/api/orders/0123/edit".into(), Some(json!({"user": "a", "edit": {"op": "cancel"}}).to_string()), StatusCode::NOT_FOUND, "unknown_order"),
+        ("POST", "/api/network".into(), Some(json!({"isolated": "yes"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+    ];
+    for (method, uri, body, status, expected) in cases {
+        let (s, v) = call(&f.app, method, &uri, body.as_deref()).await;
+        assert_eq!((s, code(&v)), (status, expected), "{method} {uri} {body:?} → {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    // A body without the JSON content type.
+    let req = Request::builder().method("POST").uri("/api/orders").body(Body::from("{}")).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // A huge body.
+    let huge = json!({"user": "a", "ext": {"blob": "x".repeat(100_000)}}).to_string();
+    let (s, v) = call(&f.app, "POST", "/api/orders", Some(&huge)).await;
+    assert_eq!((s, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    // Nothing above touched the order.
+    assert_eq!(call(&f.app, "GET", &format!("/api/orders/{id}"), None).await.1, before);
+    let (_, list) = call(&f.app, "GET", "/api/orders", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_guards_the_api_when_set() {
+    let f = fixture(Policy::permissive(), Some("s3cret")).await;
+    let (s, v) = call(&f.app, "GET", "/api/status", None).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (s, _) = call_with(&f.app, "GET", "/api/status", None, Some("wrong")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _) = call_with(&f.app, "GET", "/api/status", None, Some("s3cret")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(&f.app, "GET", "/metrics", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // The page itself loads; it asks for the token.
+    let (s, _) = call(&f.app, "GET", "/", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s21_one_waiter_per_table_and_managers() {
+    let policy = Policy {
+        accept_incoming: true,
+        one_waiter_per_table: true,
+        managers: BTreeSet::from(["boss".to_owned()]),
+    };
+    let f = fixture(policy, None).await;
+    let order = open(&f.app, "ana", "T7").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    let add =
+        json!({"op": "add_line", "product": "tea", "display_name": "Tea", "qty": 1000, "unit_price": 200});
+    let (s, v) = edit(&f.app, &id, "bo", add.clone()).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "table_owned_by_other"));
+    assert!(v["error"]["message"].as_str().unwrap().contains("T7 is served by ana"));
+    let (s, _) = edit(&f.app, &id, "ana", add.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = edit(&f.app, &id, "boss", add).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = call(&f.app, "GET", &format!("/api/orders/{id}"), None).await;
+    assert_eq!(v["lines"].as_array().unwrap().len(), 2, "only the refused edit is missing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
+    let dir = std::env::temp_dir().join(format!("possync-api-incoming-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let t1 =
+        Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.join("T1")).spawn().await.unwrap();
+    let t2 = Node::builder("api-test", TerminalId::parse("T2").unwrap(), dir.join("T2"))
+        .peers(t1.listen_addrs().iter().cloned())
+        .spawn()
+        .await
+        .unwrap();
+    let app1 = router(AppState { node: t1.clone(), policy: Arc::new(Policy::permissive()), token: None });
+    let closed = Policy { accept_incoming: false, ..Policy::permissive() };
+    let app2 = router(AppState { node: t2.clone(), policy: Arc::new(closed), token: None });
+    let from_t1 = open(&app1, "ana", "T1").await;
+    let from_t2 = open(&app2, "bo", "T2").await;
+    // Wait until T2 holds T1's order (it is synced, just not shown).
+    let id1 = possync::model::OrderId::parse(from_t1["id"].as_str().unwrap()).unwrap();
+    for _ in 0..200 {
+        if t2.order(&id1).await.unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(t2.order(&id1).await.unwrap().is_some(), "T2 keeps T1's order");
+    let (_, list2) = call(&app2, "GET", "/api/orders", None).await;
+    let names: Vec<&str> = list2.as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(names, [from_t2["name"].as_str().unwrap()]);
+    let (s, v) = call(&app2, "GET", &format!("/api/orders/{id1}"), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "unknown_order"));
+    // T1 accepts incoming orders: it shows both.
+    for _ in 0..200 {
+        if call(&app1, "GET", "/api/orders", None).await.1.as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(call(&app1, "GET", "/api/orders", None).await.1.as_array().unwrap().len(), 2);
+    t1.shutdown().await.unwrap();
+    t2.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,58 @@
+//! The `possync` binary itself: `demo --rush` on a small size ends with every
+//! terminal identical; `keygen` writes a usable key; bad flags fail clearly.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn possync() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_possync"))
+}
+
+#[test]
+fn demo_rush_ends_with_identical_terminals() {
+    let out = possync().args(["demo", "--terminals", "3", "--port", "0", "--rush", "4"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with("rush done")).unwrap();
+    assert!(line.contains("12 orders opened"), "{line}");
+    assert!(line.contains("every terminal holds identical orders: 12 orders"), "{line}");
+}
+
+#[test]
+fn keygen_writes_a_private_key_once() {
+    let dir = std::env::temp_dir().join(format!("possync-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("floor.key");
+    let _ = std::fs::remove_file(&key);
+    let out = possync().args(["keygen", "--out"]).arg(&key).output().unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.starts_with("/key/swarm/psk/1.0.0/"));
+    let again = possync().args(["keygen", "--out"]).arg(&key).output().unwrap();
+    assert!(!again.status.success(), "never overwrites a key");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn run_refuses_an_exposed_api_without_a_token_and_missing_settings() {
+    let out = possync()
+        .args(["run", "--session", "s", "--terminal", "T1", "--data-dir", "/tmp/x", "--api", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("api_token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = possync().args(["run", "--terminal", "T1"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--session"));
+    let out = possync()
+        .args(["run", "--session", "s", "--terminal", "bad-name!", "--data-dir", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid terminal id"));
+}
