@@ -4,9 +4,11 @@
 //!
 //! ```sh
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
+//! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
 //! ```
 #![allow(clippy::print_stdout)]
 
+mod api_feed;
 mod propagation;
 mod stats;
 
@@ -17,8 +19,9 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match args.first().map(String::as_str) {
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
+        Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
         _ => bail!(
-            "usage: possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]"
+            "usage: possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]"
         ),
     }
 }
