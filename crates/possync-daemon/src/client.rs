@@ -14,13 +14,21 @@ pub fn get_json(api: SocketAddr, path: &str, token: Option<&str>) -> Result<Valu
         .with_context(|| format!("no terminal answers at {api}: is `possync run` running?"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\nAccept: application/json\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\nAccept: application/json\r\n\r\n"
+    )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed status line")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body)? } else { body.to_owned() };
+    let status: u16 =
+        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed status line")?;
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)?
+    } else {
+        body.to_owned()
+    };
     let value: Value = serde_json::from_str(&body).with_context(|| format!("{path}: not JSON"))?;
     if status >= 400 {
         let msg = value["error"]["message"].as_str().unwrap_or("error");

@@ -36,7 +36,9 @@ impl FileConfig {
 /// The API may listen beyond loopback only with a token.
 pub fn check_api_exposure(api: &SocketAddr, token: Option<&str>) -> Result<()> {
     if !api.ip().is_loopback() && token.is_none_or(str::is_empty) {
-        bail!("the API address {api} is not loopback: set api_token (or --api-token) so only the POS can use it");
+        bail!(
+            "the API address {api} is not loopback: set api_token (or --api-token) so only the POS can use it"
+        );
     }
     Ok(())
 }

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId};
+use possync::model::{
+    Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId,
+};
 use possync::{Node, SessionKey};
 use tokio::net::TcpListener;
 
@@ -47,9 +49,14 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         let code = format!("T{}", i + 1);
         let terminal = TerminalId::parse(&code)?;
         let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
-        let node = Node::builder("demo", terminal, dir.join(&code)).session_key(key.clone()).peers(peers).spawn().await?;
+        let node = Node::builder("demo", terminal, dir.join(&code))
+            .session_key(key.clone())
+            .peers(peers)
+            .spawn()
+            .await?;
         let port = if opts.base_port == 0 { 0 } else { opts.base_port + i as u16 };
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("API port {port}"))?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("API port {port}"))?;
         let api = listener.local_addr()?;
         let state = AppState { node: node.clone(), policy: Arc::new(Policy::permissive()), token: None };
         tokio::spawn(async move {
@@ -93,6 +100,21 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// A line of `units` of the menu's item `index`, with a fresh id.
+fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
+    let (product, name, price) = MENU[index % MENU.len()];
+    NewLine {
+        id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
+        product: product.into(),
+        display_name: name.into(),
+        qty: Quantity::units(units),
+        unit_price: Money(price),
+        discount: Default::default(),
+        note: note.into(),
+        ext: Default::default(),
+    }
+}
+
 /// A restaurant rush from every terminal at once: each opens `orders`
 /// orders, adds lines, bumps quantities, adds to other terminals' orders,
 /// sends to the kitchen, and pays about half. Returns the orders made.
@@ -105,26 +127,18 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             let user = format!("waiter{}", i + 1);
             let mut mine = Vec::new();
             for k in 0..orders {
-                let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
+                let mut template =
+                    NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
                 template.table = Some(format!("T{}", 1 + (k + i * 7) % 20));
                 template.guests = 1 + (k % 4) as u32;
                 let order = node.open_order(&user, template).await?;
                 for n in 0..3 {
-                    let (product, name, price) = MENU[(k + n + i) % MENU.len()];
-                    let line = NewLine {
-                        id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
-                        product: product.into(),
-                        display_name: name.into(),
-                        qty: Quantity::units(1 + (n as i64 % 2)),
-                        unit_price: Money(price),
-                        discount: Default::default(),
-                        note: String::new(),
-                        ext: Default::default(),
-                    };
+                    let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "");
                     let id = line.id.clone();
                     node.edit(&user, &order, Edit::AddLine(line)).await?;
                     if n == 0 {
-                        node.edit(&user, &order, Edit::ChangeQty { line: id, delta: Quantity::units(1) }).await?;
+                        node.edit(&user, &order, Edit::ChangeQty { line: id, delta: Quantity::units(1) })
+                            .await?;
                     }
                 }
                 node.edit(&user, &order, Edit::SendToKitchen { lines: None }).await?;
@@ -135,17 +149,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             for other in &others {
                 for view in other.orders(false).await?.into_iter().take(orders / 2) {
                     if node.order(&view.id).await?.is_some() {
-                        let (product, name, price) = MENU[5];
-                        let line = NewLine {
-                            id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
-                            product: product.into(),
-                            display_name: name.into(),
-                            qty: Quantity::units(1),
-                            unit_price: Money(price),
-                            discount: Default::default(),
-                            note: "shared dessert".into(),
-                            ext: Default::default(),
-                        };
+                        let line = menu_line(5, 1, "shared dessert");
                         // The order may have been paid meanwhile: that is a
                         // refusal the rush expects, not an error.
                         let _ = node.edit(&user, &view.id, Edit::AddLine(line)).await;

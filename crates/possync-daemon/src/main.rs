@@ -201,10 +201,13 @@ async fn run(args: RunArgs) -> Result<()> {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
     };
-    let session = args.session.or(file.session).context("--session (or `session` in the config) is required")?;
-    let terminal = args.terminal.or(file.terminal).context("--terminal (or `terminal` in the config) is required")?;
+    let session =
+        args.session.or(file.session).context("--session (or `session` in the config) is required")?;
+    let terminal =
+        args.terminal.or(file.terminal).context("--terminal (or `terminal` in the config) is required")?;
     let terminal = TerminalId::parse(&terminal)?;
-    let data_dir = args.data_dir.or(file.data_dir).context("--data-dir (or `data_dir` in the config) is required")?;
+    let data_dir =
+        args.data_dir.or(file.data_dir).context("--data-dir (or `data_dir` in the config) is required")?;
     let api = args.api.or(file.api).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let token = args.api_token.or(file.api_token).filter(|t| !t.is_empty());
     check_api_exposure(&api, token.as_deref())?;

@@ -50,9 +50,11 @@ impl From<JsonRejection> for ApiError {
                 "unsupported_media_type",
                 "send the body as application/json",
             ),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than 64 KiB")
-            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than 64 KiB",
+            ),
             other => Self::bad_request("invalid_body", other.body_text()),
         }
     }
@@ -69,14 +71,20 @@ impl From<NodeError> for ApiError {
         use StatusCode as S;
         let message = e.to_string();
         match e {
-            NodeError::Engine(EngineError::UnknownOrder(_)) => Self::new(S::NOT_FOUND, "unknown_order", message),
-            NodeError::Engine(EngineError::DuplicateOrder(_)) => Self::new(S::CONFLICT, "duplicate_order", message),
+            NodeError::Engine(EngineError::UnknownOrder(_)) => {
+                Self::new(S::NOT_FOUND, "unknown_order", message)
+            }
+            NodeError::Engine(EngineError::DuplicateOrder(_)) => {
+                Self::new(S::CONFLICT, "duplicate_order", message)
+            }
             NodeError::Engine(EngineError::TooManyOrders(_)) => {
                 Self::new(S::SERVICE_UNAVAILABLE, "too_many_orders", message)
             }
             NodeError::Engine(EngineError::Edit(edit)) => edit_error(edit),
             NodeError::Storage(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message),
-            NodeError::Stopped => Self::new(S::SERVICE_UNAVAILABLE, "stopping", "the terminal is shutting down"),
+            NodeError::Stopped => {
+                Self::new(S::SERVICE_UNAVAILABLE, "stopping", "the terminal is shutting down")
+            }
             _ => {
                 tracing::error!(error = %message, "internal error");
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")

@@ -16,8 +16,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
-    metric("possync_changes_local_total", "counter", "Edits made on this terminal and stored.", c.local_changes as f64);
-    metric("possync_changes_remote_total", "counter", "Changes received from peers and applied.", c.remote_changes as f64);
+    metric(
+        "possync_changes_local_total",
+        "counter",
+        "Edits made on this terminal and stored.",
+        c.local_changes as f64,
+    );
+    metric(
+        "possync_changes_remote_total",
+        "counter",
+        "Changes received from peers and applied.",
+        c.remote_changes as f64,
+    );
     metric("possync_changes_rejected_total", "counter", "Peer data refused.", c.rejected as f64);
     metric("possync_gossip_sent_total", "counter", "Gossip messages published.", c.gossip_sent as f64);
     metric(
@@ -27,7 +37,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         c.gossip_publish_failed as f64,
     );
     metric("possync_catchup_sent_total", "counter", "Catch-up messages sent.", c.catchup_sent as f64);
-    metric("possync_catchup_received_total", "counter", "Catch-up messages received.", c.catchup_received as f64);
+    metric(
+        "possync_catchup_received_total",
+        "counter",
+        "Catch-up messages received.",
+        c.catchup_received as f64,
+    );
     metric("possync_store_commits_total", "counter", "Durable storage commits.", c.store_commits as f64);
     metric("possync_store_failures_total", "counter", "Failed storage commits.", c.store_failures as f64);
     metric("possync_peers", "gauge", "Connected terminals.", s.peers.len() as f64);

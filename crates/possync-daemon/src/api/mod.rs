@@ -46,9 +46,18 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../web/index.html")) }))
-        .route("/app.js", get(|| async { page("text/javascript; charset=utf-8", include_str!("../web/app.js")) }))
-        .route("/style.css", get(|| async { page("text/css; charset=utf-8", include_str!("../web/style.css")) }))
-        .route("/openapi.json", get(|| async { page("application/json", include_str!("../../../../docs/openapi.json")) }))
+        .route(
+            "/app.js",
+            get(|| async { page("text/javascript; charset=utf-8", include_str!("../web/app.js")) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { page("text/css; charset=utf-8", include_str!("../web/style.css")) }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { page("application/json", include_str!("../../../../docs/openapi.json")) }),
+        )
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))

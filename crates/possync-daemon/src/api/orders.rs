@@ -23,7 +23,11 @@ fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
 
 fn check_user(user: &str) -> Result<(), ApiError> {
     if user.trim().is_empty() || user.len() > 64 {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_user", "user must be 1 to 64 bytes"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_user",
+            "user must be 1 to 64 bytes",
+        ));
     }
     Ok(())
 }
@@ -33,6 +37,16 @@ async fn visible(state: &AppState, id: &OrderId) -> Result<OrderView, ApiError> 
     match state.node.order(id).await? {
         Some(v) if state.policy.shows(state.node.terminal(), &v) => Ok(v),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_order", format!("no order {id}"))),
+    }
+}
+
+/// The order, if this terminal shows it and `user` may change it (see
+/// `Policy::one_waiter_per_table`).
+async fn editable(state: &AppState, id: &OrderId, user: &str) -> Result<OrderView, ApiError> {
+    let view = visible(state, id).await?;
+    match state.policy.refuses_edit(user, &view) {
+        Some(why) => Err(ApiError::new(StatusCode::FORBIDDEN, "table_owned_by_other", why)),
+        None => Ok(view),
     }
 }
 
@@ -106,7 +120,10 @@ pub async fn open(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OrderView>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
     let id = parse_order_id(&id)?;
     Ok(Json(visible(&state, &id).await?))
 }
@@ -130,10 +147,7 @@ pub async fn edit(
     check_user(&b.user)?;
     let id = parse_order_id(&id)?;
     let edit = parse_edit(b.edit)?;
-    let view = visible(&state, &id).await?;
-    if let Some(why) = state.policy.refuses_edit(&b.user, &view) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "table_owned_by_other", why));
-    }
+    editable(&state, &id, &b.user).await?;
     let change = state.node.edit(&b.user, &id, edit).await?;
     let view = visible(&state, &id).await?;
     Ok(Json(json!({ "changed": change.is_some(), "order": view })))
@@ -176,10 +190,7 @@ pub async fn split(
     let Json(b) = body?;
     check_user(&b.user)?;
     let id = parse_order_id(&id)?;
-    let view = visible(&state, &id).await?;
-    if let Some(why) = state.policy.refuses_edit(&b.user, &view) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "table_owned_by_other", why));
-    }
+    editable(&state, &id, &b.user).await?;
     let moves = b.lines.into_iter().map(|l| (l.line, l.qty)).collect();
     let new = state.node.split(&b.user, &id, moves).await?;
     Ok((StatusCode::CREATED, Json(visible(&state, &new).await?)))
