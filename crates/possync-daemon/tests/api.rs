@@ -156,6 +156,17 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("possync_open_orders 1"), "{text}");
     assert!(text.contains("# TYPE possync_changes_local_total counter"));
+    assert!(text.contains("# TYPE possync_store_commit_seconds histogram"), "{text}");
+    let commits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("possync_store_commit_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(commits >= 5.0, "every acknowledged edit went through a commit: {commits}");
+    let bytes: f64 =
+        text.lines().find_map(|l| l.strip_prefix("possync_store_bytes ")).unwrap().parse().unwrap();
+    assert!(bytes > 0.0);
 
     let (s, v) = call(&f.app, "GET", "/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);

@@ -20,7 +20,7 @@ use crate::config::{NodeConfig, check_session_id};
 use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::net::{Behaviour, BehaviourEvent, transport};
-use crate::status::{Connectivity, Counters, NodeStatus};
+use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -88,6 +88,7 @@ struct Actor {
     isolated: bool,
     last_sync_ms: Option<i64>,
     counters: Counters,
+    commit_latency: Histogram,
     /// Storage batches not yet committed, and everything to do after.
     pending_persist: Vec<Vec<StoreOp>>,
     pending_after: Vec<Output<PeerId>>,
@@ -189,6 +190,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         isolated: false,
         last_sync_ms: None,
         counters: Counters::default(),
+        commit_latency: Histogram::latency(),
         pending_persist: Vec::new(),
         pending_after: Vec::new(),
         deferred: Vec::new(),
@@ -491,7 +493,10 @@ impl Actor {
         if !self.pending_persist.is_empty() {
             let batches = std::mem::take(&mut self.pending_persist);
             let store = &mut self.store;
-            match off_the_reactor(|| store.apply(&batches)) {
+            let started = std::time::Instant::now();
+            let result = off_the_reactor(|| store.apply(&batches));
+            self.commit_latency.observe(started.elapsed());
+            match result {
                 Ok(()) => self.counters.store_commits += 1,
                 Err(e) => {
                     self.counters.store_failures += 1;
@@ -612,6 +617,8 @@ impl Actor {
             peer_id: *self.swarm.local_peer_id(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             counters: self.counters.clone(),
+            store_bytes: std::fs::metadata(self.store.path()).map(|m| m.len()).unwrap_or(0),
+            commit_latency: self.commit_latency.clone(),
         }
     }
 

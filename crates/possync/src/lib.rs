@@ -41,7 +41,7 @@ pub use config::{NodeBuilder, NodeConfig};
 pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
-pub use status::{Connectivity, Counters, NodeStatus};
+pub use status::{Connectivity, Counters, Histogram, NodeStatus};
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use possync_engine as engine;

@@ -28,6 +28,39 @@ pub struct NodeStatus {
     pub peer_id: PeerId,
     pub listen_addrs: Vec<String>,
     pub counters: Counters,
+    /// Size of the order database file, in bytes.
+    pub store_bytes: u64,
+    /// How long durable commits (group commits, fsync included) took.
+    pub commit_latency: Histogram,
+}
+
+/// A latency histogram with fixed bucket bounds, Prometheus style
+/// (cumulative counts are computed when exported).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Histogram {
+    /// Upper bounds of the buckets, in microseconds.
+    pub bounds_us: Vec<u64>,
+    /// Observations per bucket (not cumulative); one more for "above".
+    pub counts: Vec<u64>,
+    pub sum_us: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Buckets from 0.25 ms to 1 s.
+    pub fn latency() -> Self {
+        let bounds_us =
+            vec![250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+        Histogram { counts: vec![0; bounds_us.len() + 1], bounds_us, sum_us: 0, count: 0 }
+    }
+
+    pub fn observe(&mut self, d: std::time::Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = self.bounds_us.iter().position(|&b| us <= b).unwrap_or(self.bounds_us.len());
+        self.counts[i] += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+        self.count += 1;
+    }
 }
 
 /// Monotonic counters for metrics.

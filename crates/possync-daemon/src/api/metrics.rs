@@ -54,5 +54,19 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         Connectivity::Online => 2.0,
     };
     metric("possync_connectivity", "gauge", "0 offline, 1 syncing, 2 online.", online);
+    metric("possync_store_bytes", "gauge", "Size of the order database file.", s.store_bytes as f64);
+    let h = &s.commit_latency;
+    let name = "possync_store_commit_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Durable group-commit latency (fsync included).\n# TYPE {name} histogram"
+    );
+    let mut cumulative = 0;
+    for (bound, count) in h.bounds_us.iter().zip(&h.counts) {
+        cumulative += count;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{}\"}} {cumulative}", *bound as f64 / 1e6);
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", h.sum_us as f64 / 1e6, h.count);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
