@@ -1,16 +1,25 @@
-//! possync benchmarks. Each prints a table; `--json FILE` also writes the
-//! figures as JSON. Absolute times drift on shared machines: compare figures
-//! measured in one run.
+//! possync benchmarks. Each prints a table; `all` runs every benchmark next
+//! to the floor (the bare network stack) and writes the figures as JSON.
+//! Absolute times drift on shared machines: compare figures measured in one
+//! run.
 //!
 //! ```sh
+//! cargo run --release -p possync-bench -- all [--quick] [--json FILE]
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
 //! ```
 #![allow(clippy::print_stdout)]
 
+mod all;
 mod api_feed;
+mod catchup;
+mod common;
+mod cost;
+mod floor;
 mod propagation;
+mod reconnect;
 mod stats;
+mod throughput;
 
 use anyhow::{Result, bail};
 
@@ -18,10 +27,13 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match args.first().map(String::as_str) {
+        Some("all") => runtime.block_on(all::run(&args[1..])),
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
+        Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
+        Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         _ => bail!(
-            "usage: possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]"
+            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]"
         ),
     }
 }

@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId};
-use possync::{Node, NodeEvent, SessionKey};
+use possync::model::{Edit, LineId, OrderId, Quantity};
+use possync::{NodeEvent, SessionKey};
+
+use crate::common::{mesh, new_line, new_order, scratch};
 
 use crate::flag;
 use crate::stats::{Percentiles, percentiles};
@@ -47,54 +49,24 @@ pub async fn run(args: &[String]) -> Result<()> {
 }
 
 pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
-    let dir = std::env::temp_dir().join(format!("possync-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    Ok(measure_with(n, rate, seconds, false).await?.0)
+}
+
+/// As [`measure`]; with `open_loop` every edit is issued at its due time
+/// without waiting for the previous one's acknowledgement, and latency runs
+/// from the due time (so a terminal that falls behind shows it). Also
+/// returns the fraction of (edit, receiver) pairs that gave a sample.
+pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) -> Result<(Percentiles, f64)> {
+    let dir = scratch("prop");
     let key = SessionKey::generate()?;
-    let mut nodes: Vec<Node> = Vec::new();
-    for i in 0..n {
-        let terminal = TerminalId::parse(&format!("T{i}"))?;
-        let peers: Vec<_> = nodes.iter().flat_map(|p| p.listen_addrs().to_vec()).collect();
-        nodes.push(
-            Node::builder("bench", terminal.clone(), dir.join(terminal.as_str()))
-                .session_key(key.clone())
-                .peers(peers)
-                .spawn()
-                .await?,
-        );
-    }
-    // Wait for the mesh and the gossip subscriptions.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut ok = true;
-        for node in &nodes {
-            ok &= node.status().await?.peers.len() == n - 1;
-        }
-        if ok {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "terminals did not connect");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let nodes = mesh(&dir, n, &key).await?;
     // Each terminal's own order and line, visible everywhere before timing.
     let mut targets = Vec::new();
     for node in &nodes {
-        let order = node
-            .open_order(
-                "bench",
-                NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0)),
-            )
-            .await?;
+        let order = node.open_order("bench", new_order(node)).await?;
         let line = LineId::from_random(u128::from(targets.len() as u64 + 1));
-        let new_line = NewLine {
-            id: line.clone(),
-            product: "espresso".into(),
-            display_name: "Espresso".into(),
-            qty: Quantity::units(1),
-            unit_price: Money(250),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-        };
+        let mut new_line = new_line(0);
+        new_line.id = line.clone();
         node.edit("bench", &order, Edit::AddLine(new_line)).await?;
         targets.push((order, line));
     }
@@ -134,18 +106,25 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
     let total = rate * seconds;
     let start = Instant::now();
     let mut qty = vec![Quantity::units(1).milli(); n];
+    let mut inflight = Vec::new();
     for k in 0..total {
-        let due = start + interval * k as u32;
+        let due = start + interval.mul_f64(k as f64);
         tokio::time::sleep_until(due.into()).await;
         let i = (k as usize) % n;
         let (order, line) = &targets[i];
         qty[i] += 1000;
-        let t0 = Instant::now();
+        let t0 = if open_loop { due } else { Instant::now() };
         sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert((order.clone(), qty[i]), t0);
-        nodes[i]
-            .edit("bench", order, Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) })
-            .await
-            .context("edit")?;
+        let edit = Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) };
+        if open_loop {
+            let (node, order) = (nodes[i].clone(), order.clone());
+            inflight.push(tokio::spawn(async move { node.edit("bench", &order, edit).await }));
+        } else {
+            nodes[i].edit("bench", order, edit).await.context("edit")?;
+        }
+    }
+    for t in inflight {
+        t.await?.context("edit")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     for node in &nodes {
@@ -156,5 +135,6 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let mut s = samples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
-    Ok(percentiles(&mut s))
+    let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
+    Ok((percentiles(&mut s), delivered))
 }

@@ -1,0 +1,218 @@
+//! Cost of a terminal: CPU per applied remote change, memory and disk per
+//! open order, durable-acknowledgement latency.
+//!
+//! CPU and memory are measured in child processes (this binary's hidden
+//! `child-cpu` and `child-rss` subcommands) so the figures hold one
+//! terminal only.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use possync::model::{Edit, LineId, Quantity};
+use possync::{Multiaddr, SessionKey};
+use serde::Serialize;
+
+use crate::common::{
+    build_order, build_orders, cpu_time_us, dir_bytes, new_line, new_order, scratch, spawn_node, vm_rss_kib,
+};
+use crate::flag;
+use crate::stats::{Percentiles, percentiles};
+
+/// Durable ack: `Node::edit` calls one at a time on a single terminal with
+/// storage (each waits for its own fsync: no group commit helps).
+pub async fn durable_ack(edits: usize) -> Result<Percentiles> {
+    let dir = scratch("ack");
+    let key = SessionKey::generate()?;
+    let node = spawn_node(&dir, "A", &key, Vec::new()).await?;
+    let order = build_order(&node, 2).await?;
+    let line = LineId::from_random(1);
+    let mut samples = Vec::with_capacity(edits);
+    for _ in 0..edits {
+        let t0 = Instant::now();
+        node.edit("bench", &order, Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) }).await?;
+        samples.push(t0.elapsed());
+    }
+    node.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(percentiles(&mut samples))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cpu {
+    pub changes: u64,
+    pub cpu_us: f64,
+    pub us_per_change: f64,
+}
+
+/// Runs a child with `args`, returning its stdout lines as they come.
+fn child(args: &[String]) -> Result<(std::process::Child, std::sync::mpsc::Receiver<String>)> {
+    let mut c = Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let out = c.stdout.take().context("child stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Ok((c, rx))
+}
+
+async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match rx.try_recv() {
+            Ok(l) => return Ok(l),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => bail!("child exited early"),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        anyhow::ensure!(Instant::now() < deadline, "child did not answer in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// CPU per remote change: this process's terminal makes `changes` changes
+/// (10 orders, then quantity changes, `rate` per second, one at a time); a
+/// child terminal receives them by gossip and reports its own CPU time.
+pub async fn cpu_per_remote_change(changes: usize, rate: u64) -> Result<Cpu> {
+    let dir = scratch("cpu");
+    let key = SessionKey::generate()?;
+    std::fs::create_dir_all(&dir)?;
+    let key_file = dir.join("session.key");
+    key.save(&key_file)?;
+    let node = spawn_node(&dir, "SENDER", &key, Vec::new()).await?;
+    let args = vec![
+        "child-cpu".into(),
+        "--peer".into(),
+        node.listen_addrs()[0].to_string(),
+        "--key".into(),
+        key_file.display().to_string(),
+        "--dir".into(),
+        dir.join("RECEIVER").display().to_string(),
+        "--expect".into(),
+        changes.to_string(),
+    ];
+    let (mut proc, rx) = child(&args)?;
+    anyhow::ensure!(next_line(&rx, Duration::from_secs(60)).await? == "READY", "child not ready");
+    let orders = 10.min(changes / 2).max(1);
+    let mut ids = Vec::new();
+    for _ in 0..orders {
+        let order = node.open_order("bench", new_order(&node)).await?;
+        node.edit("bench", &order, Edit::AddLine(new_line(1))).await?;
+        ids.push(order);
+    }
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    for k in 0..changes.saturating_sub(2 * orders) {
+        tokio::time::sleep_until((start + interval.mul_f64(k as f64)).into()).await;
+        let edit = Edit::ChangeQty { line: LineId::from_random(1), delta: Quantity::units(1) };
+        node.edit("bench", &ids[k % orders], edit).await?;
+    }
+    let line = next_line(&rx, Duration::from_secs(60)).await?;
+    let _ = proc.wait();
+    node.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut f = line.split_whitespace();
+    anyhow::ensure!(f.next() == Some("CPU"), "unexpected child output {line:?}");
+    let received: u64 = f.next().context("count")?.parse()?;
+    let cpu_us: f64 = f.next().context("cpu")?.parse()?;
+    Ok(Cpu { changes: received, cpu_us, us_per_change: cpu_us / received.max(1) as f64 })
+}
+
+/// The `child-cpu` subcommand: one terminal dialling `--peer`; prints
+/// `READY` once connected, then `CPU <remote changes> <cpu µs>` once
+/// `--expect` remote changes arrived (or none arrived for 5 s), the CPU
+/// time counted from READY to the last change.
+pub async fn child_cpu(args: &[String]) -> Result<()> {
+    let peer: Multiaddr = flag(args, "--peer", String::new())?.parse()?;
+    let key = SessionKey::load(Path::new(&flag(args, "--key", String::new())?))?;
+    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
+    let expect: u64 = flag(args, "--expect", 0)?;
+    let node = spawn_node(&dir, "RECEIVER", &key, vec![peer]).await?;
+    crate::common::wait_peers(std::slice::from_ref(&node), 1).await?;
+    // The gossip subscriptions follow the connection by a few ms.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = node.status().await?.counters.remote_changes;
+    let cpu0 = cpu_time_us()?;
+    println!("READY");
+    let (mut seen, mut cpu_at, mut last_news) = (0, cpu0, Instant::now());
+    while seen < expect && last_news.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = node.status().await?.counters.remote_changes - base;
+        if now > seen {
+            seen = now;
+            cpu_at = cpu_time_us()?;
+            last_news = Instant::now();
+        }
+    }
+    println!("CPU {seen} {:.0}", cpu_at - cpu0);
+    node.shutdown().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub orders: usize,
+    pub changes_per_order: usize,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub rss_kib_per_order: f64,
+    pub disk_bytes: u64,
+    pub disk_bytes_per_order: f64,
+}
+
+/// RSS and disk per open order, in a child process holding one terminal.
+pub async fn memory(orders: usize, changes: usize) -> Result<Memory> {
+    let dir = scratch("rss");
+    let args = vec![
+        "child-rss".into(),
+        "--orders".into(),
+        orders.to_string(),
+        "--changes".into(),
+        changes.to_string(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ];
+    let (mut proc, rx) = child(&args)?;
+    let line = next_line(&rx, Duration::from_secs(1800)).await?;
+    let _ = proc.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let f: Vec<u64> = line.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
+    anyhow::ensure!(line.starts_with("RSS ") && f.len() == 3, "unexpected child output {line:?}");
+    Ok(Memory {
+        orders,
+        changes_per_order: changes,
+        rss_before_kib: f[0],
+        rss_after_kib: f[1],
+        rss_kib_per_order: (f[1] as f64 - f[0] as f64) / orders as f64,
+        disk_bytes: f[2],
+        disk_bytes_per_order: f[2] as f64 / orders as f64,
+    })
+}
+
+/// The `child-rss` subcommand: prints `RSS <before KiB> <after KiB> <disk bytes>`.
+pub async fn child_rss(args: &[String]) -> Result<()> {
+    let orders: usize = flag(args, "--orders", 1000)?;
+    let changes: usize = flag(args, "--changes", 50)?;
+    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
+    let key = SessionKey::generate()?;
+    let node = spawn_node(&dir, "A", &key, Vec::new()).await?;
+    // A warm-up order, so the runtime, store and caches are in place.
+    build_order(&node, changes).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = vm_rss_kib()?;
+    build_orders(&node, orders, changes, 64).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = vm_rss_kib()?;
+    node.shutdown().await?;
+    println!("RSS {before} {after} {}", dir_bytes(&dir));
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The floor: what the network stack alone costs. N bare libp2p swarms in
+//! this process (loopback TCP with no Nagle + Noise + Yamux, possync's
+//! transport without the pre-shared key), gossipsub alone (Signed + Strict,
+//! possync's message-id function, 500 ms heartbeat, a message forwarded once
+//! it is applied), no storage, no engine, no model. Each swarm holds its own
+//! copy of one Automerge document; an edit is one `put` of the terminal's
+//! own key (its edit count) and one commit, and the change's bytes are
+//! published; a receiver applies them and reads the key back. Latency runs
+//! from the edit to the receiver's read.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use automerge::{ActorId, AutoCommit, Change, ROOT, ReadDoc, transaction::Transactable};
+use futures::StreamExt;
+use libp2p::gossipsub::{
+    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
+};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, SwarmBuilder};
+use tokio::sync::mpsc;
+
+use crate::stats::{Percentiles, percentiles};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// (author, its edit count) → when the edit was made (or due).
+type SendTimes = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
+
+struct FloorNode {
+    edits: mpsc::UnboundedSender<Instant>,
+    addr: Multiaddr,
+    subscribed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn gossipsub(key: &libp2p::identity::Keypair) -> Result<gossipsub::Behaviour, BoxError> {
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Strict)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(possync::engine::wire::message_id(&m.data).to_vec())
+        })
+        .max_transmit_size(possync::net::behaviour::MAX_GOSSIP_BYTES)
+        .heartbeat_interval(Duration::from_millis(500))
+        .build()?;
+    Ok(gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?)
+}
+
+async fn spawn_floor_node(
+    index: usize,
+    initial: &[u8],
+    dial: Vec<Multiaddr>,
+    sent: SendTimes,
+    samples: Arc<Mutex<Vec<Duration>>>,
+) -> Result<FloorNode> {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_other_transport(|key| {
+            possync::net::transport::build(key, None).map_err(|e| Box::new(e) as BoxError)
+        })
+        .map_err(|e| anyhow!("{e}"))?
+        .with_behaviour(gossipsub)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    let topic = IdentTopic::new("possync-floor");
+    swarm.behaviour_mut().subscribe(&topic)?;
+    swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    for a in dial {
+        swarm.dial(a)?;
+    }
+    let mut doc = AutoCommit::load(initial)?;
+    doc.set_actor(ActorId::from((index as u64 + 1).to_be_bytes().to_vec()));
+    let me = format!("k{index}");
+    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let subscribed = Arc::new(AtomicUsize::new(0));
+    let subs = subscribed.clone();
+    let task = tokio::spawn(async move {
+        let mut count = 0i64;
+        loop {
+            tokio::select! {
+                due = rx.recv() => {
+                    let Some(due) = due else { break };
+                    count += 1;
+                    if let Ok(mut s) = sent.lock() {
+                        s.insert((index, count), due);
+                    }
+                    if doc.put(ROOT, &me, count).is_err() {
+                        continue;
+                    }
+                    doc.commit();
+                    if let Some(change) = doc.get_last_local_change() {
+                        let mut msg = vec![index as u8];
+                        msg.extend_from_slice(change.raw_bytes());
+                        let _ = swarm.behaviour_mut().publish(topic.clone(), msg);
+                    }
+                }
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::Behaviour(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                        let accepted = apply(&mut doc, &message.data, &sent, &samples);
+                        let verdict = if accepted { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
+                        let _ = swarm.behaviour_mut().report_message_validation_result(&message_id, &propagation_source, verdict);
+                    }
+                    SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) => {
+                        subs.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    Ok(FloorNode { edits: tx, addr, subscribed, task })
+}
+
+/// Applies one change and records the latency of the author's edit it shows.
+fn apply(doc: &mut AutoCommit, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Duration>>) -> bool {
+    let Some((&author, bytes)) = data.split_first() else { return false };
+    let Ok(change) = Change::from_bytes(bytes.to_vec()) else { return false };
+    if doc.apply_changes([change]).is_err() {
+        return false;
+    }
+    let value = doc.get(ROOT, format!("k{author}").as_str()).ok().flatten();
+    let now = Instant::now();
+    if let Some(count) = value.and_then(|(v, _)| v.as_i64())
+        && let Some(t0) = sent.lock().ok().and_then(|s| s.get(&(author as usize, count)).copied())
+        && let Ok(mut s) = samples.lock()
+    {
+        s.push(now - t0);
+    }
+    true
+}
+
+/// Edit → applied on every other swarm: percentiles and the fraction of
+/// (edit, receiver) pairs that gave a sample. The due time of each edit is
+/// its start (the swarm task makes it at once unless it is behind).
+pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, f64)> {
+    let mut doc = AutoCommit::new();
+    for i in 0..n {
+        doc.put(ROOT, format!("k{i}").as_str(), 0i64)?;
+    }
+    let initial = doc.save();
+    let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let mut nodes: Vec<FloorNode> = Vec::new();
+    for i in 0..n {
+        let dial = nodes.iter().map(|f| f.addr.clone()).collect();
+        nodes.push(spawn_floor_node(i, &initial, dial, sent.clone(), samples.clone()).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {
+        anyhow::ensure!(Instant::now() < deadline, "floor swarms did not connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the mesh form (heartbeats) as the possync terminals do.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let total = rate * seconds;
+    let start = Instant::now();
+    for k in 0..total {
+        let due = start + interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due.into()).await;
+        nodes[(k as usize) % n].edits.send(due)?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for f in nodes {
+        drop(f.edits);
+        f.task.abort();
+    }
+    let mut s = samples.lock().map_err(|_| anyhow!("lock"))?.clone();
+    let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
+    Ok((percentiles(&mut s), delivered))
+}
