@@ -31,6 +31,15 @@ pub struct EngineConfig {
     pub compact_after: u32,
     /// Most orders (open, archived and half-received) held at once.
     pub max_orders: usize,
+    /// Catch-up messages one peer may send per second, sustained...
+    pub peer_messages_per_second: u32,
+    /// ...and in a burst. Messages over the rate are dropped and count as an
+    /// offence.
+    pub peer_message_burst: u32,
+    /// A peer with more offences (refused data, messages over the rate) than
+    /// this within `offence_window` is disconnected.
+    pub max_offences: u32,
+    pub offence_window: Duration,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +55,12 @@ impl Default for EngineConfig {
             retention: Duration::from_secs(24 * 3600),
             compact_after: 64,
             max_orders: 100_000,
+            // A late joiner's catch-up sends a few hundred messages at most;
+            // these bounds only stop floods.
+            peer_messages_per_second: 500,
+            peer_message_burst: 5_000,
+            max_offences: 20,
+            offence_window: Duration::from_secs(60),
         }
     }
 }

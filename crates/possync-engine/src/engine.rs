@@ -394,7 +394,7 @@ impl<P: PeerId> Engine<P> {
     /// A connection to a peer of the multi-session is up (and its gossip
     /// subscription seen). Starts catch-up with it.
     pub fn peer_up(&mut self, now: Instant, peer: P) {
-        self.peers.insert(peer.clone(), PeerState::new());
+        self.peers.insert(peer.clone(), PeerState::new(now, &self.cfg));
         self.send_summary(&peer);
         if self.next_anti_entropy.is_none() {
             self.next_anti_entropy = Some(now + self.jittered(self.cfg.anti_entropy_interval));
@@ -463,13 +463,17 @@ impl<P: PeerId> Engine<P> {
 
     /// A pairwise catch-up message arrived from `from`.
     pub fn handle_direct(&mut self, now: Instant, from: P, bytes: &[u8]) {
-        if !self.peers.contains_key(&from) {
-            // Messages can overtake the connection event; treat as a new peer.
-            self.peers.insert(from.clone(), PeerState::new());
+        let cfg = &self.cfg;
+        let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
+        if !peer.guard.admit(now, cfg) {
+            // Over its rate: drop unread (a flood costs us nothing more).
+            self.offence(now, &from, "catch-up messages over the rate limit");
+            self.flush();
+            return;
         }
         match Direct::decode(bytes) {
             Err(e) if e.is_from_the_future() => {}
-            Err(e) => self.reject(from, Rejection::Wire(e)),
+            Err(e) => self.reject_catchup(now, &from, Rejection::Wire(e)),
             Ok(Direct::Summary { buckets }) => self.on_summary(&from, &buckets),
             Ok(Direct::Heads { respond, buckets, entries }) => {
                 self.on_heads(now, &from, respond, &buckets, entries)
@@ -700,7 +704,7 @@ impl<P: PeerId> Engine<P> {
             let incoming = match OrderDoc::load(id.clone(), &bytes, self.actor.clone()) {
                 Ok(doc) => doc,
                 Err(e) => {
-                    self.reject(from.clone(), Rejection::Order { order: id, detail: e.to_string() });
+                    self.reject_catchup(now, from, Rejection::Order { order: id, detail: e.to_string() });
                     continue;
                 }
             };
@@ -709,9 +713,11 @@ impl<P: PeerId> Engine<P> {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
                     match entry.doc.apply_remote(new) {
                         Ok(applied) => self.after_remote(now, from, &id, applied),
-                        Err(e) => {
-                            self.reject(from.clone(), Rejection::Order { order: id, detail: e.to_string() })
-                        }
+                        Err(e) => self.reject_catchup(
+                            now,
+                            from,
+                            Rejection::Order { order: id, detail: e.to_string() },
+                        ),
                     }
                 }
                 _ => {
@@ -794,8 +800,9 @@ impl<P: PeerId> Engine<P> {
             let message = match sync::Message::decode(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.reject(
-                        from.clone(),
+                    self.reject_catchup(
+                        now,
+                        from,
                         Rejection::Order { order: id, detail: format!("sync message: {e}") },
                     );
                     continue;
@@ -834,7 +841,7 @@ impl<P: PeerId> Engine<P> {
                     peer.end_session(&id);
                     peer.outgoing_sync.push((id.clone(), Vec::new()));
                     self.drop_if_incomplete(&id);
-                    self.reject(from.clone(), Rejection::Order { order: id, detail: e.to_string() });
+                    self.reject_catchup(now, from, Rejection::Order { order: id, detail: e.to_string() });
                 }
             }
         }
@@ -962,6 +969,26 @@ impl<P: PeerId> Engine<P> {
 
     fn send(&mut self, to: &P, bytes: Vec<u8>) {
         self.outbox.push_back(Output::Send { to: to.clone(), bytes });
+    }
+
+    /// Counts an offence against a peer of the catch-up protocol; past the
+    /// limit, asks the runtime to disconnect it and forgets its state.
+    fn offence(&mut self, now: Instant, peer: &P, what: &str) {
+        let cfg = &self.cfg;
+        let Some(state) = self.peers.get_mut(peer) else { return };
+        if state.guard.offend(now, cfg) {
+            let reason =
+                format!("{what}: more than {} offences in {:?}", cfg.max_offences, cfg.offence_window);
+            tracing::warn!(?peer, %reason, "disconnecting peer");
+            self.peer_down(peer);
+            self.outbox.push_back(Output::Disconnect { peer: peer.clone(), reason });
+        }
+    }
+
+    /// Refused catch-up data: reported, and counted as an offence.
+    fn reject_catchup(&mut self, now: Instant, from: &P, reason: Rejection) {
+        self.reject(from.clone(), reason);
+        self.offence(now, from, "refused catch-up data");
     }
 
     fn reject(&mut self, from: P, reason: Rejection) {

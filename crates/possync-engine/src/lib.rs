@@ -16,6 +16,7 @@
 
 mod config;
 mod engine;
+mod guard;
 mod output;
 mod peer;
 mod rng;
@@ -24,5 +25,6 @@ pub mod wire;
 
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
+pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};
 pub use rng::SplitMix64;

@@ -19,6 +19,9 @@ pub enum Output<P> {
     Send { to: P, bytes: Vec<u8> },
     /// Tell the application.
     Event(Event<P>),
+    /// Close every connection to this peer and refuse it for a while
+    /// ([`crate::BAN`]): it sent refused data or flooded us too often.
+    Disconnect { peer: P, reason: String },
 }
 
 /// One storage write. See `docs/ARCHITECTURE.md` for the store's layout.

@@ -7,6 +7,9 @@ use std::time::Instant;
 use automerge::sync;
 use possync_model::OrderId;
 
+use crate::config::EngineConfig;
+use crate::guard::PeerGuard;
+
 /// One Automerge sync-protocol session for one order with one peer.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -29,11 +32,14 @@ pub(crate) struct PeerState {
     /// Sync messages to send at the end of the current step, batched into as
     /// few messages as the size limit allows.
     pub outgoing_sync: Vec<(OrderId, Vec<u8>)>,
+    /// Rate limit and offence count of this peer's catch-up messages.
+    pub guard: PeerGuard,
 }
 
 impl PeerState {
-    pub fn new() -> Self {
+    pub fn new(now: Instant, cfg: &EngineConfig) -> Self {
         PeerState {
+            guard: PeerGuard::new(now, cfg),
             sessions: HashMap::new(),
             initiated: 0,
             queue: VecDeque::new(),

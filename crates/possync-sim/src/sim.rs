@@ -28,6 +28,8 @@ pub struct SimNode {
     /// Extra one-way delay on every message to and from this node (a slow link).
     pub extra_delay: Duration,
     pub rejected: u64,
+    /// Peers this node disconnected for offences.
+    pub disconnected: u64,
     pub events: u64,
     pub bytes_sent: u64,
     pub messages_sent: u64,
@@ -118,6 +120,7 @@ impl Sim {
                 acked: Vec::new(),
                 extra_delay: Duration::ZERO,
                 rejected: 0,
+                disconnected: 0,
                 events: 0,
                 bytes_sent: 0,
                 messages_sent: 0,
@@ -331,6 +334,18 @@ impl Sim {
         result
     }
 
+    /// Delivers raw bytes from `from` to `to` now, as gossip or as a pairwise
+    /// message, bypassing `from`'s engine: a broken or hostile peer.
+    pub fn inject(&mut self, from: u64, to: u64, pairwise: bool, bytes: Vec<u8>) {
+        let delivery = if pairwise {
+            let epoch = self.links.get(&link(from, to)).map(|l| l.0).unwrap_or(0);
+            Delivery::Direct { from, to, bytes, epoch }
+        } else {
+            Delivery::Gossip { from, to, bytes }
+        };
+        self.deliver(delivery);
+    }
+
     // ----- the event loop -------------------------------------------------
 
     /// Carries out everything node `id` asked for.
@@ -369,6 +384,14 @@ impl Sim {
                     let epoch = entry.0;
                     self.count_sent(id, bytes.len());
                     self.schedule(at, Delivery::Direct { from: id, to, bytes, epoch });
+                }
+                Output::Disconnect { peer, .. } => {
+                    // The runtime bans the peer: the link stays cut until
+                    // the test heals the network.
+                    node.disconnected += 1;
+                    if self.cut.insert(link(id, peer)) {
+                        self.link_down(id, peer);
+                    }
                 }
                 Output::Event(event) => {
                     node.events += 1;

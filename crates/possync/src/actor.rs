@@ -85,6 +85,8 @@ struct Actor {
     events: broadcast::Sender<NodeEvent>,
     static_peers: Vec<StaticPeer>,
     connected: BTreeSet<PeerId>,
+    /// Peers disconnected for offences, refused until the instant given.
+    banned: std::collections::HashMap<PeerId, Instant>,
     isolated: bool,
     last_sync_ms: Option<i64>,
     counters: Counters,
@@ -187,6 +189,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         events: events_tx.clone(),
         static_peers,
         connected: BTreeSet::new(),
+        banned: std::collections::HashMap::new(),
         isolated: false,
         last_sync_ms: None,
         counters: Counters::default(),
@@ -333,7 +336,8 @@ impl Actor {
             SwarmEvent::ConnectionEstablished {
                 peer_id, endpoint, num_established, connection_id, ..
             } => {
-                if self.isolated {
+                self.banned.retain(|_, until| *until > Instant::now());
+                if self.isolated || self.banned.contains_key(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
@@ -569,6 +573,12 @@ impl Actor {
                 }
             }
             Output::Event(event) => self.publish_event(event),
+            Output::Disconnect { peer, reason } => {
+                warn!(%peer, %reason, "disconnecting and banning peer");
+                self.banned.insert(peer, Instant::now() + possync_engine::BAN);
+                self.connected.remove(&peer);
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
         }
     }
 
