@@ -1,0 +1,66 @@
+//! The bench cannot rot: `all --quick` runs (tiny sizes, debug build) and
+//! produces every figure as a finite number. No timing is asserted.
+
+use std::process::Command;
+
+const ROLES: [&str; 3] = ["small", "medium", "large"];
+const LATENCY: [&str; 4] = ["p50_ms", "p90_ms", "p99_ms", "max_ms"];
+
+fn expected_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for role in ROLES {
+        for prefix in ["propagation", "floor.propagation"] {
+            keys.extend(LATENCY.iter().map(|l| format!("{prefix}.{role}.{l}")));
+            keys.push(format!("{prefix}.{role}.delivered"));
+        }
+        keys.push(format!("ratio.propagation.{role}.p99"));
+    }
+    keys.extend(LATENCY.iter().map(|l| format!("api_feed.{l}")));
+    keys.extend(LATENCY.iter().map(|l| format!("cost.durable_ack.{l}")));
+    for k in [
+        "throughput.possync.edits_per_s",
+        "throughput.floor.edits_per_s",
+        "ratio.throughput",
+        "reconnect.median_ms",
+        "reconnect.max_ms",
+        "cost.cpu_us_per_remote_change",
+        "cost.rss_kib_per_order",
+        "cost.disk_bytes_per_order",
+        "run.seconds",
+    ] {
+        keys.push(k.to_owned());
+    }
+    for role in ["small", "large"] {
+        for f in ["seconds", "bytes", "messages"] {
+            keys.push(format!("catchup.{role}.{f}"));
+        }
+    }
+    keys
+}
+
+#[test]
+fn quick_run_produces_every_figure() {
+    let json = std::env::temp_dir().join(format!("possync-bench-quick-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_possync-bench"))
+        .args(["all", "--quick", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run possync-bench");
+    assert!(
+        out.status.success(),
+        "possync-bench all --quick failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&json).expect("JSON written");
+    let _ = std::fs::remove_file(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(v["mode"], "quick");
+    let figures = v["figures"].as_object().expect("figures object");
+    for key in expected_keys() {
+        let x = figures.get(&key).and_then(serde_json::Value::as_f64);
+        assert!(x.is_some_and(f64::is_finite), "figure {key} missing or not finite: {:?}", figures.get(&key));
+    }
+    let table = v["table"].as_array().expect("table rows");
+    assert!(table.len() >= 12, "table has {} rows", table.len());
+}
