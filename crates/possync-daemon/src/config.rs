@@ -22,6 +22,13 @@ pub struct FileConfig {
     pub api: Option<SocketAddr>,
     pub api_token: Option<String>,
     pub mdns: Option<bool>,
+    /// Keep this terminal's libp2p identity in the data directory (needed for
+    /// others' allow-lists to name it). Default: a fresh identity per start.
+    #[serde(default)]
+    pub persistent_identity: bool,
+    /// When set, only these terminals (peer ids, as logged at start) may connect.
+    #[serde(default)]
+    pub allowed_peers: Vec<String>,
     #[serde(default)]
     pub policy: Option<Policy>,
 }

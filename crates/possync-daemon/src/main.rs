@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use possync::model::TerminalId;
-use possync::{Multiaddr, Node, SessionKey};
+use possync::{Identity, Multiaddr, Node, SessionKey};
 use possync_daemon::api::{AppState, router};
 use possync_daemon::config::{FileConfig, check_api_exposure};
 use possync_daemon::demo::{self, DemoOptions};
@@ -216,8 +216,16 @@ async fn run(args: RunArgs) -> Result<()> {
     let parse = |what: &str, list: Vec<String>| -> Result<Vec<Multiaddr>> {
         list.iter().map(|a| a.parse().with_context(|| format!("{what} address {a:?}"))).collect()
     };
+    let allowed = file
+        .allowed_peers
+        .iter()
+        .map(|p| p.parse::<possync::PeerId>().with_context(|| format!("allowed peer id {p:?}")))
+        .collect::<Result<Vec<_>>>()?;
+    let identity = if file.persistent_identity { Identity::Persistent } else { Identity::Ephemeral };
     let mut builder = Node::builder(session, terminal, data_dir)
         .peers(parse("peer", peers)?)
+        .identity(identity)
+        .allow_peers(allowed)
         .mdns(args.mdns || file.mdns.unwrap_or(false));
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
@@ -233,7 +241,7 @@ async fn run(args: RunArgs) -> Result<()> {
         policy: Arc::new(file.policy.unwrap_or_else(Policy::permissive)),
         token: token.map(Arc::from),
     };
-    tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), "terminal running");
+    tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), peer_id = %node.peer_id(), "terminal running");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // Stop taking edits, flush storage, leave the mesh.
     node.shutdown().await?;

@@ -85,6 +85,8 @@ struct Actor {
     events: broadcast::Sender<NodeEvent>,
     static_peers: Vec<StaticPeer>,
     connected: BTreeSet<PeerId>,
+    /// When not empty, the only peers admitted.
+    allowed: BTreeSet<PeerId>,
     /// Peers disconnected for offences, refused until the instant given.
     banned: std::collections::HashMap<PeerId, Instant>,
     isolated: bool,
@@ -190,6 +192,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         static_peers,
         connected: BTreeSet::new(),
         banned: std::collections::HashMap::new(),
+        allowed: config.allowed_peers.iter().copied().collect(),
         isolated: false,
         last_sync_ms: None,
         counters: Counters::default(),
@@ -337,7 +340,11 @@ impl Actor {
                 peer_id, endpoint, num_established, connection_id, ..
             } => {
                 self.banned.retain(|_, until| *until > Instant::now());
-                if self.isolated || self.banned.contains_key(&peer_id) {
+                let refused = !self.allowed.is_empty() && !self.allowed.contains(&peer_id);
+                if refused {
+                    warn!(peer = %peer_id, "peer not in the allow-list: disconnected");
+                }
+                if self.isolated || refused || self.banned.contains_key(&peer_id) {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
@@ -395,7 +402,9 @@ impl Actor {
     fn on_gossip(&mut self, now: std::time::Instant, event: gossipsub::Event) {
         match event {
             gossipsub::Event::Message { propagation_source, message_id, message } => {
-                let verdict = if message.topic == self.topic.hash() {
+                // Only admitted peers (connected, allowed, not banned) are heard.
+                let admitted = self.connected.contains(&propagation_source);
+                let verdict = if admitted && message.topic == self.topic.hash() {
                     self.engine.handle_gossip(now, propagation_source, &message.data)
                 } else {
                     Verdict::Ignore
@@ -429,6 +438,10 @@ impl Actor {
                 message: request_response::Message::Request { request, channel, .. },
                 ..
             } => {
+                if !self.connected.contains(&peer) {
+                    // Not admitted (allow-list, ban, isolation): not heard.
+                    return;
+                }
                 self.counters.catchup_received += 1;
                 let _ = self.swarm.behaviour_mut().catchup.send_response(channel, ());
                 self.engine.handle_direct(now, peer, &request);

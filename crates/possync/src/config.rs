@@ -27,6 +27,10 @@ pub struct NodeConfig {
     pub peers: Vec<Multiaddr>,
     /// The multi-session's pre-shared key; strongly recommended.
     pub session_key: Option<SessionKey>,
+    /// When not empty, only these terminals (libp2p peer ids, i.e. their
+    /// public keys) may connect; everyone else is disconnected at once. Use
+    /// with `Identity::Persistent` so that terminals keep their ids.
+    pub allowed_peers: Vec<libp2p::PeerId>,
     pub identity: Identity,
     /// LAN discovery by multicast DNS. Off by default: it multicasts on every
     /// interface.
@@ -55,6 +59,7 @@ impl NodeBuilder {
                 listen: Vec::new(),
                 peers: Vec::new(),
                 session_key: None,
+                allowed_peers: Vec::new(),
                 identity: Identity::default(),
                 mdns: false,
                 engine: EngineConfig::default(),
@@ -81,6 +86,12 @@ impl NodeBuilder {
 
     pub fn session_key(mut self, key: SessionKey) -> Self {
         self.config.session_key = Some(key);
+        self
+    }
+
+    /// Admits only these terminals (see [`NodeConfig::allowed_peers`]).
+    pub fn allow_peers(mut self, peers: impl IntoIterator<Item = libp2p::PeerId>) -> Self {
+        self.config.allowed_peers.extend(peers);
         self
     }
 

@@ -272,3 +272,35 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allow_list_admits_only_listed_terminals() {
+    let dir = TempDir::new("allow");
+    let a_key = libp2p::identity::Keypair::generate_ed25519();
+    let b_key = libp2p::identity::Keypair::generate_ed25519();
+    let b_id = b_key.public().to_peer_id();
+    let a = Node::builder("test", terminal("A"), dir.path().join("A"))
+        .session_key(key())
+        .identity(possync::Identity::Fixed(Box::new(a_key)))
+        .allow_peers([b_id])
+        .spawn()
+        .await
+        .unwrap();
+    let b = Node::builder("test", terminal("B"), dir.path().join("B"))
+        .session_key(key())
+        .identity(possync::Identity::Fixed(Box::new(b_key)))
+        .peers(a.listen_addrs().iter().cloned())
+        .spawn()
+        .await
+        .unwrap();
+    // C has the session key but is not on A's list.
+    let c = start("C", dir.path(), a.listen_addrs()).await;
+    let order = c.open_order("x", new_order("C")).await.unwrap();
+    eventually(CONVERGE, "B admitted", || async { a.status().await.unwrap().peers == vec![b.peer_id()] })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(a.status().await.unwrap().peers, vec![b.peer_id()], "C is never admitted");
+    assert!(a.order(&order).await.unwrap().is_none(), "and nothing of C's reaches A");
+    let from_b = b.open_order("x", new_order("B")).await.unwrap();
+    eventually(CONVERGE, "B's order on A", || async { a.order(&from_b).await.unwrap().is_some() }).await;
+}
