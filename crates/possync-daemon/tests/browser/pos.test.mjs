@@ -1,0 +1,399 @@
+// End-to-end test of the web POS page in a real browser: `possync demo` with
+// two terminals, both pages open in Debian's Chromium, driven by Playwright.
+//
+//   POSSYNC_BIN=../../../../target/debug/possync node --test pos.test.mjs
+//
+// Run by ../browser.rs (`POSSYNC_BROWSER_TEST=1 cargo test -p possync-daemon
+// --test browser`). With UPDATE_SCREENSHOTS=1 it also writes the page
+// screenshots under docs/screenshots/. Everything talks to 127.0.0.1 only.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '../../../..');
+const BIN = process.env.POSSYNC_BIN || join(ROOT, 'target/debug/possync');
+const CHROMIUM = process.env.POSSYNC_CHROMIUM || '/usr/bin/chromium';
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs/screenshots') : null;
+/** Generous: two shared cores, a debug build and a browser. */
+const WAIT = 20_000;
+const VIEWPORT = { width: 1180, height: 820 };
+
+let daemon;
+let daemonExit;
+let daemonLog = '';
+let dataDir;
+let profileDir;
+let context;
+let base;
+const pages = [];
+const pageErrors = [];
+
+/** A port where this one and the next are free (the demo uses base and base+1). */
+async function freePortPair() {
+  const free = (port) =>
+    new Promise((ok) => {
+      const s = net.createServer();
+      s.once('error', () => ok(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
+    });
+  // Below Linux's ephemeral range, where libp2p's own listeners land.
+  for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if ((await free(port)) && (await free(port + 1))) return port;
+  }
+  throw new Error('no two free consecutive ports');
+}
+
+function url(i, path = '/') {
+  return `http://127.0.0.1:${base + i}${path}`;
+}
+
+async function api(i, method, path, body) {
+  const res = await fetch(url(i, path), {
+    method,
+    headers: body ? { 'Content-Type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await res.json();
+  assert.ok(res.ok, `${method} ${path} on terminal ${i + 1}: ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+async function waitFor(what, fn, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})\n--- daemon output ---\n${daemonLog}`);
+}
+
+const lineRow = (page, product) => page.locator(`[data-testid=line][data-product=${product}]`);
+
+/** The visible line rows of the selected order, as {product, qty, who}. */
+function linesOf(page) {
+  return page.$$eval('[data-testid=line]', (rows) =>
+    rows.map((r) => ({
+      product: r.dataset.product,
+      qty: r.querySelector('[data-testid=line-qty]').textContent,
+      note: r.querySelector('[data-testid=line-note]').value,
+      who: r.querySelector('[data-testid=line-who]').textContent,
+      kitchen: r.querySelector('[data-testid=line-kitchen]').dataset.kitchen,
+    })),
+  );
+}
+
+async function connState(page) {
+  return page.getAttribute('#conn', 'data-state');
+}
+
+before(async () => {
+  assert.ok(existsSync(BIN), `no possync binary at ${BIN} (set POSSYNC_BIN)`);
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
+  base = await freePortPair();
+  dataDir = mkdtempSync(join(tmpdir(), 'possync-browser-data-'));
+  daemon = spawn(BIN, ['demo', '--terminals', '2', '--port', String(base), '--data-dir', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
+  });
+  const keep = (chunk) => {
+    // The demo redraws a status line with \r: keep the log short.
+    daemonLog = (daemonLog + chunk.toString()).slice(-20_000);
+  };
+  daemon.stdout.on('data', keep);
+  daemon.stderr.on('data', keep);
+  daemonExit = new Promise((ok) => daemon.once('exit', (code, signal) => ok({ code, signal })));
+  await waitFor('the demo to print both pages', () => daemonLog.includes(`terminal T2: http://127.0.0.1:${base + 1}/`));
+
+  profileDir = mkdtempSync(join(tmpdir(), 'possync-browser-profile-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: VIEWPORT,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-default-apps',
+      '--disable-features=Translate,MediaRouter,OptimizationHints',
+    ],
+  });
+  for (let i = 0; i < 2; i++) {
+    const page = i === 0 ? context.pages()[0] || (await context.newPage()) : await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`T${i + 1}: ${e.message}`));
+    page.on('console', (m) => {
+      // A 4xx answer is logged by the browser itself; the toast test wants one.
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
+        pageErrors.push(`T${i + 1} console: ${m.text()}`);
+      }
+    });
+    await page.goto(url(i));
+    pages.push(page);
+  }
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
+  for (const dir of [dataDir, profileDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('both pages show their terminal and come online with one peer', async () => {
+  const [p1, p2] = pages;
+  await p1.waitForSelector('#terminal:text-is("T1")', { timeout: WAIT });
+  await p2.waitForSelector('#terminal:text-is("T2")', { timeout: WAIT });
+  for (const p of pages) {
+    await p.waitForSelector('#conn[data-state="online"][data-peers="1"]', { timeout: WAIT });
+  }
+  assert.equal(await p1.inputValue('#user'), 'waiter1');
+});
+
+let orderName;
+
+test('an order opened on T1 appears on T2 with the same line; edits flow both ways', async () => {
+  const [p1, p2] = pages;
+  await p1.fill('#new-table', 'T4');
+  await p1.fill('#new-guests', '3');
+  await p1.click('#new-order');
+  await p1.waitForSelector('#order:not([hidden])', { timeout: WAIT });
+  orderName = await p1.textContent('#order-name');
+  assert.match(orderName, /^T1-\d+$/);
+  assert.equal(await p1.textContent('#order-table'), 'Table T4');
+
+  await p1.click('[data-testid=product-burger]');
+  await lineRow(p1, 'burger').waitFor({ timeout: WAIT });
+  assert.deepEqual(await linesOf(p1), [
+    { product: 'burger', qty: '1', note: '', who: 'added by waiter1@T1', kitchen: 'pending' },
+  ]);
+  assert.equal(await p1.textContent('#order-total'), '12.90');
+
+  // T2 lists it under its table, live, and shows the same line.
+  const item = p2.locator(`[data-testid=order-item][data-order-name="${orderName}"]`);
+  await item.waitFor({ timeout: WAIT });
+  assert.match(await p2.textContent('[data-testid=table-group][data-table="T4"] .table-label'), /Table T4/);
+  assert.match(await item.textContent(), /12\.90/);
+  await item.click();
+  await lineRow(p2, 'burger').waitFor({ timeout: WAIT });
+  assert.deepEqual(await linesOf(p2), await linesOf(p1));
+  assert.equal(await p2.inputValue('#order-guests'), '3');
+
+  // Another waiter on T2 bumps the quantity; T1 sees it and who did it.
+  await p2.fill('#user', 'ana');
+  await p2.dispatchEvent('#user', 'change');
+  await lineRow(p2, 'burger').locator('[data-testid=line-inc]').click();
+  await waitFor('T1 to show 2 burgers', async () => (await linesOf(p1))[0]?.qty === '2');
+  assert.match((await linesOf(p1))[0].who, /added by waiter1@T1 · changed by ana@T2/);
+  assert.equal(await p1.textContent('#order-total'), '25.80');
+  // The user name is remembered by the page.
+  await p2.reload();
+  assert.equal(await p2.inputValue('#user'), 'ana');
+  await p2.locator(`[data-testid=order-item][data-order-name="${orderName}"]`).click();
+
+  // Kitchen state reaches the other terminal too.
+  await p1.click('#send-kitchen');
+  await waitFor('T2 to show the burger sent', async () => (await linesOf(p2))[0]?.kitchen === 'sent');
+});
+
+test('S12: T2 shows offline when its network drops and returns to online by itself; offline edits merge', async () => {
+  const [p1, p2] = pages;
+  await api(1, 'POST', '/api/network', { isolated: true });
+  await p2.waitForSelector('#conn[data-state="offline"]', { timeout: WAIT });
+  assert.match(await p2.textContent('#conn'), /offline · 0 peers/);
+
+  // Both sides keep working while apart, and write the same field.
+  await p1.click('[data-testid=product-fries]');
+  await lineRow(p1, 'fries').waitFor({ timeout: WAIT });
+  await p1.fill('#order-customer', 'Alice');
+  await p1.press('#order-customer', 'Enter');
+  await p2.click('[data-testid=product-wine]');
+  await lineRow(p2, 'wine').waitFor({ timeout: WAIT });
+  await lineRow(p2, 'wine').locator('[data-testid=line-note]').fill('no ice');
+  await lineRow(p2, 'wine').locator('[data-testid=line-note]').press('Enter');
+  await p2.fill('#order-customer', 'Bob');
+  await p2.press('#order-customer', 'Enter');
+  await waitFor('T2 to save its customer', async () => (await api(1, 'GET', '/api/orders')).some((o) => o.customer === 'Bob'));
+  await waitFor('T1 to save its customer', async () => (await api(0, 'GET', '/api/orders')).some((o) => o.customer === 'Alice'));
+  assert.equal(await connState(p2), 'offline');
+
+  await api(1, 'POST', '/api/network', { isolated: false });
+  await p2.waitForSelector('#conn[data-state="online"][data-peers="1"]', { timeout: WAIT });
+
+  // Everything merged with no user action, and the clash is shown on both.
+  for (const p of pages) {
+    await waitFor('both offline edits on both pages', async () => {
+      const products = (await linesOf(p)).map((l) => l.product).sort();
+      return products.join() === 'burger,fries,wine';
+    });
+    await p.waitForSelector('#order-warnings:not([hidden]) [data-testid=conflict][data-path=customer]', { timeout: WAIT });
+    assert.match(await p.textContent('[data-testid=conflict][data-path=customer]'), /Competing values for customer: “(Alice|Bob)” kept, “(Alice|Bob)” overwritten/);
+  }
+  const wine = (await linesOf(p1)).find((l) => l.product === 'wine');
+  assert.equal(wine.note, 'no ice');
+  assert.equal(wine.who, 'added by ana@T2 · changed by ana@T2');
+  assert.equal(await p1.inputValue('#order-customer'), await p2.inputValue('#order-customer'));
+  assert.equal(await p1.textContent('#order-total'), '36.80');
+});
+
+test('an API error is shown in a toast with its message', async () => {
+  const [p1] = pages;
+  await p1.fill('#order-guests', '20000');
+  await p1.press('#order-guests', 'Enter');
+  const toast = p1.locator('[data-testid=toast][data-kind=error]');
+  await toast.first().waitFor({ timeout: WAIT });
+  assert.match(await toast.first().textContent(), /Saving: .*20000 guests is above 10000/);
+  await toast.first().click(); // a tap dismisses it
+  // The field shows the order's real value again.
+  assert.equal(await p1.inputValue('#order-guests'), '3');
+});
+
+let secondName;
+
+test('an order paid on T1 while T2 added to it is flagged for review on both pages', async () => {
+  const [p1, p2] = pages;
+  // A second table, opened on T2.
+  await p2.fill('#new-table', '12');
+  await p2.fill('#new-guests', '2');
+  await p2.click('#new-order');
+  await p2.waitForSelector(`#order-name:not(:text-is("${orderName}"))`, { timeout: WAIT });
+  secondName = await p2.textContent('#order-name');
+  assert.match(secondName, /^T2-\d+$/);
+  await p2.click('[data-testid=product-espresso]');
+  await lineRow(p2, 'espresso').waitFor({ timeout: WAIT });
+  await lineRow(p2, 'espresso').locator('[data-testid=line-inc]').click();
+  await p2.click('[data-testid=product-cake]');
+  await lineRow(p2, 'cake').waitFor({ timeout: WAIT });
+  await p2.waitForSelector('#order-total:text-is("10.90")');
+
+  const onT1 = p1.locator(`[data-testid=order-item][data-order-name="${secondName}"]`);
+  await onT1.waitFor({ timeout: WAIT });
+  await waitFor('T1 to hold all three lines', async () => (await onT1.textContent()).includes('10.90'));
+  await api(1, 'POST', '/api/network', { isolated: true });
+  await p2.waitForSelector('#conn[data-state="offline"]', { timeout: WAIT });
+
+  // T1 takes the payment (by card) while T2, cut off, adds fries.
+  await onT1.click();
+  await p1.waitForSelector(`#order-name:text-is("${secondName}")`);
+  await p1.click('#pay');
+  await p1.waitForSelector('#pay-dialog[open]');
+  assert.equal(await p1.textContent('#pay-due'), `${secondName}: 10.90`);
+  await p1.click('#pay-card');
+  await onT1.waitFor({ state: 'detached', timeout: WAIT });
+  await p1.waitForSelector('#order', { state: 'hidden' });
+  const archived = await api(0, 'GET', '/api/orders?archived=true');
+  const paid = archived.find((o) => o.name === secondName);
+  assert.equal(paid.state, 'paid');
+  assert.deepEqual(paid.payments.map((x) => [x.method, x.amount]), [['card', 1090]]);
+  await p2.click('[data-testid=product-fries]');
+  await lineRow(p2, 'fries').waitFor({ timeout: WAIT });
+
+  await api(1, 'POST', '/api/network', { isolated: false });
+  await p2.waitForSelector('#conn[data-state="online"]', { timeout: WAIT });
+  // Back on T1's open list, flagged; the same banner on both pages.
+  await onT1.waitFor({ timeout: WAIT });
+  await onT1.click();
+  for (const p of pages) {
+    await p.waitForSelector('[data-testid=review][data-kind=edited_after_close]', { timeout: WAIT });
+    assert.match(await p.textContent('[data-testid=review][data-kind=edited_after_close]'), /Changed after it was paid: total 10\.90 when closed, 15\.40 now/);
+    assert.match(await p.textContent('[data-testid=review][data-kind=underpaid]'), /Underpaid: total 15\.40, paid 10\.90/);
+    assert.equal(await p.textContent('#order-state'), 'paid');
+    assert.ok(await p.isVisible('#resolve-review'));
+    assert.ok(await p.isDisabled('#pay'));
+  }
+});
+
+test('screenshots (UPDATE_SCREENSHOTS=1)', { skip: !SCREENSHOTS && 'set UPDATE_SCREENSHOTS=1' }, async () => {
+  const [p1, p2] = pages;
+  // T1 on the shared order with the competing customers, T2 on the flagged one.
+  await p1.locator(`[data-testid=order-item][data-order-name="${orderName}"]`).click();
+  await p1.waitForSelector('[data-testid=conflict]');
+  await p2.locator(`[data-testid=order-item][data-order-name="${secondName}"]`).click();
+  await p2.waitForSelector('[data-testid=review]');
+  // Let highlight animations finish; no hover, no focus ring.
+  await new Promise((r) => setTimeout(r, 1800));
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const shots = [];
+  for (const [i, p] of pages.entries()) {
+    await p.mouse.move(0, VIEWPORT.height - 1);
+    await p.evaluate(() => {
+      document.activeElement?.blur();
+      document.getElementById('toasts').replaceChildren();
+    });
+    const png = await p.screenshot({ path: join(SCREENSHOTS, `terminal-t${i + 1}.png`), fullPage: true });
+    shots.push(png.toString('base64'));
+  }
+  // Side by side: both pages' pictures on one canvas.
+  const sheet = await context.newPage();
+  await sheet.setViewportSize({ width: VIEWPORT.width * 2 + 60, height: 400 });
+  await sheet.setContent(`<!doctype html><body style="margin:0;background:#d1d5db;font:16px system-ui,sans-serif">
+    <div style="display:flex;gap:20px;padding:20px;align-items:flex-start">
+    ${shots.map((s, i) => `<figure style="margin:0"><figcaption style="margin-bottom:8px;font-weight:700">Terminal T${i + 1}</figcaption>
+      <img style="display:block;width:${VIEWPORT.width}px;box-shadow:0 4px 16px rgb(0 0 0 / .2)" src="data:image/png;base64,${s}"></figure>`).join('')}
+    </div></body>`);
+  await sheet.screenshot({ path: join(SCREENSHOTS, 'two-terminals.png'), fullPage: true });
+  await sheet.close();
+});
+
+test('moving the order to another table and splitting it show on both pages', async () => {
+  const [p1, p2] = pages;
+  await p1.locator(`[data-testid=order-item][data-order-name="${orderName}"]`).click();
+  await p2.locator(`[data-testid=order-item][data-order-name="${orderName}"]`).click();
+  await p1.click('#move-table');
+  await p1.fill('#move-table-input', 'T7');
+  await p1.fill('#move-floor-input', 'terrace');
+  await p1.click('#move-confirm');
+  await p2.waitForSelector('#order-table:text-is("Table T7 · terrace")', { timeout: WAIT });
+  await p2.waitForSelector('[data-testid=table-group][data-table="T7"]');
+
+  // Fries to a bill of their own.
+  await p1.click('#split');
+  const row = p1.locator('[data-testid=split-line]', { has: p1.locator('text=Fries') });
+  await row.locator('[data-testid=split-check]').check();
+  await p1.click('#split-confirm');
+  await p1.waitForSelector(`#order-name:not(:text-is("${orderName}"))`, { timeout: WAIT });
+  const splitName = await p1.textContent('#order-name');
+  assert.deepEqual((await linesOf(p1)).map((l) => l.product), ['fries']);
+  const onT2 = p2.locator(`[data-testid=order-item][data-order-name="${splitName}"]`);
+  await onT2.waitFor({ timeout: WAIT });
+  assert.match(await onT2.textContent(), /4\.50/);
+  await waitFor('T2 to drop the fries from the first order', async () =>
+    (await linesOf(p2)).map((l) => l.product).sort().join() === 'burger,wine');
+  assert.equal(await p2.textContent('#order-total'), '32.30');
+});
+
+test('the page raised no script errors', () => {
+  assert.deepEqual(pageErrors, []);
+});
+
+test('the demo stops on SIGTERM and exits 0', async () => {
+  await context.close();
+  context = null;
+  daemon.kill('SIGTERM');
+  let timer;
+  const exit = await Promise.race([
+    daemonExit,
+    new Promise((r) => {
+      timer = setTimeout(() => r({ code: 'timeout' }), WAIT);
+    }),
+  ]);
+  clearTimeout(timer);
+  assert.deepEqual(exit, { code: 0, signal: null }, `demo exit; output:\n${daemonLog}`);
+});
