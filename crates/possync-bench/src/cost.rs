@@ -80,8 +80,9 @@ async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) ->
 }
 
 /// CPU per remote change: this process's terminal makes `changes` changes
-/// (10 orders, then quantity changes, `rate` per second, one at a time); a
-/// child terminal receives them by gossip and reports its own CPU time.
+/// (one order per 50 changes, then quantity changes, `rate` per second,
+/// one at a time); a child terminal receives them by gossip and reports its
+/// own CPU time.
 pub async fn cpu_per_remote_change(changes: usize, rate: u64) -> Result<Cpu> {
     let dir = scratch("cpu");
     let key = SessionKey::generate()?;
@@ -102,7 +103,8 @@ pub async fn cpu_per_remote_change(changes: usize, rate: u64) -> Result<Cpu> {
     ];
     let (mut proc, rx) = child(&args)?;
     anyhow::ensure!(next_line(&rx, Duration::from_secs(60)).await? == "READY", "child not ready");
-    let orders = 10.min(changes / 2).max(1);
+    // Orders of ~50 changes each at the end, as in a typical day.
+    let orders = (changes / 50).max(1);
     let mut ids = Vec::new();
     for _ in 0..orders {
         let order = node.open_order("bench", new_order(&node)).await?;

@@ -179,3 +179,19 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
     let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
     Ok((percentiles(&mut s), delivered))
 }
+
+/// The `floor` subcommand: the bare stack alone, as `propagation` measures
+/// possync.
+pub async fn run(args: &[String]) -> Result<()> {
+    let nodes: usize = crate::flag(args, "--nodes", 5)?;
+    let rate: u64 = crate::flag(args, "--rate", 100)?;
+    let seconds: u64 = crate::flag(args, "--seconds", 10)?;
+    let (p, delivered) = measure(nodes, rate, seconds).await?;
+    println!("| swarms | edits/s | samples | delivered | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {nodes} | {rate} | {} | {delivered:.3} | {:.2} | {:.2} | {:.2} | {:.2} |",
+        p.samples, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+    );
+    Ok(())
+}

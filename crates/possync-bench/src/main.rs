@@ -7,6 +7,7 @@
 //! cargo run --release -p possync-bench -- all [--quick] [--json FILE]
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
+//! cargo run --release -p possync-bench -- floor --nodes 5 --rate 100 --seconds 10
 //! ```
 #![allow(clippy::print_stdout)]
 
@@ -30,10 +31,11 @@ fn main() -> Result<()> {
         Some("all") => runtime.block_on(all::run(&args[1..])),
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
+        Some("floor") => runtime.block_on(floor::run(&args[1..])),
         Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         _ => bail!(
-            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]"
+            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]"
         ),
     }
 }
