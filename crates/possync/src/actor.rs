@@ -324,6 +324,8 @@ impl Actor {
                         p.next_dial = Instant::now();
                         p.backoff = REDIAL_MIN;
                     }
+                    // The cable is back: dial now, not at the next tick.
+                    self.redial();
                 }
                 self.deferred.push(Deferred::Done(reply));
             }
