@@ -32,6 +32,14 @@ fn main() -> Result<()> {
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
         Some("floor") => runtime.block_on(floor::run(&args[1..])),
+        Some("catchup") => runtime.block_on(async {
+            let orders: usize = flag(&args[1..], "--orders", 1000)?;
+            let changes: usize = flag(&args[1..], "--changes", 50)?;
+            for f in catchup::measure(&[orders], changes, 64).await? {
+                println!("{f:?}");
+            }
+            Ok(())
+        }),
         Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         _ => bail!(

@@ -727,9 +727,14 @@ impl<P: PeerId> Engine<P> {
                     }
                     let Some(view) = incoming.current_view() else { continue };
                     let mut summary = ChangeSummary::compare(&id, None, view);
-                    summary.authors.extend(
-                        incoming.automerge().get_changes(&[]).iter().filter_map(possync_model::change_author),
-                    );
+                    // Who worked on it, from the order's own stamps: decoding
+                    // every change for its commit message would cost more
+                    // than loading the order.
+                    let stamps = [&view.created, &view.changed]
+                        .into_iter()
+                        .chain(view.lines.iter().flat_map(|l| [&l.created, &l.changed]))
+                        .chain(view.payments.iter().map(|p| &p.by));
+                    summary.authors.extend(stamps.map(possync_model::Stamp::author));
                     self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes });
                     self.orders.insert(
                         id.clone(),
