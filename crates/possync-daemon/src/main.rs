@@ -311,6 +311,9 @@ async fn run_demo(opts: DemoOptions) -> Result<()> {
     for t in &terminals {
         t.node.shutdown().await?;
     }
+    if opts.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
 
