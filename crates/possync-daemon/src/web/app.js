@@ -410,7 +410,10 @@ function renderOrder() {
   const active = o.lines.filter((l) => l.qty > 0);
   $('send-kitchen').disabled = !open || !active.some((l) => l.qty > l.kitchen_qty);
   $('split').disabled = !open || active.length === 0;
-  $('pay').disabled = !open;
+  // A paid order left short by a concurrent edit can still take the
+  // missing payment (the underpaid flag then clears).
+  const underpaid = o.state === 'paid' && (o.review ?? []).some((r) => r.kind === 'underpaid');
+  $('pay').disabled = !(open || underpaid);
   $('cancel-order').disabled = !open;
   $('move-table').disabled = !open;
   for (const id of ['order-customer', 'order-guests', 'order-note']) $(id).disabled = !open;
@@ -669,7 +672,7 @@ function bindActions() {
     if (!o || (method !== 'cash' && method !== 'card')) return;
     await attempt('Paying', async () => {
       if (o.totals.due > 0) await edit(o.id, { op: 'add_payment', method, amount: o.totals.due });
-      await edit(o.id, { op: 'mark_paid' });
+      if (o.state === 'open') await edit(o.id, { op: 'mark_paid' });
       toast(`${o.name} paid by ${method}`);
     });
   });
