@@ -316,6 +316,18 @@ test('an order paid on T1 while T2 added to it is flagged for review on both pag
     assert.match(await p.textContent('[data-testid=review][data-kind=underpaid]'), /Underpaid: total 15\.40, paid 10\.90/);
     assert.equal(await p.textContent('#order-state'), 'paid');
     assert.ok(await p.isVisible('#resolve-review'));
+    // Paid but short: the missing payment can still be taken.
+    assert.ok(await p.isEnabled('#pay'));
+  }
+  // T1 takes the 4.50 still due; the underpaid flag clears everywhere, the
+  // edited-after-close flag stays for a manager.
+  await p1.click('#pay');
+  await p1.waitForSelector('#pay-dialog[open]');
+  assert.equal(await p1.textContent('#pay-due'), `${secondName}: 4.50`);
+  await p1.click('#pay-cash');
+  for (const p of pages) {
+    await p.waitForSelector('[data-testid=review][data-kind=underpaid]', { state: 'detached', timeout: WAIT });
+    assert.ok(await p.isVisible('[data-testid=review][data-kind=edited_after_close]'));
     assert.ok(await p.isDisabled('#pay'));
   }
 });
