@@ -3,6 +3,8 @@
 //! go in through [`OrderDoc::apply_remote`] and are validated, so a change that
 //! would break the schema is refused and leaves the order exactly as it was.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use automerge::sync::{self, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable, Transaction};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -39,6 +41,19 @@ pub struct RemoteApplied {
     /// Dependencies that some received change is waiting for. Automerge keeps
     /// such changes aside, invisible, until these arrive: ask a peer for them.
     pub missing_deps: Vec<ChangeHash>,
+}
+
+/// What a guarded merge produced, before it is committed to `OrderDoc`.
+enum Merged {
+    Nothing {
+        missing_deps: Vec<ChangeHash>,
+    },
+    Changed {
+        view: Box<OrderView>,
+        authors: Vec<Author>,
+        new_changes: Vec<Vec<u8>>,
+        missing_deps: Vec<ChangeHash>,
+    },
 }
 
 /// One order document.
@@ -107,7 +122,9 @@ impl OrderDoc {
 
     /// Loads a saved order and validates it.
     pub fn load(id: OrderId, bytes: &[u8], actor: ActorId) -> Result<Self, LoadError> {
-        let doc = Automerge::load(bytes).map_err(|e| LoadError::Decode(e.to_string()))?;
+        let doc = catch_unwind(|| Automerge::load(bytes))
+            .map_err(|_| LoadError::Decode("automerge panicked on this document".into()))?
+            .map_err(|e| LoadError::Decode(e.to_string()))?;
         let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None };
         order.view = Some(order.read_view()?);
         Ok(order)
@@ -456,30 +473,46 @@ impl OrderDoc {
     ) -> Result<RemoteApplied, RemoteError> {
         let before = self.doc.get_heads();
         let old_view = self.view.take();
-        if let Err(e) = merge(&mut self.doc) {
-            self.rollback(&before, old_view);
-            return Err(e);
-        }
-        let after = self.doc.get_heads();
-        let missing_deps = self.doc.get_missing_deps(&[]);
-        if after == before {
-            self.view = old_view;
-            return Ok(RemoteApplied { summary: None, new_changes: Vec::new(), missing_deps });
-        }
-        let view = match self.read_view() {
-            Ok(view) => view,
-            Err(source) => {
-                let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
-                self.rollback(&before, old_view);
-                return Err(RemoteError::Schema { hash, source });
+        // Automerge 0.12 can panic on some crafted changes, while applying
+        // them or while reading the document afterwards (found by
+        // `crates/possync-engine/tests/decoders.rs`). A peer must not be able
+        // to crash a terminal with one: any panic becomes a refusal, and the
+        // document is rebuilt as of `before`.
+        let id = &self.id;
+        let doc = &mut self.doc;
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Merged, RemoteError> {
+            merge(doc)?;
+            let after = doc.get_heads();
+            let missing_deps = doc.get_missing_deps(&[]);
+            if after == before {
+                return Ok(Merged::Nothing { missing_deps });
             }
-        };
-        let changes = self.doc.get_changes(&before);
-        let mut summary = ChangeSummary::compare(&self.id, old_view.as_ref(), &view);
-        summary.authors.extend(changes.iter().filter_map(change_author));
-        let new_changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
-        self.view = Some(view);
-        Ok(RemoteApplied { summary: Some(summary), new_changes, missing_deps })
+            let view = OrderView::read(&*doc, id).map_err(|source| {
+                let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
+                RemoteError::Schema { hash, source }
+            })?;
+            let changes = doc.get_changes(&before);
+            let authors: Vec<Author> = changes.iter().filter_map(change_author).collect();
+            let new_changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+            Ok(Merged::Changed { view: Box::new(view), authors, new_changes, missing_deps })
+        }))
+        .unwrap_or_else(|_| Err(RemoteError::Automerge("automerge panicked on these changes".into())));
+        match outcome {
+            Err(e) => {
+                self.rollback(&before, old_view);
+                Err(e)
+            }
+            Ok(Merged::Nothing { missing_deps }) => {
+                self.view = old_view;
+                Ok(RemoteApplied { summary: None, new_changes: Vec::new(), missing_deps })
+            }
+            Ok(Merged::Changed { view, authors, new_changes, missing_deps }) => {
+                let mut summary = ChangeSummary::compare(&self.id, old_view.as_ref(), &view);
+                summary.authors.extend(authors);
+                self.view = Some(*view);
+                Ok(RemoteApplied { summary: Some(summary), new_changes, missing_deps })
+            }
+        }
     }
 
     /// Restores the document as of `heads`. Only on the rare path of a refused
@@ -487,9 +520,16 @@ impl OrderDoc {
     /// come back through catch-up.
     fn rollback(&mut self, heads: &[ChangeHash], view: Option<OrderView>) {
         let actor = self.doc.get_actor().clone();
-        self.doc = match self.doc.fork_at(heads) {
-            Ok(doc) => doc.with_actor(actor),
-            Err(_) => Automerge::new().with_actor(actor),
+        let forked = catch_unwind(AssertUnwindSafe(|| self.doc.fork_at(heads)));
+        self.doc = match forked {
+            Ok(Ok(doc)) => doc.with_actor(actor),
+            // The document itself is unusable: start empty; catch-up brings
+            // the order back from peers (and the engine from its store).
+            _ => {
+                self.view = None;
+                self.doc = Automerge::new().with_actor(actor);
+                return;
+            }
         };
         self.view = view;
     }
@@ -517,7 +557,11 @@ impl OrderDoc {
 /// Decodes raw Automerge changes, refusing the batch if any is malformed.
 pub fn decode_changes<'a>(raw: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<Change>, RemoteError> {
     raw.into_iter()
-        .map(|bytes| Change::from_bytes(bytes.to_vec()).map_err(|e| RemoteError::Decode(e.to_string())))
+        .map(|bytes| {
+            catch_unwind(|| Change::from_bytes(bytes.to_vec()))
+                .map_err(|_| RemoteError::Decode("automerge panicked on this change".into()))?
+                .map_err(|e| RemoteError::Decode(e.to_string()))
+        })
         .collect()
 }
 
