@@ -450,8 +450,10 @@ impl OrderDoc {
     }
 
     /// The next Automerge sync message for a peer, if any is due.
+    /// `None` also when Automerge panics on the state a hostile peer's
+    /// messages left behind (the session then ends).
     pub fn generate_sync_message(&self, state: &mut sync::State) -> Option<sync::Message> {
-        self.doc.generate_sync_message(state)
+        catch_unwind(AssertUnwindSafe(|| self.doc.generate_sync_message(state))).ok().flatten()
     }
 
     /// Receives an Automerge sync message, with the same validation as
