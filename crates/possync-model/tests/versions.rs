@@ -1,0 +1,111 @@
+//! S17 at the model level: a terminal of a newer release writes fields this
+//! release does not know (a new order field, a new line field, a higher
+//! schema number). This release accepts the order, edits it, and every field
+//! it does not know survives its edits, in both directions.
+
+#![allow(clippy::unwrap_used)]
+
+use possync_model::automerge::transaction::Transactable;
+use possync_model::automerge::{ActorId, Automerge, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use possync_model::{
+    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderDoc, OrderId, OrderName, Quantity, TerminalId,
+};
+
+fn ctx(t: &str, at: i64) -> EditContext {
+    EditContext::new("ana", TerminalId::parse(t).unwrap(), at)
+}
+
+#[test]
+fn fields_from_a_newer_release_survive_this_releases_edits() {
+    let id = OrderId::from_random(17);
+    let line = LineId::from_random(1);
+    // The newer terminal, played by raw Automerge on top of an order it opened.
+    let (mut opened, _) = OrderDoc::open(
+        ActorId::from([0xee; 16]),
+        &ctx("NEW", 1),
+        &NewOrder::new(id.clone(), OrderName::compose(&TerminalId::parse("NEW").unwrap(), 1)),
+    )
+    .unwrap();
+    opened
+        .edit(
+            &ctx("NEW", 2),
+            &Edit::AddLine(NewLine {
+                id: line.clone(),
+                product: "soup".into(),
+                display_name: "Soup".into(),
+                qty: Quantity::units(1),
+                unit_price: Money(600),
+                discount: Default::default(),
+                note: String::new(),
+                ext: Default::default(),
+            }),
+        )
+        .unwrap();
+    let mut newer = Automerge::load(&opened.save()).unwrap().with_actor(ActorId::from([0xee; 16]));
+    {
+        let mut tx = newer.transaction();
+        tx.put(ROOT, "schema", 2i64).unwrap();
+        tx.put(ROOT, "tip", 250i64).unwrap();
+        let seats = tx.put_object(ROOT, "seating", ObjType::Map).unwrap();
+        tx.put(&seats, "seat", "window").unwrap();
+        let lines = match tx.get(ROOT, "lines").unwrap() {
+            Some((Value::Object(ObjType::Map), o)) => o,
+            _ => panic!("lines"),
+        };
+        let l = match tx.get(&lines, line.as_str()).unwrap() {
+            Some((Value::Object(ObjType::Map), o)) => o,
+            _ => panic!("line"),
+        };
+        tx.put(&l, "allergens", "celery").unwrap();
+        tx.commit();
+    }
+
+    // This release receives it all: the order validates, schema 2 and all.
+    let mut ours = OrderDoc::empty(id.clone(), ActorId::from([0x11; 16]));
+    ours.apply_remote(newer.get_changes(&[])).unwrap();
+    let view = ours.view().unwrap();
+    assert_eq!(view.schema, 2);
+    assert_eq!(view.line(&line).unwrap().qty, Quantity::units(1));
+
+    // It edits the order, the line and the fields around the unknown ones.
+    for edit in [
+        Edit::ChangeQty { line: line.clone(), delta: Quantity::units(2) },
+        Edit::SetLineNote { line: line.clone(), note: "hot".into() },
+        Edit::SetNote { note: "birthday".into() },
+        Edit::SetTable { table: Some("T9".into()), floor: None },
+    ] {
+        ours.edit(&ctx("OLD", 3), &edit).unwrap();
+    }
+
+    // Back on the newer terminal: its fields are intact, ours arrived.
+    newer.apply_changes(ours.automerge().get_changes(&newer.get_heads())).unwrap();
+    let get = |obj: &possync_model::automerge::ObjId, key: &str| -> Option<ScalarValue> {
+        match newer.get(obj, key).unwrap() {
+            Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+            _ => None,
+        }
+    };
+    assert_eq!(get(&ROOT, "tip"), Some(ScalarValue::Int(250)));
+    assert_eq!(get(&ROOT, "schema"), Some(ScalarValue::Int(2)));
+    let seats = match newer.get(ROOT, "seating").unwrap() {
+        Some((Value::Object(ObjType::Map), o)) => o,
+        _ => panic!("seating lost"),
+    };
+    assert_eq!(get(&seats, "seat"), Some(ScalarValue::Str("window".into())));
+    let lines = match newer.get(ROOT, "lines").unwrap() {
+        Some((Value::Object(ObjType::Map), o)) => o,
+        _ => panic!("lines"),
+    };
+    let l = match newer.get(&lines, line.as_str()).unwrap() {
+        Some((Value::Object(ObjType::Map), o)) => o,
+        _ => panic!("line"),
+    };
+    assert_eq!(get(&l, "allergens"), Some(ScalarValue::Str("celery".into())));
+    assert_eq!(get(&l, "note"), Some(ScalarValue::Str("hot".into())));
+    assert_eq!(get(&ROOT, "table"), Some(ScalarValue::Str("T9".into())));
+    // And both hold the same document.
+    let (mut a, mut b) = (newer.get_heads(), ours.heads());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
