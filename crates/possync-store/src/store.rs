@@ -33,8 +33,13 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_NEXT_SEQUENCE: &str = "next_sequence";
 
-/// redb's page cache. The whole store of a busy terminal is a few MiB.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// redb's page cache. The store is read whole once, at start-up, and then
+/// mostly written: a large cache only holds a second copy of the orders the
+/// engine already has in memory. Measured with 1,000 open orders of 50
+/// changes (`possync-bench child-rss`): 64 MiB → 61 KiB of RSS per order,
+/// 8 MiB → 47 KiB, 2 MiB → 40.7 KiB, with durable-commit latency unchanged
+/// (p50 0.16 ms, p99 0.32 ms).
+const CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// A terminal's durable store: one redb file holding every order it keeps,
 /// open or archived, as a snapshot plus the changes appended since.
