@@ -308,3 +308,46 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
     t2.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_feed_says_hello_then_every_change() {
+    use futures::StreamExt;
+    let f = fixture(Policy::permissive(), None).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = f.app.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/events")).await.unwrap();
+    macro_rules! next {
+        () => {{
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            serde_json::from_str::<Value>(msg.to_text().unwrap()).unwrap()
+        }};
+    }
+    let hello = next!();
+    assert_eq!(hello["event"], "hello");
+    assert_eq!(hello["terminal"], "T1");
+    assert_eq!(hello["status"]["connectivity"], "offline");
+
+    let order = open(&f.app, "ana", "T2").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    edit(&f.app, &id, "bo", json!({"op": "set_note", "note": "window"})).await;
+    let mut changed = Vec::new();
+    while changed.len() < 2 {
+        let ev = next!();
+        if ev["event"] == "order_changed" {
+            changed.push(ev);
+        }
+    }
+    assert_eq!(changed[0]["order"], id.as_str());
+    assert_eq!(changed[0]["origin"]["kind"], "local");
+    assert_eq!(changed[0]["summary"]["created"], true);
+    assert_eq!(changed[1]["summary"]["fields"], json!(["changed", "note"]));
+    assert_eq!(changed[1]["summary"]["authors"][0]["user"], "bo");
+    assert_eq!(changed[1]["view"]["note"], "window");
+    assert_eq!(changed[1]["active"], true);
+}
