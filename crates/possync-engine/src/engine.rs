@@ -175,7 +175,7 @@ impl<P: PeerId> Engine<P> {
                         id.clone(),
                         Entry { doc, life: Life::Incomplete, fingerprint: None, unsnapshotted },
                     );
-                    self.set_life(now, &id, if active { Life::Active } else { Life::Archived(now) });
+                    self.set_life(&id, if active { Life::Active } else { Life::Archived(now) });
                     if active { report.active += 1 } else { report.archived += 1 }
                 }
                 Err(reason) => report.damaged.push((stored.id, reason)),
@@ -922,7 +922,7 @@ impl<P: PeerId> Engine<P> {
             (false, Life::Archived(since)) => Life::Archived(since),
             (false, _) => Life::Archived(now),
         };
-        self.set_life(now, order, life);
+        self.set_life(order, life);
         match (was, life) {
             (Life::Active, Life::Archived(_)) | (Life::Incomplete, Life::Archived(_)) => {
                 self.pending_store.push(StoreOp::Archive { order: order.clone() });
@@ -944,7 +944,7 @@ impl<P: PeerId> Engine<P> {
     }
 
     /// Moves an order between lives, keeping the summary in step.
-    fn set_life(&mut self, _now: Instant, order: &OrderId, life: Life) {
+    fn set_life(&mut self, order: &OrderId, life: Life) {
         let Some(entry) = self.orders.get_mut(order) else { return };
         if let Some(fp) = entry.fingerprint.take() {
             self.summary.remove(order, fp);

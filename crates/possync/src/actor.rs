@@ -12,7 +12,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
 use possync_engine::{Engine, Event, Origin, Output, StoreOp, Verdict};
 use possync_store::Store;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -654,10 +654,4 @@ impl Actor {
             let _ = self.events.send(NodeEvent::Status(self.status()));
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<oneshot::Sender<()>>();
 }
