@@ -36,6 +36,14 @@ pub struct EngineConfig {
     /// ...and in a burst. Messages over the rate are dropped and count as an
     /// offence.
     pub peer_message_burst: u32,
+    /// Gossip messages one peer may forward or publish per second, and in a
+    /// burst: a whole floor's rush passes through one mesh neighbour.
+    pub peer_gossip_per_second: u32,
+    pub peer_gossip_burst: u32,
+    /// Gossip messages that bring only changes already held, per peer per
+    /// second and in a burst, before each further one is an offence.
+    pub peer_duplicates_per_second: u32,
+    pub peer_duplicate_burst: u32,
     /// A peer with more offences (refused data, messages over the rate) than
     /// this within `offence_window` is disconnected.
     pub max_offences: u32,
@@ -59,6 +67,10 @@ impl Default for EngineConfig {
             // these bounds only stop floods.
             peer_messages_per_second: 500,
             peer_message_burst: 5_000,
+            peer_gossip_per_second: 2_000,
+            peer_gossip_burst: 20_000,
+            peer_duplicates_per_second: 100,
+            peer_duplicate_burst: 1_000,
             max_offences: 20,
             offence_window: Duration::from_secs(60),
         }

@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
     ChangeSummary, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId, OrderName, OrderView,
-    Quantity, RemoteApplied, TerminalId,
+    Quantity, RemoteApplied, TerminalId, decode_changes,
 };
 
 use crate::config::EngineConfig;
 use crate::output::{Event, Origin, Output, Rejection, StoreOp};
+use crate::owner::ActorOwner;
 use crate::peer::{PeerState, Session};
 use crate::rng::SplitMix64;
 use crate::summary::{Summary, fingerprint};
@@ -425,30 +426,71 @@ impl<P: PeerId> Engine<P> {
         }
     }
 
-    /// A gossip message arrived (first hop `from`). The verdict tells the
-    /// gossip layer whether to forward it.
-    pub fn handle_gossip(&mut self, now: Instant, from: P, bytes: &[u8]) -> Verdict {
-        let verdict = match Gossip::decode(bytes) {
-            Err(e) if e.is_from_the_future() => Verdict::Ignore,
-            Err(e) => {
-                self.reject(from, Rejection::Wire(e));
-                Verdict::Reject
+    /// A gossip message arrived: forwarded to us by `from`, published and
+    /// signed by the terminal whose actors `signer` fingerprints. The verdict
+    /// tells the gossip layer whether to forward it.
+    pub fn handle_gossip(&mut self, now: Instant, from: P, signer: ActorOwner, bytes: &[u8]) -> Verdict {
+        let cfg = &self.cfg;
+        let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
+        let verdict = if !peer.guard.admit_gossip(now, cfg) {
+            // Over its rate: dropped unread, so a flood costs little more.
+            self.refuse_flood(now, &from, Rejection::Flood { what: "gossip messages" });
+            Verdict::Ignore
+        } else {
+            match Gossip::decode(bytes) {
+                Err(e) if e.is_from_the_future() => Verdict::Ignore,
+                Err(e) => {
+                    self.reject(from, Rejection::Wire(e));
+                    Verdict::Reject
+                }
+                Ok(Gossip::Changes { order, changes }) => {
+                    self.receive_changes(now, from, signer, order, changes)
+                }
             }
-            Ok(Gossip::Changes { order, changes }) => self.receive_changes(now, from, order, changes),
         };
         self.flush();
         verdict
     }
 
-    fn receive_changes(&mut self, now: Instant, from: P, order: OrderId, changes: Vec<Vec<u8>>) -> Verdict {
+    fn receive_changes(
+        &mut self,
+        now: Instant,
+        from: P,
+        signer: ActorOwner,
+        order: OrderId,
+        changes: Vec<Vec<u8>>,
+    ) -> Verdict {
         if self.tombstones.contains_key(&order) {
             return Verdict::Ignore;
+        }
+        let changes = match decode_changes(changes.iter().map(Vec::as_slice)) {
+            Ok(changes) => changes,
+            Err(e) => {
+                self.reject(from, Rejection::Order { order, detail: e.to_string() });
+                return Verdict::Reject;
+            }
+        };
+        // Gossip only ever carries its signer's own changes (see `owner`).
+        if let Some(foreign) = changes.iter().find(|c| !signer.owns(c.actor_id())) {
+            let actor = foreign.actor_id().to_hex_string();
+            self.reject(from, Rejection::ForeignActor { order, actor });
+            return Verdict::Reject;
         }
         if !self.ensure_entry(&from, &order) {
             return Verdict::Ignore;
         }
         let entry = self.orders.get_mut(&order).expect("ensured above");
-        match entry.doc.apply_remote_bytes(changes.iter().map(Vec::as_slice)) {
+        match entry.doc.apply_remote(changes) {
+            Ok(applied) if applied.new_changes.is_empty() && applied.missing_deps.is_empty() => {
+                // Nothing new: normal now and then, an offence in a storm.
+                let cfg = &self.cfg;
+                if let Some(peer) = self.peers.get_mut(&from)
+                    && !peer.guard.admit_duplicate(now, cfg)
+                {
+                    self.refuse_flood(now, &from, Rejection::Duplicates);
+                }
+                Verdict::Ignore
+            }
             Ok(applied) => {
                 self.after_remote(now, &from, &order, applied);
                 Verdict::Accept
@@ -467,7 +509,7 @@ impl<P: PeerId> Engine<P> {
         let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
         if !peer.guard.admit(now, cfg) {
             // Over its rate: drop unread (a flood costs us nothing more).
-            self.offence(now, &from, "catch-up messages over the rate limit");
+            self.refuse_flood(now, &from, Rejection::Flood { what: "catch-up messages" });
             self.flush();
             return;
         }
@@ -994,6 +1036,15 @@ impl<P: PeerId> Engine<P> {
     fn reject_catchup(&mut self, now: Instant, from: &P, reason: Rejection) {
         self.reject(from.clone(), reason);
         self.offence(now, from, "refused catch-up data");
+    }
+
+    /// Traffic over a per-peer budget: reported (quietly: a flood must not
+    /// flood the log too), and counted as an offence.
+    fn refuse_flood(&mut self, now: Instant, from: &P, reason: Rejection) {
+        tracing::debug!(peer = ?from, %reason, "dropped message from peer");
+        let what = reason.kind();
+        self.outbox.push_back(Output::Event(Event::Rejected { from: from.clone(), reason }));
+        self.offence(now, from, what);
     }
 
     fn reject(&mut self, from: P, reason: Rejection) {

@@ -1,6 +1,7 @@
 //! Per-peer protection for the pairwise catch-up protocol: a token bucket
-//! that bounds how many messages a peer may send, and a count of recent
-//! offences (refused data, messages over the rate) after which the peer is
+//! per kind of traffic (catch-up messages, gossip, gossip that brings
+//! nothing new) that bounds what a peer may send, and a count of recent
+//! offences (refused data, messages over a rate) after which the peer is
 //! disconnected. A broken or hostile peer then costs a bounded amount of work.
 
 use std::collections::VecDeque;
@@ -8,31 +9,65 @@ use std::time::{Duration, Instant};
 
 use crate::config::EngineConfig;
 
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
 #[derive(Debug)]
-pub(crate) struct PeerGuard {
+struct TokenBucket {
     tokens: f64,
     refilled: Instant,
-    /// When recent offences happened, oldest first, within the window.
-    offences: VecDeque<Instant>,
 }
 
-impl PeerGuard {
-    pub fn new(now: Instant, cfg: &EngineConfig) -> Self {
-        PeerGuard { tokens: f64::from(cfg.peer_message_burst), refilled: now, offences: VecDeque::new() }
+impl TokenBucket {
+    fn full(now: Instant, burst: u32) -> Self {
+        TokenBucket { tokens: f64::from(burst), refilled: now }
     }
 
-    /// Takes one message's token; false when the peer is over its rate.
-    pub fn admit(&mut self, now: Instant, cfg: &EngineConfig) -> bool {
+    fn take(&mut self, now: Instant, rate: u32, burst: u32) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
-        let rate = f64::from(cfg.peer_messages_per_second);
-        self.tokens = (self.tokens + elapsed * rate).min(f64::from(cfg.peer_message_burst));
+        self.tokens = (self.tokens + elapsed * f64::from(rate)).min(f64::from(burst));
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
             false
         }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct PeerGuard {
+    catchup: TokenBucket,
+    gossip: TokenBucket,
+    duplicates: TokenBucket,
+    /// When recent offences happened, oldest first, within the window.
+    offences: VecDeque<Instant>,
+}
+
+impl PeerGuard {
+    pub fn new(now: Instant, cfg: &EngineConfig) -> Self {
+        PeerGuard {
+            catchup: TokenBucket::full(now, cfg.peer_message_burst),
+            gossip: TokenBucket::full(now, cfg.peer_gossip_burst),
+            duplicates: TokenBucket::full(now, cfg.peer_duplicate_burst),
+            offences: VecDeque::new(),
+        }
+    }
+
+    /// Takes one catch-up message's token; false when the peer is over its rate.
+    pub fn admit(&mut self, now: Instant, cfg: &EngineConfig) -> bool {
+        self.catchup.take(now, cfg.peer_messages_per_second, cfg.peer_message_burst)
+    }
+
+    /// Takes one gossip message's token (the peer forwarded or published it).
+    pub fn admit_gossip(&mut self, now: Instant, cfg: &EngineConfig) -> bool {
+        self.gossip.take(now, cfg.peer_gossip_per_second, cfg.peer_gossip_burst)
+    }
+
+    /// Takes a token for a gossip message that brought nothing new. A few are
+    /// normal (a change can arrive by catch-up before its gossip copy); a
+    /// storm of them is a peer replaying old changes at us.
+    pub fn admit_duplicate(&mut self, now: Instant, cfg: &EngineConfig) -> bool {
+        self.duplicates.take(now, cfg.peer_duplicates_per_second, cfg.peer_duplicate_burst)
     }
 
     /// Records an offence; true when the peer has now offended too often and

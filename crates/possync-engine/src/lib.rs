@@ -8,6 +8,7 @@
 //! one seed, and the real node drives the very same code over libp2p.
 //!
 //! - [`wire`]: the messages, byte by byte (`docs/PROTOCOL.md`).
+//! - [`ActorOwner`]: which terminal an Automerge actor belongs to.
 //! - [`summary`]: bucketed fingerprints of orders for anti-entropy.
 //! - [`Engine`]: fan-out of local changes, catch-up (summary → heads → fetch
 //!   or Automerge sync), lifecycle (open list, archive, retention).
@@ -18,6 +19,7 @@ mod config;
 mod engine;
 mod guard;
 mod output;
+mod owner;
 mod peer;
 mod rng;
 pub mod summary;
@@ -27,4 +29,5 @@ pub use config::EngineConfig;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};
+pub use owner::{ACTOR_LEN, ActorOwner};
 pub use rng::SplitMix64;

@@ -71,4 +71,28 @@ pub enum Rejection {
     Order { order: OrderId, detail: String },
     #[error("order limit reached ({0} orders)")]
     TooManyOrders(usize),
+    /// A gossip message carried a change written under an actor that does
+    /// not belong to the terminal that signed the message.
+    #[error("order {order}: change by actor {actor} not owned by the signer of the gossip message")]
+    ForeignActor { order: OrderId, actor: String },
+    /// More messages than the per-peer rate allows (`what`: which traffic).
+    #[error("{what} over the per-peer rate limit")]
+    Flood { what: &'static str },
+    /// More gossip bringing nothing new than the per-peer budget allows.
+    #[error("storm of duplicate gossip (only changes already held)")]
+    Duplicates,
+}
+
+impl Rejection {
+    /// A short stable name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::Wire(_) => "malformed",
+            Rejection::Order { .. } => "invalid_change",
+            Rejection::TooManyOrders(_) => "too_many_orders",
+            Rejection::ForeignActor { .. } => "foreign_actor",
+            Rejection::Flood { .. } => "flood",
+            Rejection::Duplicates => "duplicates",
+        }
+    }
 }

@@ -9,17 +9,22 @@
 use std::time::Instant;
 
 use possync_engine::wire::{Direct, Gossip};
-use possync_engine::{Engine, EngineConfig};
+use possync_engine::{ActorOwner, Engine, EngineConfig};
 use possync_model::automerge::ActorId;
 use possync_model::{EditContext, NewOrder, OrderDoc, OrderId, OrderName, TerminalId};
 use proptest::prelude::*;
+
+/// The terminal that writes (and signs the gossip of) the valid messages.
+fn writer() -> ActorOwner {
+    ActorOwner::of_identity(b"terminal A")
+}
 
 fn valid_messages() -> Vec<Vec<u8>> {
     let order = OrderId::from_random(7);
     let terminal = TerminalId::parse("A").unwrap();
     let ctx = EditContext::new("ana", terminal.clone(), 1_767_225_600_000);
     let (doc, change) = OrderDoc::open(
-        ActorId::from([1u8; 16]),
+        writer().actor(1),
         &ctx,
         &NewOrder::new(order.clone(), OrderName::compose(&terminal, 1)),
     )
@@ -75,7 +80,7 @@ proptest! {
         let mut engine: Engine<u8> =
             Engine::new(EngineConfig::default(), TerminalId::parse("B").unwrap(), ActorId::from([2u8; 16]), 1, now);
         engine.peer_up(now, 1);
-        let _ = engine.handle_gossip(now, 1, &msg);
+        let _ = engine.handle_gossip(now, 1, writer(), &msg);
         engine.handle_direct(now, 1, &msg);
         // Whatever got in is a valid order: every complete order has a view.
         for id in engine.all_orders() {

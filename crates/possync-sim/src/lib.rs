@@ -16,5 +16,5 @@ mod store;
 pub mod workload;
 
 pub use net::NetConfig;
-pub use sim::{Bounds, Sim, SimNode};
+pub use sim::{Bounds, Sim, SimNode, owner_of};
 pub use store::{SimStore, StoredRecord};

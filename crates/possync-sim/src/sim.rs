@@ -4,8 +4,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
 
-use automerge::{ActorId, ChangeHash, ReadDoc};
-use possync_engine::{Engine, EngineConfig, EngineError, Event, Output, SplitMix64};
+use automerge::{ChangeHash, ReadDoc};
+use possync_engine::{ActorOwner, Engine, EngineConfig, EngineError, Event, Output, SplitMix64};
 use possync_model::{Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, TerminalId};
 
 use crate::net::{Delivery, NetConfig, Scheduled};
@@ -28,6 +28,8 @@ pub struct SimNode {
     /// Extra one-way delay on every message to and from this node (a slow link).
     pub extra_delay: Duration,
     pub rejected: u64,
+    /// `rejected`, by [`possync_engine::Rejection::kind`].
+    pub rejected_by_kind: BTreeMap<&'static str, u64>,
     /// Peers this node disconnected for offences.
     pub disconnected: u64,
     pub events: u64,
@@ -120,6 +122,7 @@ impl Sim {
                 acked: Vec::new(),
                 extra_delay: Duration::ZERO,
                 rejected: 0,
+                rejected_by_kind: BTreeMap::new(),
                 disconnected: 0,
                 events: 0,
                 bytes_sent: 0,
@@ -145,7 +148,7 @@ impl Sim {
     }
 
     fn start(&mut self, id: u64) {
-        let actor = ActorId::from(self.rng.next_u128().to_be_bytes());
+        let actor = owner_of(id).actor(self.rng.next_u64());
         let seed = self.rng.next_u64();
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("node exists");
@@ -336,6 +339,16 @@ impl Sim {
 
     /// Delivers raw bytes from `from` to `to` now, as gossip or as a pairwise
     /// message, bypassing `from`'s engine: a broken or hostile peer.
+    /// Delivers gossip that `from` forwards on behalf of `signer`, who
+    /// published (signed) it: a replay, or a relay of someone else's message.
+    pub fn inject_relayed(&mut self, from: u64, to: u64, signer: u64, bytes: Vec<u8>) {
+        let now = self.now;
+        if let Some(e) = self.node_mut(to).engine.as_mut() {
+            let _verdict = e.handle_gossip(now, from, owner_of(signer), &bytes);
+        }
+        self.drain(to);
+    }
+
     pub fn inject(&mut self, from: u64, to: u64, pairwise: bool, bytes: Vec<u8>) {
         let delivery = if pairwise {
             let epoch = self.links.get(&link(from, to)).map(|l| l.0).unwrap_or(0);
@@ -395,8 +408,9 @@ impl Sim {
                 }
                 Output::Event(event) => {
                     node.events += 1;
-                    if let Event::Rejected { .. } = event {
+                    if let Event::Rejected { reason, .. } = event {
                         node.rejected += 1;
+                        *node.rejected_by_kind.entry(reason.kind()).or_default() += 1;
                     }
                 }
             }
@@ -476,7 +490,7 @@ impl Sim {
                     // A rejected message shows up as an `Event::Rejected`,
                     // counted in `SimNode::rejected`; gossip forwarding itself
                     // is not simulated (every peer hears the origin directly).
-                    let _verdict = e.handle_gossip(now, from, &bytes);
+                    let _verdict = e.handle_gossip(now, from, owner_of(from), &bytes);
                 }
                 self.drain(to);
             }
@@ -643,4 +657,10 @@ impl Sim {
     pub fn bytes_sent(&self) -> u64 {
         self.nodes.values().map(|n| n.bytes_sent).sum()
     }
+}
+
+/// The owner of a simulated terminal's actors: its node id stands for the
+/// network identity that signs its gossip.
+pub fn owner_of(node: u64) -> ActorOwner {
+    ActorOwner::of_identity(&node.to_be_bytes())
 }

@@ -4,13 +4,12 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use automerge::ActorId;
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
-use possync_engine::{Engine, Event, Origin, Output, StoreOp, Verdict};
+use possync_engine::{ActorOwner, Engine, Event, Origin, Output, StoreOp, Verdict};
 use possync_store::Store;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -114,11 +113,10 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         warn!(record = %name, %reason, "damaged stored record skipped");
     }
 
-    // A fresh Automerge actor per start: a cloned data directory never
-    // reuses an (actor, sequence) pair.
-    let actor_id = ActorId::from(
-        random_u64().to_be_bytes().iter().chain(&random_u64().to_be_bytes()).copied().collect::<Vec<u8>>(),
-    );
+    // The actor names this terminal's identity (peers check that gossip
+    // carries only its signer's changes) and a fresh nonce per start, so a
+    // cloned data directory never reuses an (actor, sequence) pair.
+    let actor_id = ActorOwner::of_identity(&peer_id.to_bytes()).actor(random_u64());
     let seed = config.seed.unwrap_or_else(random_u64);
     let now = Instant::now().into_std();
     let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
@@ -406,10 +404,13 @@ impl Actor {
             gossipsub::Event::Message { propagation_source, message_id, message } => {
                 // Only admitted peers (connected, allowed, not banned) are heard.
                 let admitted = self.connected.contains(&propagation_source);
-                let verdict = if admitted && message.topic == self.topic.hash() {
-                    self.engine.handle_gossip(now, propagation_source, &message.data)
-                } else {
-                    Verdict::Ignore
+                let verdict = match message.source {
+                    // Strict validation: every message is signed by its source.
+                    Some(signer) if admitted && message.topic == self.topic.hash() => {
+                        let signer = ActorOwner::of_identity(&signer.to_bytes());
+                        self.engine.handle_gossip(now, propagation_source, signer, &message.data)
+                    }
+                    _ => Verdict::Ignore,
                 };
                 let acceptance = match verdict {
                     Verdict::Accept => MessageAcceptance::Accept,
@@ -614,7 +615,8 @@ impl Actor {
             Event::Archived { order } => NodeEvent::Archived { order },
             Event::Rejected { from, reason } => {
                 self.counters.rejected += 1;
-                NodeEvent::Rejected { peer: from, reason: reason.to_string() }
+                *self.counters.rejected_by_kind.entry(reason.kind()).or_default() += 1;
+                NodeEvent::Rejected { peer: from, kind: reason.kind(), reason: reason.to_string() }
             }
         };
         // No subscriber is fine; a slow one lags, it never blocks the node.

@@ -36,6 +36,8 @@ pub enum NodeEvent {
     Rejected {
         #[serde(serialize_with = "crate::status::peer_id_str")]
         peer: PeerId,
+        /// A short stable name of the kind of refusal (see `Counters::rejected_by_kind`).
+        kind: &'static str,
         reason: String,
     },
     /// Connectivity or peers changed.

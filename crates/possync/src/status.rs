@@ -1,6 +1,8 @@
 //! What a terminal shows about its connection to the others.
 
 use libp2p::PeerId;
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// The three states a cashier sees.
@@ -69,6 +71,9 @@ pub struct Counters {
     pub local_changes: u64,
     pub remote_changes: u64,
     pub rejected: u64,
+    /// `rejected`, by kind of refusal (`malformed`, `invalid_change`,
+    /// `foreign_actor`, `flood`, `duplicates`, `too_many_orders`).
+    pub rejected_by_kind: BTreeMap<&'static str, u64>,
     pub gossip_sent: u64,
     pub gossip_publish_failed: u64,
     pub catchup_sent: u64,

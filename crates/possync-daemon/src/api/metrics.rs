@@ -55,6 +55,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     };
     metric("possync_connectivity", "gauge", "0 offline, 1 syncing, 2 online.", online);
     metric("possync_store_bytes", "gauge", "Size of the order database file.", s.store_bytes as f64);
+    let name = "possync_rejected_total";
+    let _ = writeln!(out, "# HELP {name} Peer data refused, by kind.\n# TYPE {name} counter");
+    for (kind, count) in &c.rejected_by_kind {
+        let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
+    }
     let h = &s.commit_latency;
     let name = "possync_store_commit_seconds";
     let _ = writeln!(
