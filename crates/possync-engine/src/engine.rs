@@ -440,7 +440,8 @@ impl<P: PeerId> Engine<P> {
             match Gossip::decode(bytes) {
                 Err(e) if e.is_from_the_future() => Verdict::Ignore,
                 Err(e) => {
-                    self.reject(from, Rejection::Wire(e));
+                    self.reject(from.clone(), Rejection::Wire(e));
+                    self.offence(now, &from, "malformed gossip");
                     Verdict::Reject
                 }
                 Ok(Gossip::Changes { order, changes }) => {
@@ -466,14 +467,16 @@ impl<P: PeerId> Engine<P> {
         let changes = match decode_changes(changes.iter().map(Vec::as_slice)) {
             Ok(changes) => changes,
             Err(e) => {
-                self.reject(from, Rejection::Order { order, detail: e.to_string() });
+                self.reject(from.clone(), Rejection::Order { order, detail: e.to_string() });
+                self.offence(now, &from, "undecodable change in gossip");
                 return Verdict::Reject;
             }
         };
         // Gossip only ever carries its signer's own changes (see `owner`).
         if let Some(foreign) = changes.iter().find(|c| !signer.owns(c.actor_id())) {
             let actor = foreign.actor_id().to_hex_string();
-            self.reject(from, Rejection::ForeignActor { order, actor });
+            self.reject(from.clone(), Rejection::ForeignActor { order, actor });
+            self.offence(now, &from, "gossip under another terminal's actor");
             return Verdict::Reject;
         }
         if !self.ensure_entry(&from, &order) {
@@ -496,6 +499,8 @@ impl<P: PeerId> Engine<P> {
                 Verdict::Accept
             }
             Err(e) => {
+                // Not an offence: a newer release's valid change can fail an
+                // older release's validation, and its author must stay heard.
                 self.drop_if_incomplete(&order);
                 self.reject(from, Rejection::Order { order, detail: e.to_string() });
                 Verdict::Reject
