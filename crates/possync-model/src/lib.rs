@@ -28,6 +28,7 @@ mod money;
 mod order_doc;
 mod read;
 pub mod schema;
+mod touched;
 mod view;
 
 pub use author::{Author, EditContext, Stamp};

@@ -13,11 +13,12 @@ use crate::author::{Author, EditContext, Stamp};
 use crate::change_summary::ChangeSummary;
 use crate::conflict::ReviewFlag;
 use crate::edit::{Edit, NewLine, NewOrder};
-use crate::error::{EditError, LoadError, RemoteError};
+use crate::error::{EditError, LoadError, RemoteError, SchemaError};
 use crate::ext;
 use crate::ids::{LineId, OrderId};
 use crate::money::Quantity;
 use crate::schema::*;
+use crate::touched::touched_by;
 use crate::view::{OrderView, content_digest};
 
 /// A change made here, ready to broadcast and to persist.
@@ -489,11 +490,11 @@ impl OrderDoc {
             if after == before {
                 return Ok(Merged::Nothing { missing_deps });
             }
-            let view = OrderView::read(&*doc, id).map_err(|source| {
+            let changes = doc.get_changes(&before);
+            let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }
             })?;
-            let changes = doc.get_changes(&before);
             let authors: Vec<Author> = changes.iter().filter_map(change_author).collect();
             let new_changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
             Ok(Merged::Changed { view: Box::new(view), authors, new_changes, missing_deps })
@@ -548,12 +549,42 @@ impl OrderDoc {
             .doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| EditError::Automerge(format!("committed change {hash} not found")))?;
-        let view = self.read_view()?;
+        let view = read_after(&self.doc, &self.id, old.as_ref(), std::slice::from_ref(&change))?;
         let mut summary = ChangeSummary::compare(&self.id, old.as_ref(), &view);
         summary.authors.insert(ctx.author.clone());
         self.view = Some(view);
         Ok(LocalChange { hash, bytes: change.raw_bytes().to_vec(), summary })
     }
+}
+
+/// The view after `changes` were applied to `doc`: re-read where they wrote,
+/// reused elsewhere from `before` (see [`crate::touched`]); a whole read when
+/// there is no view before.
+fn read_after(
+    doc: &Automerge,
+    id: &OrderId,
+    before: Option<&OrderView>,
+    changes: &[Change],
+) -> Result<OrderView, SchemaError> {
+    let Some(before) = before else { return OrderView::read(doc, id) };
+    let view = OrderView::read_after(doc, id, before, &touched_by(doc, changes));
+    // Every debug build (tests, the simulator) checks the shortcut against
+    // the whole read. It aborts rather than panics: merges run under
+    // `catch_unwind`, which would turn the bug into a quiet refusal.
+    #[cfg(debug_assertions)]
+    {
+        let whole = OrderView::read(doc, id);
+        let same = match (&view, &whole) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if !same {
+            eprintln!("order {id}: incremental read {view:?} differs from the whole read {whole:?}");
+            std::process::abort();
+        }
+    }
+    view
 }
 
 /// Decodes raw Automerge changes, refusing the batch if any is malformed.
