@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use possync::NodeError;
 use possync::engine::EngineError;
 use possync::model::EditError;
+use possync_api::BodyError;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -56,6 +57,17 @@ impl From<JsonRejection> for ApiError {
                 "the body is larger than 64 KiB",
             ),
             other => Self::bad_request("invalid_body", other.body_text()),
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        let message = e.to_string();
+        match e {
+            BodyError::InvalidUser => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_user", message),
+            BodyError::InvalidId(_) => Self::bad_request("invalid_id", message),
+            BodyError::InvalidEdit(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit", message),
         }
     }
 }

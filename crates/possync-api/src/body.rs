@@ -1,0 +1,125 @@
+//! The request bodies, as the daemon decodes them. Unknown fields are refused
+//! (`deny_unknown_fields`) so that a misspelt field is an error, not a
+//! silently ignored value.
+
+use possync_model::{Edit, LineId, NewOrder, OrderId, OrderName, PaymentId, Quantity};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::BodyError;
+
+/// Longest `user` accepted, in bytes.
+pub const MAX_USER_LEN: usize = 64;
+
+/// Every edit names its user: 1 to [`MAX_USER_LEN`] bytes, not only spaces.
+pub fn check_user(user: &str) -> Result<(), BodyError> {
+    if user.trim().is_empty() || user.len() > MAX_USER_LEN {
+        return Err(BodyError::InvalidUser);
+    }
+    Ok(())
+}
+
+/// `POST /api/orders`: opens an order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBody {
+    pub user: String,
+    /// An integrator's own id (e.g. Odoo's order uid); fresh when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub table: Option<String>,
+    #[serde(default)]
+    pub floor: Option<String>,
+    #[serde(default)]
+    pub guests: u32,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub pricelist: Option<String>,
+    #[serde(default)]
+    pub fiscal_position: Option<String>,
+    #[serde(default)]
+    pub ext: Map<String, Value>,
+}
+
+impl OpenBody {
+    /// The order this body asks for, named `name`, and whether it names its
+    /// own id. Without one, the id is a placeholder the engine replaces with
+    /// a fresh one.
+    pub fn new_order(&self, name: OrderName) -> Result<(NewOrder, bool), BodyError> {
+        let id = match &self.id {
+            Some(id) => Some(OrderId::parse(id)?),
+            None => None,
+        };
+        let given = id.is_some();
+        let mut new = NewOrder::new(id.unwrap_or_else(|| OrderId::from_random(0)), name);
+        new.table = self.table.clone();
+        new.floor = self.floor.clone();
+        new.guests = self.guests;
+        new.customer = self.customer.clone();
+        new.pricelist = self.pricelist.clone();
+        new.fiscal_position = self.fiscal_position.clone();
+        new.ext = self.ext.clone();
+        Ok((new, given))
+    }
+}
+
+/// `POST /api/orders/{id}/edit`: one edit of an order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditBody {
+    pub user: String,
+    /// One edit, as in `possync_model::Edit` (`{"op": "add_line", ...}`);
+    /// decoded by [`parse_edit`].
+    pub edit: Value,
+}
+
+/// Decodes the `edit` of an [`EditBody`]. `add_line` may omit the line `id`
+/// and `add_payment` the `payment` id: fresh ones are made from `fresh`'s
+/// random bits (a parameter, so that tests and fuzzing stay deterministic).
+pub fn parse_edit(mut raw: Value, mut fresh: impl FnMut() -> u128) -> Result<Edit, BodyError> {
+    let obj = raw
+        .as_object_mut()
+        .ok_or_else(|| BodyError::InvalidEdit("edit must be an object with an \"op\"".into()))?;
+    match obj.get("op").and_then(Value::as_str) {
+        Some("add_line") if !obj.contains_key("id") => {
+            obj.insert("id".into(), Value::String(LineId::from_random(fresh()).to_string()));
+        }
+        Some("add_payment") if !obj.contains_key("payment") => {
+            obj.insert("payment".into(), Value::String(PaymentId::from_random(fresh()).to_string()));
+        }
+        _ => {}
+    }
+    serde_json::from_value(raw).map_err(|e| BodyError::InvalidEdit(e.to_string()))
+}
+
+/// `POST /api/orders/{id}/split`: moves quantities of lines to a new order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitBody {
+    pub user: String,
+    pub lines: Vec<SplitLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitLine {
+    pub line: LineId,
+    pub qty: Quantity,
+}
+
+impl SplitBody {
+    /// The moves, as `OrderDoc::split` and the node take them.
+    pub fn moves(&self) -> Vec<(LineId, Quantity)> {
+        self.lines.iter().map(|l| (l.line.clone(), l.qty)).collect()
+    }
+}
+
+/// `POST /api/network`: isolates the terminal (drills and tests) or lets it
+/// reconnect.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkBody {
+    pub isolated: bool,
+}

@@ -1,0 +1,14 @@
+//! Why a request body was refused. The daemon maps each to a status and a
+//! stable error code (`invalid_user`, `invalid_id`, `invalid_edit`).
+
+use possync_model::InvalidId;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("user must be 1 to {} bytes", crate::MAX_USER_LEN)]
+    InvalidUser,
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    #[error("{0}")]
+    InvalidEdit(String),
+}
