@@ -19,6 +19,7 @@
 mod error;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod fault;
+mod redb_panics;
 mod store;
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use redb::{
 use tracing::{debug, info, warn};
 
 use crate::error::StoreError;
+use crate::redb_panics::{ClosingDb, guard_panics};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "possync.redb";
@@ -47,7 +48,7 @@ const CACHE_BYTES: usize = 2 * 1024 * 1024;
 /// One `Store` per data directory: a second open, from this process or
 /// another, fails with [`StoreError::InUse`].
 pub struct Store {
-    db: Database,
+    db: ClosingDb,
     /// The database file, or the label of a custom backend, for errors.
     path: PathBuf,
     /// Whether `path` is a real file (its size is reported in the stats).
@@ -142,8 +143,10 @@ impl Store {
         if !exists {
             create_file(dir, &path)?;
         }
-        let db = builder(&path).create(&path).map_err(|e| open_error(&path, e))?;
-        Store::init(db, path, true)
+        guard_panics(&path.clone(), "opening", || {
+            let db = builder(&path).create(&path).map_err(|e| open_error(&path, e))?;
+            Store::init(db, path, true)
+        })
     }
 
     /// Opens (or creates) a store on a custom redb storage backend, e.g. the
@@ -151,8 +154,10 @@ impl Store {
     /// the file name in errors and logs.
     pub fn open_with_backend(backend: impl StorageBackend, label: &Path) -> Result<Store, StoreError> {
         let path = label.to_path_buf();
-        let db = builder(&path).create_with_backend(backend).map_err(|e| open_error(&path, e))?;
-        Store::init(db, path, false)
+        guard_panics(&path.clone(), "opening", || {
+            let db = builder(&path).create_with_backend(backend).map_err(|e| open_error(&path, e))?;
+            Store::init(db, path, false)
+        })
     }
 
     /// The database file (or the label of a custom backend).
@@ -161,7 +166,7 @@ impl Store {
     }
 
     fn init(db: Database, path: PathBuf, on_disk: bool) -> Result<Store, StoreError> {
-        let store = Store { db, path, on_disk };
+        let store = Store { db: ClosingDb::new(db), path, on_disk };
         let txn = store.db.begin_write().ctx(&store.path, "starting the opening transaction")?;
         let created = {
             let mut meta = txn.open_table(META).ctx(&store.path, "opening the meta table")?;
@@ -211,6 +216,10 @@ impl Store {
     ///
     /// Nothing to write means no transaction and no disk flush.
     pub fn apply(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
+        guard_panics(&self.path.clone(), "writing", || self.write(batches))
+    }
+
+    fn write(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
         if batches.iter().all(Vec::is_empty) {
             return Ok(());
         }
@@ -245,6 +254,10 @@ impl Store {
     /// A record whose key is not a valid order id goes to
     /// [`Loaded::damaged`] instead, and the rest load normally.
     pub fn load(&self) -> Result<Loaded, StoreError> {
+        guard_panics(&self.path, "loading", || self.read_all())
+    }
+
+    fn read_all(&self) -> Result<Loaded, StoreError> {
         let path = self.path.as_path();
         let txn = self.db.begin_read().ctx(path, "starting a read transaction")?;
         let mut orders: BTreeMap<OrderId, StoredOrder> = BTreeMap::new();
@@ -324,6 +337,10 @@ impl Store {
     /// Counts, for metrics. Walks the change log's keys, so it costs in
     /// proportion to the changes not yet folded into snapshots.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        guard_panics(&self.path, "counting", || self.count())
+    }
+
+    fn count(&self) -> Result<StoreStats, StoreError> {
         let path = self.path.as_path();
         let txn = self.db.begin_read().ctx(path, "starting a read transaction")?;
         let mut stats = StoreStats::default();
@@ -362,6 +379,10 @@ impl Store {
     /// (redb's compaction, repeated until it has nothing left to move).
     /// Takes a while on a big file; run it at a quiet moment, e.g. at start-up.
     pub fn compact(&mut self) -> Result<(), StoreError> {
+        guard_panics(&self.path.clone(), "compacting", || self.compact_all())
+    }
+
+    fn compact_all(&mut self) -> Result<(), StoreError> {
         let started = Instant::now();
         let before = self.file_bytes();
         // Each round moves what it can; a bound in case a round keeps finding work.
