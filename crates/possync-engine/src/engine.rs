@@ -532,6 +532,14 @@ impl<P: PeerId> Engine<P> {
         self.flush();
     }
 
+    /// The runtime refused something from `from` before the engine saw it
+    /// (a catch-up frame over the size limit): reported and counted as an
+    /// offence like data the engine refuses itself.
+    pub fn refused_by_transport(&mut self, now: Instant, from: P, reason: Rejection) {
+        self.reject_catchup(now, &from, reason);
+        self.flush();
+    }
+
     /// Time passed: anti-entropy rounds, stalled sessions, retention.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.next_anti_entropy.is_some_and(|t| now >= t) && !self.peers.is_empty() {

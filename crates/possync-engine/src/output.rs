@@ -78,6 +78,10 @@ pub enum Rejection {
     /// More messages than the per-peer rate allows (`what`: which traffic).
     #[error("{what} over the per-peer rate limit")]
     Flood { what: &'static str },
+    /// A message larger than the protocol allows, refused by the transport
+    /// before it was read.
+    #[error("message of {bytes} bytes over the limit")]
+    Oversized { bytes: usize },
     /// More gossip bringing nothing new than the per-peer budget allows.
     #[error("storm of duplicate gossip (only changes already held)")]
     Duplicates,
@@ -92,6 +96,7 @@ impl Rejection {
             Rejection::TooManyOrders(_) => "too_many_orders",
             Rejection::ForeignActor { .. } => "foreign_actor",
             Rejection::Flood { .. } => "flood",
+            Rejection::Oversized { .. } => "oversized",
             Rejection::Duplicates => "duplicates",
         }
     }

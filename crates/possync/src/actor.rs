@@ -9,7 +9,7 @@ use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
-use possync_engine::{ActorOwner, Engine, Event, Origin, Output, StoreOp, Verdict};
+use possync_engine::{ActorOwner, Engine, Event, Origin, Output, Rejection, StoreOp, Verdict};
 use possync_store::Store;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 use crate::config::{NodeConfig, check_session_id};
 use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
+use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
 
@@ -434,7 +435,11 @@ impl Actor {
         }
     }
 
-    fn on_catchup(&mut self, now: std::time::Instant, event: request_response::Event<Vec<u8>, ()>) {
+    fn on_catchup(
+        &mut self,
+        now: std::time::Instant,
+        event: request_response::Event<Result<Vec<u8>, Oversized>, ()>,
+    ) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -447,7 +452,12 @@ impl Actor {
                 }
                 self.counters.catchup_received += 1;
                 let _ = self.swarm.behaviour_mut().catchup.send_response(channel, ());
-                self.engine.handle_direct(now, peer, &request);
+                match request {
+                    Ok(bytes) => self.engine.handle_direct(now, peer, &bytes),
+                    Err(Oversized { bytes }) => {
+                        self.engine.refused_by_transport(now, peer, Rejection::Oversized { bytes })
+                    }
+                }
                 self.collect();
             }
             request_response::Event::OutboundFailure { peer, error, .. } => {
@@ -585,7 +595,7 @@ impl Actor {
             Output::Send { to, bytes } => {
                 if self.connected.contains(&to) {
                     self.counters.catchup_sent += 1;
-                    self.swarm.behaviour_mut().catchup.send_request(&to, bytes);
+                    self.swarm.behaviour_mut().catchup.send_request(&to, Ok(bytes));
                 }
             }
             Output::Event(event) => self.publish_event(event),
