@@ -72,7 +72,7 @@ pub struct Counters {
     pub remote_changes: u64,
     pub rejected: u64,
     /// `rejected`, by kind of refusal (`malformed`, `invalid_change`,
-    /// `foreign_actor`, `flood`, `duplicates`, `too_many_orders`).
+    /// `foreign_actor`, `flood`, `duplicates`, `oversized`, `too_many_orders`).
     pub rejected_by_kind: BTreeMap<&'static str, u64>,
     pub gossip_sent: u64,
     pub gossip_publish_failed: u64,
