@@ -416,6 +416,14 @@ impl Store {
 fn builder(path: &Path) -> Builder {
     let mut builder = Builder::new();
     builder.set_cache_size(CACHE_BYTES);
+    // A file damaged since redb last wrote it (a failing disk, a bad copy)
+    // then fails to open with an error naming it, instead of being trusted:
+    // on such a file redb can panic inside a write and abort the process
+    // from a destructor, which no `catch_unwind` contains (found by the
+    // storage_records fuzz target). It costs one read of the file per
+    // start, less than the load that follows: 1,000 orders, 17 MB, opened
+    // in 11–28 ms instead of 0.3 ms, then loaded in about 50 ms.
+    builder.set_check_integrity_on_open(true);
     let label = path.display().to_string();
     let told = Arc::new(AtomicBool::new(false));
     builder.set_repair_callback(move |_session| {
