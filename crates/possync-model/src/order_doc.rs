@@ -491,6 +491,9 @@ impl OrderDoc {
                 return Ok(Merged::Nothing { missing_deps });
             }
             let changes = doc.get_changes(&before);
+            if !appends_only(&before, &after, &changes) {
+                return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
+            }
             let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }
@@ -585,6 +588,24 @@ fn read_after(
         }
     }
     view
+}
+
+/// Whether a merge only added to the history: nothing it reports as added
+/// was there before, the heads it removed are dependencies of changes it
+/// added (a head has no descendants before), and the heads it made are
+/// changes it added. A change whose bytes are not the canonical encoding of
+/// its content breaks this: Automerge 0.12's release build (its debug build
+/// panics) makes the received hash a head but keeps, and hands back, the
+/// re-encoded change, whose hash differs. The engine would then persist
+/// another change than it applied (a restart shows another order) and
+/// advertise a head no peer can fetch (found by the `change_validation`
+/// fuzz target).
+fn appends_only(before: &[ChangeHash], after: &[ChangeHash], added: &[Change]) -> bool {
+    let hashes: Vec<ChangeHash> = added.iter().map(Change::hash).collect();
+    let covered = |h: &ChangeHash| after.contains(h) || added.iter().any(|c| c.deps().contains(h));
+    !hashes.iter().any(|h| before.contains(h))
+        && before.iter().all(covered)
+        && after.iter().all(|h| before.contains(h) || hashes.contains(h))
 }
 
 /// Decodes raw Automerge changes, refusing the batch if any is malformed.
