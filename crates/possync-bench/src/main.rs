@@ -1,10 +1,14 @@
 //! possync benchmarks. Each prints a table; `all` runs every benchmark next
-//! to the floor (the bare network stack) and writes the figures as JSON.
-//! Absolute times drift on shared machines: compare figures measured in one
-//! run.
+//! to the floor (the bare network stack) and to samod (automerge-repo in
+//! Rust, hub-and-spoke) and writes the figures as JSON; `samod` runs only
+//! the samod comparison. Absolute times drift on shared machines: compare
+//! figures measured in one run.
 //!
 //! ```sh
 //! cargo run --release -p possync-bench -- all [--quick] [--json FILE]
+//! cargo run --release -p possync-bench -- samod [--quick] [--json FILE]
+//! cargo run --release -p possync-bench -- samod-propagation --nodes 5 --rate 100 --seconds 10
+//! cargo run --release -p possync-bench -- samod-catchup --orders 1000,4000
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
 //! cargo run --release -p possync-bench -- floor --nodes 5 --rate 100 --seconds 10
@@ -19,6 +23,7 @@ mod cost;
 mod floor;
 mod propagation;
 mod reconnect;
+mod samod_peer;
 mod stats;
 mod throughput;
 
@@ -28,7 +33,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match args.first().map(String::as_str) {
-        Some("all") => runtime.block_on(all::run(&args[1..])),
+        Some("all") => runtime.block_on(all::run(&args[1..], all::Scope::All)),
+        Some("samod") => runtime.block_on(all::run(&args[1..], all::Scope::VersusSamod)),
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
         Some("floor") => runtime.block_on(floor::run(&args[1..])),
@@ -40,10 +46,34 @@ fn main() -> Result<()> {
             }
             Ok(())
         }),
+        Some("samod-propagation") => runtime.block_on(async {
+            let nodes: usize = flag(&args[1..], "--nodes", 5)?;
+            let rate: u64 = flag(&args[1..], "--rate", 100)?;
+            let seconds: u64 = flag(&args[1..], "--seconds", 10)?;
+            let (p, delivered) = samod_peer::propagation(nodes, rate, seconds).await?;
+            println!("| spokes | edits/s | samples | delivered | p50 ms | p90 ms | p99 ms | max ms |");
+            println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+            println!(
+                "| {nodes} | {rate} | {} | {delivered:.3} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                p.samples, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms
+            );
+            Ok(())
+        }),
+        Some("samod-catchup") => runtime.block_on(async {
+            let orders: Vec<usize> = flag(&args[1..], "--orders", "1000".to_owned())?
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()?;
+            let changes: usize = flag(&args[1..], "--changes", 50)?;
+            for f in samod_peer::catchup(&orders, changes).await? {
+                println!("{f:?}");
+            }
+            Ok(())
+        }),
         Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         _ => bail!(
-            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]"
+            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]"
         ),
     }
 }

@@ -1,5 +1,6 @@
 //! The bench cannot rot: `all --quick` runs (tiny sizes, debug build) and
-//! produces every figure as a finite number. No timing is asserted.
+//! produces every figure, samod's included, as a finite number. No timing is
+//! asserted.
 
 use std::process::Command;
 
@@ -14,6 +15,9 @@ fn expected_keys() -> Vec<String> {
             keys.push(format!("{prefix}.{role}.delivered"));
         }
         keys.push(format!("ratio.propagation.{role}.p99"));
+        keys.extend(LATENCY.iter().map(|l| format!("samod.propagation.{role}.{l}")));
+        keys.push(format!("samod.propagation.{role}.delivered"));
+        keys.push(format!("ratio.propagation_vs_samod.{role}.p99"));
     }
     keys.extend(LATENCY.iter().map(|l| format!("api_feed.{l}")));
     keys.extend(LATENCY.iter().map(|l| format!("cost.durable_ack.{l}")));
@@ -30,9 +34,16 @@ fn expected_keys() -> Vec<String> {
     ] {
         keys.push(k.to_owned());
     }
-    for role in ["small", "large"] {
+    for role in ROLES {
         for f in ["seconds", "bytes", "messages"] {
             keys.push(format!("catchup.{role}.{f}"));
+        }
+    }
+    // samod's catch-up is quadratic: it runs at the first two sizes only.
+    for role in ["small", "medium"] {
+        for f in ["seconds", "bytes"] {
+            keys.push(format!("samod.catchup.{role}.{f}"));
+            keys.push(format!("ratio.catchup_vs_samod.{role}.{f}"));
         }
     }
     keys
@@ -63,4 +74,6 @@ fn quick_run_produces_every_figure() {
     }
     let table = v["table"].as_array().expect("table rows");
     assert!(table.len() >= 12, "table has {} rows", table.len());
+    let versus = v["versus_samod"].as_array().expect("possync / samod rows");
+    assert_eq!(versus.len(), 6, "3 propagation and 3 catch-up rows next to samod");
 }
