@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use automerge::legacy::{Key, ObjectId};
 use automerge::{Automerge, Change, ObjId, Prop, ReadDoc};
 
-use crate::schema::K_LINES;
+use crate::schema::{K_LINES, MAX_EXT_DEPTH};
 
 /// What the changes wrote to, as far as the view is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,20 @@ fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Option<String>> {
     let ObjectId::Id(op) = obj else { return Some(None) };
     // The index is only a hint; Automerge finds the actor by its id.
     let id = ObjId::Id(op.0, op.1.clone(), 0);
-    let path = doc.parents(&id).ok()?.path();
+    // Walked with a bound: a crafted change can give an object a chain of
+    // parents that never reaches the root, and `Parents::path()` then grows
+    // without end (one 392-byte change took gigabytes; found by the
+    // `change_validation` fuzz target). A chain longer than the schema
+    // allows (an extension value nests at most MAX_EXT_DEPTH levels under a
+    // line's ext map) cannot be placed.
+    let mut path = Vec::new();
+    for parent in doc.parents(&id).ok()? {
+        if path.len() > MAX_EXT_DEPTH + 4 {
+            return None;
+        }
+        path.push((parent.obj, parent.prop));
+    }
+    path.reverse();
     let root_key = match path.first() {
         Some((_, Prop::Map(k))) => k.as_str(),
         _ => return None,
