@@ -1,8 +1,8 @@
 //! Property tests of every decoder a peer can reach: arbitrary bytes, and
 //! valid messages with bytes flipped, cut or appended, must decode to an
 //! error or a message, never panic, and never change an order they do not
-//! validly apply to. (Coverage-guided fuzzing is not wired up yet; these run
-//! in CI on every build.)
+//! validly apply to. These run on every build; the coverage-guided fuzz
+//! targets of the same decoders are in `fuzz/` (see `docs/RELIABILITY.md`).
 
 #![allow(clippy::unwrap_used)]
 
