@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde_json::{Value, json};
 
+use crate::common::cpu_time_us;
 use crate::stats::Percentiles;
 use crate::throughput::{Plan, search};
 use crate::{api_feed, catchup, cost, flag, floor, propagation, reconnect, samod_peer};
@@ -204,10 +205,13 @@ impl Run {
         let (rate, seconds) = (self.p.rate, self.p.seconds);
         for (role, n) in self.p.prop {
             self.stage(&format!("propagation, {n} terminals"));
+            let cpu0 = cpu_time_us()?;
             let (ps, delivered) = propagation::measure_with(n, rate, seconds, false).await?;
+            let cpu = (cpu_time_us()? - cpu0) / 1000.0 / (rate * seconds) as f64;
             let r = &mut self.r;
             r.latency(&format!("propagation.{role}"), &ps);
             r.fig(&format!("propagation.{role}.delivered"), delivered);
+            r.fig(&format!("propagation.{role}.cpu_ms_per_edit"), cpu);
             let mut d = json!({"terminals": n, "edits_per_s": rate, "seconds": seconds, "possync": ps});
             if self.all {
                 self.stage(&format!("floor propagation, {n} swarms"));
@@ -228,9 +232,12 @@ impl Run {
                 d["floor"] = serde_json::to_value(fl)?;
             }
             self.stage(&format!("samod propagation, hub and {n} spokes"));
+            let cpu0 = cpu_time_us()?;
             let (sm, sdelivered) = samod_peer::propagation(n, rate, seconds).await?;
+            let scpu = (cpu_time_us()? - cpu0) / 1000.0 / (rate * seconds) as f64;
             let vs = ps.p99_ms / sm.p99_ms;
             let r = &mut self.r;
+            r.fig(&format!("samod.propagation.{role}.cpu_ms_per_edit"), scpu);
             r.latency(&format!("samod.propagation.{role}"), &sm);
             r.fig(&format!("samod.propagation.{role}.delivered"), sdelivered);
             r.fig(&format!("ratio.propagation_vs_samod.{role}.p99"), vs);
@@ -242,6 +249,14 @@ impl Run {
                 format!("p99 {vs:.2}×"),
                 "p99 ≤ samod".into(),
                 verdict(vs <= 1.0).into(),
+            ]);
+            r.versus([
+                format!("CPU of the whole propagation run ({n} terminals, set-up included) per edit"),
+                format!("{cpu:.2} ms"),
+                format!("{scpu:.2} ms"),
+                format!("{:.2}×", cpu / scpu),
+                "—".into(),
+                String::new(),
             ]);
             d["samod"] = serde_json::to_value(sm)?;
             d["samod_delivered"] = json!(sdelivered);
@@ -296,8 +311,8 @@ impl Run {
 
     /// Catch-up of a fresh terminal, possync then samod. samod's time grows
     /// with the square of the number of documents (its hub loop visits every
-    /// document on every event), 10,000 orders take about ten minutes: it
-    /// runs at every size but the last.
+    /// document on every event; 10,000 orders take about five minutes), so
+    /// it runs at every size but the last.
     async fn catchup(&mut self) -> Result<()> {
         let (quick, changes) = (self.quick, self.p.catchup_changes);
         self.stage("catch-up");
@@ -345,7 +360,7 @@ impl Run {
                 r.versus([
                     title,
                     on_wire(f.seconds, bytes),
-                    "not run (quadratic: ~10 min at 10,000)".into(),
+                    "not run here (quadratic): `samod-catchup --orders 10000`".into(),
                     "—".into(),
                     "—".into(),
                     String::new(),

@@ -18,6 +18,8 @@ fn expected_keys() -> Vec<String> {
         keys.extend(LATENCY.iter().map(|l| format!("samod.propagation.{role}.{l}")));
         keys.push(format!("samod.propagation.{role}.delivered"));
         keys.push(format!("ratio.propagation_vs_samod.{role}.p99"));
+        keys.push(format!("propagation.{role}.cpu_ms_per_edit"));
+        keys.push(format!("samod.propagation.{role}.cpu_ms_per_edit"));
     }
     keys.extend(LATENCY.iter().map(|l| format!("api_feed.{l}")));
     keys.extend(LATENCY.iter().map(|l| format!("cost.durable_ack.{l}")));
@@ -75,5 +77,5 @@ fn quick_run_produces_every_figure() {
     let table = v["table"].as_array().expect("table rows");
     assert!(table.len() >= 12, "table has {} rows", table.len());
     let versus = v["versus_samod"].as_array().expect("possync / samod rows");
-    assert_eq!(versus.len(), 6, "3 propagation and 3 catch-up rows next to samod");
+    assert_eq!(versus.len(), 9, "3 propagation, 3 CPU and 3 catch-up rows next to samod");
 }
