@@ -27,7 +27,10 @@ pub struct EngineConfig {
     pub max_gossip_bytes: usize,
     /// How long paid and cancelled orders stay in the archive.
     pub retention: Duration,
-    /// Rewrite an order's stored snapshot after this many appended changes.
+    /// Rewrite an order's stored snapshot after this many appended changes,
+    /// and rebuild its in-memory document from it (see
+    /// `OrderDoc::save_compacted`): a short log keeps loads fast, the
+    /// rebuild keeps memory tight.
     pub compact_after: u32,
     /// Most orders (open, archived and half-received) held at once.
     pub max_orders: usize,
@@ -61,7 +64,7 @@ impl Default for EngineConfig {
             max_direct_bytes: 256 * 1024,
             max_gossip_bytes: 60 * 1024,
             retention: Duration::from_secs(24 * 3600),
-            compact_after: 64,
+            compact_after: 32,
             max_orders: 100_000,
             // A late joiner's catch-up sends a few hundred messages at most;
             // these bounds only stop floods.
