@@ -959,9 +959,7 @@ impl<P: PeerId> Engine<P> {
         entry.unsnapshotted += changes.len() as u32;
         if entry.unsnapshotted >= self.cfg.compact_after {
             entry.unsnapshotted = 0;
-            // Compaction also sheds the in-memory document's growth slack.
-            self.pending_store
-                .push(StoreOp::Snapshot { order: order.clone(), bytes: entry.doc.save_compacted() });
+            self.pending_store.push(StoreOp::Snapshot { order: order.clone(), bytes: entry.doc.save() });
         } else {
             self.pending_store.push(StoreOp::Append { order: order.clone(), changes });
         }

@@ -157,23 +157,6 @@ impl OrderDoc {
         self.doc.save()
     }
 
-    /// Saves the order, and rebuilds the in-memory document from what was
-    /// saved: a document grown one change at a time carries growth slack
-    /// (about 5 % of an order of 50 changes) that a load does not. Same
-    /// heads, same view. Skipped while changes wait for their dependencies
-    /// (a save leaves them out) or if the reload fails.
-    pub fn save_compacted(&mut self) -> Vec<u8> {
-        let bytes = self.doc.save();
-        if self.doc.get_missing_deps(&[]).is_empty()
-            && let Ok(Ok(doc)) = catch_unwind(|| Automerge::load(&bytes))
-            && doc.get_heads() == self.doc.get_heads()
-        {
-            let actor = self.doc.get_actor().clone();
-            self.doc = doc.with_actor(actor);
-        }
-        bytes
-    }
-
     /// The validated, typed view with totals, conflicts and review flags.
     pub fn view(&self) -> Result<OrderView, crate::error::SchemaError> {
         match &self.view {

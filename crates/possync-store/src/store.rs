@@ -38,9 +38,9 @@ const META_NEXT_SEQUENCE: &str = "next_sequence";
 /// mostly written: a large cache only holds a second copy of the orders the
 /// engine already has in memory. Measured with 1,000 open orders of 50
 /// changes (`possync-bench child-rss`): 64 MiB → 61 KiB of RSS per order,
-/// 8 MiB → 47 KiB, 2 MiB → 40.7 KiB, with durable-commit latency unchanged
-/// (p50 0.16 ms, p99 0.32 ms).
-const CACHE_BYTES: usize = 2 * 1024 * 1024;
+/// 8 MiB → 47 KiB, 2 MiB → 40.7 KiB, 1 MiB → 39.5–41.1 KiB (3 runs), with
+/// durable-commit latency unchanged (p50 0.16 ms, p99 0.32 ms).
+const CACHE_BYTES: usize = 1024 * 1024;
 
 /// A terminal's durable store: one redb file holding every order it keeps,
 /// open or archived, as a snapshot plus the changes appended since.
