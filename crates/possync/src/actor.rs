@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::SwarmEvent;
@@ -26,6 +26,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
+/// Swarm events (gossip, catch-up messages) handled before one group commit.
+const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
 /// Redial backoff bounds for static peers.
 const REDIAL_MIN: Duration = Duration::from_millis(500);
 const REDIAL_MAX: Duration = Duration::from_secs(10);
@@ -228,7 +230,17 @@ impl Actor {
                         }
                     }
                 }
-                event = self.swarm.select_next_some() => self.handle_swarm(event),
+                event = self.swarm.select_next_some() => {
+                    self.handle_swarm(event);
+                    // Group commit of remote changes too: under load, the
+                    // changes that already arrived share one fsync.
+                    for _ in 1..MAX_SWARM_EVENTS_PER_COMMIT {
+                        match self.swarm.next().now_or_never() {
+                            Some(Some(event)) => self.handle_swarm(event),
+                            _ => break,
+                        }
+                    }
+                }
                 () = tokio::time::sleep_until(wake) => {
                     self.engine.handle_timeout(Instant::now().into_std());
                     self.collect();
