@@ -70,10 +70,17 @@ fn main() -> Result<()> {
             }
             Ok(())
         }),
+        Some("cost") => runtime.block_on(async {
+            let changes: usize = flag(&args[1..], "--changes", 3000)?;
+            let orders: usize = flag(&args[1..], "--orders", 1000)?;
+            println!("{:?}", cost::cpu_per_remote_change(changes, 200).await?);
+            println!("{:?}", cost::memory(orders, 50).await?);
+            Ok(())
+        }),
         Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         _ => bail!(
-            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]"
+            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench cost [--changes N] [--orders N]"
         ),
     }
 }
