@@ -497,7 +497,7 @@ impl OrderDoc {
                 return Ok(Merged::Nothing { missing_deps });
             }
             let changes = doc.get_changes(&before);
-            if !appends_only(&before, &after, &changes) {
+            if !appends_only(&backup, &before, &after, &changes) {
                 return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
             }
             let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
@@ -588,12 +588,23 @@ fn read_after(
 /// another change than it applied (a restart shows another order) and
 /// advertise a head no peer can fetch (found by the `change_validation`
 /// fuzz target).
-fn appends_only(before: &[ChangeHash], after: &[ChangeHash], added: &[Change]) -> bool {
+///
+/// A non-canonical change that is not a head is caught through the changes
+/// of the batch that depend on it: they name the received hash, which is
+/// neither among the changes Automerge hands back nor in the history before
+/// (`earlier`, the document before the merge).
+fn appends_only(earlier: &Automerge, before: &[ChangeHash], after: &[ChangeHash], added: &[Change]) -> bool {
     let hashes: Vec<ChangeHash> = added.iter().map(Change::hash).collect();
     let covered = |h: &ChangeHash| after.contains(h) || added.iter().any(|c| c.deps().contains(h));
+    // Usually a dependency is a head before the merge or in the batch; only
+    // a dependency deeper in the history costs a lookup.
+    let known = |h: &ChangeHash| {
+        hashes.contains(h) || before.contains(h) || earlier.get_change_meta_by_hash(h).is_some()
+    };
     !hashes.iter().any(|h| before.contains(h))
         && before.iter().all(covered)
         && after.iter().all(|h| before.contains(h) || hashes.contains(h))
+        && added.iter().all(|c| c.deps().iter().all(known))
 }
 
 /// Decodes raw Automerge changes, refusing the batch if any is malformed.
