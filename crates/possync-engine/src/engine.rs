@@ -440,8 +440,7 @@ impl<P: PeerId> Engine<P> {
             match Gossip::decode(bytes) {
                 Err(e) if e.is_from_the_future() => Verdict::Ignore,
                 Err(e) => {
-                    self.reject(from.clone(), Rejection::Wire(e));
-                    self.offence(now, &from, "malformed gossip");
+                    self.reject_offence(now, &from, Rejection::Wire(e));
                     Verdict::Reject
                 }
                 Ok(Gossip::Changes { order, changes }) => {
@@ -467,16 +466,14 @@ impl<P: PeerId> Engine<P> {
         let changes = match decode_changes(changes.iter().map(Vec::as_slice)) {
             Ok(changes) => changes,
             Err(e) => {
-                self.reject(from.clone(), Rejection::Order { order, detail: e.to_string() });
-                self.offence(now, &from, "undecodable change in gossip");
+                self.reject_offence(now, &from, Rejection::Order { order, detail: e.to_string() });
                 return Verdict::Reject;
             }
         };
         // Gossip only ever carries its signer's own changes (see `owner`).
         if let Some(foreign) = changes.iter().find(|c| !signer.owns(c.actor_id())) {
             let actor = foreign.actor_id().to_hex_string();
-            self.reject(from.clone(), Rejection::ForeignActor { order, actor });
-            self.offence(now, &from, "gossip under another terminal's actor");
+            self.reject_offence(now, &from, Rejection::ForeignActor { order, actor });
             return Verdict::Reject;
         }
         if !self.ensure_entry(&from, &order) {
@@ -520,7 +517,7 @@ impl<P: PeerId> Engine<P> {
         }
         match Direct::decode(bytes) {
             Err(e) if e.is_from_the_future() => {}
-            Err(e) => self.reject_catchup(now, &from, Rejection::Wire(e)),
+            Err(e) => self.reject_offence(now, &from, Rejection::Wire(e)),
             Ok(Direct::Summary { buckets }) => self.on_summary(&from, &buckets),
             Ok(Direct::Heads { respond, buckets, entries }) => {
                 self.on_heads(now, &from, respond, &buckets, entries)
@@ -536,7 +533,7 @@ impl<P: PeerId> Engine<P> {
     /// (a catch-up frame over the size limit): reported and counted as an
     /// offence like data the engine refuses itself.
     pub fn refused_by_transport(&mut self, now: Instant, from: P, reason: Rejection) {
-        self.reject_catchup(now, &from, reason);
+        self.reject_offence(now, &from, reason);
         self.flush();
     }
 
@@ -759,7 +756,7 @@ impl<P: PeerId> Engine<P> {
             let incoming = match OrderDoc::load(id.clone(), &bytes, self.actor.clone()) {
                 Ok(doc) => doc,
                 Err(e) => {
-                    self.reject_catchup(now, from, Rejection::Order { order: id, detail: e.to_string() });
+                    self.reject_offence(now, from, Rejection::Order { order: id, detail: e.to_string() });
                     continue;
                 }
             };
@@ -768,7 +765,7 @@ impl<P: PeerId> Engine<P> {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
                     match entry.doc.apply_remote(new) {
                         Ok(applied) => self.after_remote(now, from, &id, applied),
-                        Err(e) => self.reject_catchup(
+                        Err(e) => self.reject_offence(
                             now,
                             from,
                             Rejection::Order { order: id, detail: e.to_string() },
@@ -860,7 +857,7 @@ impl<P: PeerId> Engine<P> {
             let message = match sync::Message::decode(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.reject_catchup(
+                    self.reject_offence(
                         now,
                         from,
                         Rejection::Order { order: id, detail: format!("sync message: {e}") },
@@ -901,7 +898,7 @@ impl<P: PeerId> Engine<P> {
                     peer.end_session(&id);
                     peer.outgoing_sync.push((id.clone(), Vec::new()));
                     self.drop_if_incomplete(&id);
-                    self.reject_catchup(now, from, Rejection::Order { order: id, detail: e.to_string() });
+                    self.reject_offence(now, from, Rejection::Order { order: id, detail: e.to_string() });
                 }
             }
         }
@@ -1045,10 +1042,13 @@ impl<P: PeerId> Engine<P> {
         }
     }
 
-    /// Refused catch-up data: reported, and counted as an offence.
-    fn reject_catchup(&mut self, now: Instant, from: &P, reason: Rejection) {
+    /// Refused data that counts against its sender: reported, and an offence
+    /// (all refused catch-up data; undecodable gossip and gossip under another
+    /// terminal's actor).
+    fn reject_offence(&mut self, now: Instant, from: &P, reason: Rejection) {
+        let what = reason.kind();
         self.reject(from.clone(), reason);
-        self.offence(now, from, "refused catch-up data");
+        self.offence(now, from, what);
     }
 
     /// Traffic over a per-peer budget: reported (quietly: a flood must not

@@ -29,5 +29,5 @@ pub use config::EngineConfig;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};
-pub use owner::{ACTOR_LEN, ActorOwner};
+pub use owner::ActorOwner;
 pub use rng::SplitMix64;

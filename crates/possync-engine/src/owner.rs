@@ -24,7 +24,7 @@ const DOMAIN: &[u8] = b"possync actor owner v1";
 const FINGERPRINT_LEN: usize = 12;
 const NONCE_LEN: usize = 8;
 /// Length of every actor id this release writes.
-pub const ACTOR_LEN: usize = FINGERPRINT_LEN + NONCE_LEN;
+const ACTOR_LEN: usize = FINGERPRINT_LEN + NONCE_LEN;
 
 /// The fingerprint of one terminal identity, as it prefixes its actor ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -245,9 +245,13 @@ impl<'a> ReuseIndex<'a> {
             return None;
         }
         let line = *self.lines.get(key)?;
-        let path = format!("{K_LINES}/{key}");
+        // `lines/<key>` itself or a path below it, without building the prefix.
         let conflicts = self.conflicts.iter().filter(move |c| {
-            c.path.strip_prefix(path.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            c.path
+                .strip_prefix(K_LINES)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .and_then(|rest| rest.strip_prefix(key))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         });
         Some((line, conflicts))
     }
