@@ -105,6 +105,11 @@ impl MemDisk {
         self.lock().live.clone()
     }
 
+    /// What a power loss now would leave, without crashing the disk.
+    pub fn durable_image(&self) -> Vec<u8> {
+        self.lock().durable.clone()
+    }
+
     /// Crashes the disk: from now on every call fails, and the returned
     /// image is what survived, per `mode`.
     pub fn crash(&self, mode: CrashMode) -> Vec<u8> {

@@ -53,6 +53,17 @@ pub struct Store {
     path: PathBuf,
     /// Whether `path` is a real file (its size is reported in the stats).
     on_disk: bool,
+    /// Whether a commit made by [`Store::apply_deferred`] is not yet on disk.
+    unsynced: bool,
+}
+
+impl Drop for Store {
+    /// A store closed cleanly keeps its deferred commits too.
+    fn drop(&mut self) {
+        if let Err(e) = self.sync() {
+            warn!(error = %e, "closing the store: its last deferred commits may be lost");
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -86,6 +97,14 @@ pub struct StoreStats {
     pub log_changes: u64,
     /// Size of the database file (0 for a store on a custom backend).
     pub file_bytes: u64,
+}
+
+/// Sets a write transaction's durability.
+fn durable(txn: &mut WriteTransaction, durability: Durability, path: &Path) -> Result<(), StoreError> {
+    txn.set_durability(durability).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail: format!("cannot set the commit's durability: {e}"),
+    })
 }
 
 /// Maps any redb error into [`StoreError::Db`] naming the file and the action.
@@ -166,7 +185,7 @@ impl Store {
     }
 
     fn init(db: Database, path: PathBuf, on_disk: bool) -> Result<Store, StoreError> {
-        let store = Store { db: ClosingDb::new(db), path, on_disk };
+        let store = Store { db: ClosingDb::new(db), path, on_disk, unsynced: false };
         let txn = store.db.begin_write().ctx(&store.path, "starting the opening transaction")?;
         let created = {
             let mut meta = txn.open_table(META).ctx(&store.path, "opening the meta table")?;
@@ -204,7 +223,8 @@ impl Store {
 
     /// Carries out every op of every batch, in order, in one write
     /// transaction with a durable commit: when this returns `Ok` all of it
-    /// survives a crash or power loss; when it returns `Err` none of it was
+    /// survives a crash or power loss, and so does every earlier
+    /// [`Store::apply_deferred`]; when it returns `Err` none of it was
     /// applied. (After an IO error redb refuses further writes until the
     /// store is opened again.)
     ///
@@ -216,20 +236,51 @@ impl Store {
     ///
     /// Nothing to write means no transaction and no disk flush.
     pub fn apply(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
-        guard_panics(&self.path.clone(), "writing", || self.write(batches))
+        guard_panics(&self.path.clone(), "writing", || self.write(batches, Durability::Immediate))
     }
 
-    fn write(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
+    /// As [`Store::apply`], but the commit does not wait for the disk: it is
+    /// visible at once and atomic, and reaches the disk with the next
+    /// [`Store::apply`] or [`Store::sync`]. A crash before then loses it
+    /// whole, never in part and never out of order: what survives is always
+    /// a prefix of the commits made.
+    ///
+    /// For what another copy already holds durably (changes learned from
+    /// peers: catch-up brings back what a crash loses), so that they do not
+    /// cost a disk flush each.
+    pub fn apply_deferred(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
+        guard_panics(&self.path.clone(), "writing", || self.write(batches, Durability::None))
+    }
+
+    /// Whether some [`Store::apply_deferred`] commit is not yet on disk.
+    pub fn has_unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Makes every [`Store::apply_deferred`] commit durable (an empty
+    /// durable commit). Nothing unsynced means no disk flush.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        guard_panics(&self.path.clone(), "syncing", || {
+            let path = self.path.as_path();
+            let mut txn = self.db.begin_write().ctx(path, "starting a write transaction")?;
+            durable(&mut txn, Durability::Immediate, path)?;
+            txn.commit().ctx(path, "committing deferred writes durably")?;
+            self.unsynced = false;
+            Ok(())
+        })
+    }
+
+    fn write(&mut self, batches: &[Vec<StoreOp>], durability: Durability) -> Result<(), StoreError> {
         if batches.iter().all(Vec::is_empty) {
             return Ok(());
         }
         let started = Instant::now();
         let path = self.path.as_path();
         let mut txn = self.db.begin_write().ctx(path, "starting a write transaction")?;
-        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Corrupt {
-            path: path.to_path_buf(),
-            detail: format!("cannot ask for a durable commit: {e}"),
-        })?;
+        durable(&mut txn, durability, path)?;
         let mut written = Written::default();
         {
             let mut tables = Tables::open(&txn, path)?;
@@ -238,11 +289,13 @@ impl Store {
             }
         }
         txn.commit().ctx(path, "committing")?;
+        self.unsynced = matches!(durability, Durability::None);
         debug!(
             batches = batches.len(),
             ops = written.ops,
             changes = written.changes,
             bytes = written.bytes,
+            durable = !self.unsynced,
             micros = started.elapsed().as_micros() as u64,
             "committed"
         );

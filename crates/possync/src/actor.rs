@@ -28,6 +28,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
 /// Swarm events (gossip, catch-up messages) handled before one group commit.
 const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
+/// How long changes learned from peers may wait, committed but not yet
+/// flushed to disk, when no local edit's durable commit takes them along.
+/// Every peer that sent them holds them durably, and catch-up brings back
+/// what a crash loses; a flush per received change was a fifth of a
+/// terminal's CPU under load (docs/PERFORMANCE.md).
+const DEFERRED_SYNC_DELAY: Duration = Duration::from_millis(100);
 /// Redial backoff bounds for static peers.
 const REDIAL_MIN: Duration = Duration::from_millis(500);
 const REDIAL_MAX: Duration = Duration::from_secs(10);
@@ -44,6 +50,14 @@ fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -99,6 +113,8 @@ struct Actor {
     pending_persist: Vec<Vec<StoreOp>>,
     pending_after: Vec<Output<PeerId>>,
     deferred: Vec<Deferred>,
+    /// When the store's deferred commits must be made durable, if it has any.
+    sync_due: Option<Instant>,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
 }
@@ -201,6 +217,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         pending_persist: Vec::new(),
         pending_after: Vec::new(),
         deferred: Vec::new(),
+        sync_due: None,
         last_status: None,
         shutting_down: None,
     };
@@ -246,6 +263,7 @@ impl Actor {
                     self.collect();
                 }
                 _ = redial.tick() => self.redial(),
+                () = until(self.sync_due) => self.sync_deferred(),
             }
             self.flush();
             if let Some(reply) = self.shutting_down.take() {
@@ -262,6 +280,7 @@ impl Actor {
 
     fn stop(&mut self) {
         self.flush();
+        self.sync_deferred();
         let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&self.topic);
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
@@ -517,6 +536,22 @@ impl Actor {
     /// peer gives it back through catch-up), and a restarted terminal uses a
     /// fresh Automerge actor, so it never reuses a sequence number either.
     /// What must wait for the disk is the acknowledgement, and it does.
+    /// Makes the store's deferred commits durable.
+    fn sync_deferred(&mut self) {
+        self.sync_due = None;
+        if !self.store.has_unsynced() {
+            return;
+        }
+        let store = &mut self.store;
+        match off_the_reactor(|| store.sync()) {
+            Ok(()) => self.counters.store_commits += 1,
+            Err(e) => {
+                self.counters.store_failures += 1;
+                warn!(error = %e, "storage flush failed: changes from peers may need catch-up after a crash");
+            }
+        }
+    }
+
     fn flush(&mut self) {
         self.collect();
         // Messages, and news from peers, go out before the disk write; what
@@ -534,12 +569,27 @@ impl Actor {
         let mut storage_error = None;
         if !self.pending_persist.is_empty() {
             let batches = std::mem::take(&mut self.pending_persist);
+            // Durable before anyone is told: an edit made here (its caller
+            // waits for the reply, the UI for the local event). What came
+            // only from peers is committed without waiting for the disk.
+            let durable = !self.deferred.is_empty() || !after_commit.is_empty();
             let store = &mut self.store;
             let started = std::time::Instant::now();
-            let result = off_the_reactor(|| store.apply(&batches));
-            self.commit_latency.observe(started.elapsed());
+            let result = if durable {
+                off_the_reactor(|| store.apply(&batches))
+            } else {
+                store.apply_deferred(&batches)
+            };
             match result {
-                Ok(()) => self.counters.store_commits += 1,
+                Ok(()) if durable => {
+                    self.commit_latency.observe(started.elapsed());
+                    self.counters.store_commits += 1;
+                    self.sync_due = None;
+                }
+                Ok(()) => {
+                    self.counters.store_deferred_commits += 1;
+                    self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
+                }
                 Err(e) => {
                     self.counters.store_failures += 1;
                     warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");

@@ -304,3 +304,32 @@ async fn an_allow_list_admits_only_listed_terminals() {
     let from_b = b.open_order("x", new_order("B")).await.unwrap();
     eventually(CONVERGE, "B's order on A", || async { a.order(&from_b).await.unwrap().is_some() }).await;
 }
+
+/// Changes learned from peers are committed without a disk flush each, and
+/// flushed within 100 ms by one durable commit even when the terminal makes
+/// no edit of its own; a clean stop keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_from_peers_are_flushed_soon_without_an_edit_of_their_own() {
+    let dir = TempDir::new("deferred");
+    let nodes = mesh(&["A", "B"], dir.path()).await;
+    let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
+    for p in ["burger", "fries", "cola", "water"] {
+        add_line(&nodes[0], &order, p).await;
+    }
+    converged(&nodes, CONVERGE).await;
+    eventually(Duration::from_secs(5), "B flushed what it received", || async {
+        let c = nodes[1].status().await.unwrap().counters;
+        c.store_deferred_commits >= 1 && c.store_commits >= 1
+    })
+    .await;
+    let c = nodes[1].status().await.unwrap().counters;
+    assert_eq!(c.local_changes, 0, "B made no edit, so only the deferred flush was durable");
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+    // B alone, after a restart, holds the order with its four lines.
+    let b = start("B", dir.path(), &[]).await;
+    let view = b.order(&order).await.unwrap().unwrap();
+    assert_eq!(view.lines.len(), 4);
+    b.shutdown().await.unwrap();
+}

@@ -43,7 +43,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Catch-up messages received.",
         c.catchup_received as f64,
     );
-    metric("possync_store_commits_total", "counter", "Durable storage commits.", c.store_commits as f64);
+    metric(
+        "possync_store_commits_total",
+        "counter",
+        "Durable storage commits (each a disk flush).",
+        c.store_commits as f64,
+    );
+    metric(
+        "possync_store_deferred_commits_total",
+        "counter",
+        "Commits of peers' changes that waited for the next durable commit (at most 100 ms).",
+        c.store_deferred_commits as f64,
+    );
     metric("possync_store_failures_total", "counter", "Failed storage commits.", c.store_failures as f64);
     metric("possync_peers", "gauge", "Connected terminals.", s.peers.len() as f64);
     metric("possync_open_orders", "gauge", "Orders on the open list.", s.open_orders as f64);
