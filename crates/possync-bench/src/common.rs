@@ -70,6 +70,14 @@ pub fn new_order(node: &Node) -> NewOrder {
     NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0))
 }
 
+/// Quantity changes made to one order before a terminal moves on to its
+/// next one in the propagation and throughput runs: with its opening and
+/// its line, an order of 50 changes, the size of the catch-up fixture's
+/// orders. A real order never takes hundreds of edits, and Automerge's cost
+/// to apply one grows with the order's history, so one order edited for the
+/// whole run would measure the history, not the terminals.
+pub const EDITS_PER_ORDER: u64 = 48;
+
 /// Lines per fixture order; the rest of its changes are quantity changes.
 const FIXTURE_LINES: usize = 5;
 

@@ -3,10 +3,12 @@
 //! transport without the pre-shared key), gossipsub alone (Signed + Strict,
 //! possync's message-id function, 500 ms heartbeat, a message forwarded once
 //! it is applied), no storage, no engine, no model. Each swarm holds its own
-//! copy of one Automerge document; an edit is one `put` of the terminal's
-//! own key (its edit count) and one commit, and the change's bytes are
-//! published; a receiver applies them and reads the key back. Latency runs
-//! from the edit to the receiver's read.
+//! copy of every document; as possync's terminals each edit one of their own
+//! orders, moving on every [`EDITS_PER_ORDER`] edits, each swarm edits one of
+//! its own documents. An edit is one `put` of the swarm's key (its edit
+//! count) and one commit, and the change's bytes are published with the
+//! document's number; a receiver applies them and reads the key back.
+//! Latency runs from the edit to the receiver's read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +25,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder};
 use tokio::sync::mpsc;
 
+use crate::common::EDITS_PER_ORDER;
 use crate::stats::{Percentiles, percentiles};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,9 +52,15 @@ fn gossipsub(key: &libp2p::identity::Keypair) -> Result<gossipsub::Behaviour, Bo
     Ok(gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?)
 }
 
+/// Every swarm's documents, by (author, round): the round-th document its
+/// author edits.
+type Docs = HashMap<(usize, u64), AutoCommit>;
+
 async fn spawn_floor_node(
     index: usize,
     initial: &[u8],
+    rounds: u64,
+    swarms: usize,
     dial: Vec<Multiaddr>,
     sent: SendTimes,
     samples: Arc<Mutex<Vec<Duration>>>,
@@ -77,8 +86,14 @@ async fn spawn_floor_node(
     for a in dial {
         swarm.dial(a)?;
     }
-    let mut doc = AutoCommit::load(initial)?;
-    doc.set_actor(ActorId::from((index as u64 + 1).to_be_bytes().to_vec()));
+    let mut docs = Docs::new();
+    for author in 0..swarms {
+        for round in 0..rounds {
+            let mut doc = AutoCommit::load(initial)?;
+            doc.set_actor(ActorId::from((index as u64 + 1).to_be_bytes().to_vec()));
+            docs.insert((author, round), doc);
+        }
+    }
     let me = format!("k{index}");
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let subscribed = Arc::new(AtomicUsize::new(0));
@@ -93,19 +108,22 @@ async fn spawn_floor_node(
                     if let Ok(mut s) = sent.lock() {
                         s.insert((index, count), due);
                     }
+                    let round = (count as u64 - 1) / EDITS_PER_ORDER;
+                    let Some(doc) = docs.get_mut(&(index, round)) else { continue };
                     if doc.put(ROOT, &me, count).is_err() {
                         continue;
                     }
                     doc.commit();
                     if let Some(change) = doc.get_last_local_change() {
                         let mut msg = vec![index as u8];
+                        msg.extend_from_slice(&(round as u32).to_be_bytes());
                         msg.extend_from_slice(change.raw_bytes());
                         let _ = swarm.behaviour_mut().publish(topic.clone(), msg);
                     }
                 }
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(gossipsub::Event::Message { propagation_source, message_id, message }) => {
-                        let accepted = apply(&mut doc, &message.data, &sent, &samples);
+                        let accepted = apply(&mut docs, &message.data, &sent, &samples);
                         let verdict = if accepted { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
                         let _ = swarm.behaviour_mut().report_message_validation_result(&message_id, &propagation_source, verdict);
                     }
@@ -121,8 +139,12 @@ async fn spawn_floor_node(
 }
 
 /// Applies one change and records the latency of the author's edit it shows.
-fn apply(doc: &mut AutoCommit, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Duration>>) -> bool {
-    let Some((&author, bytes)) = data.split_first() else { return false };
+fn apply(docs: &mut Docs, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Duration>>) -> bool {
+    let Some((&author, rest)) = data.split_first() else { return false };
+    let Some((round, bytes)) = rest.split_first_chunk::<4>() else { return false };
+    let Some(doc) = docs.get_mut(&(author as usize, u64::from(u32::from_be_bytes(*round)))) else {
+        return false;
+    };
     let Ok(change) = Change::from_bytes(bytes.to_vec()) else { return false };
     if doc.apply_changes([change]).is_err() {
         return false;
@@ -149,10 +171,12 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
     let initial = doc.save();
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));
+    let total = rate * seconds;
+    let rounds = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
     let mut nodes: Vec<FloorNode> = Vec::new();
     for i in 0..n {
         let dial = nodes.iter().map(|f| f.addr.clone()).collect();
-        nodes.push(spawn_floor_node(i, &initial, dial, sent.clone(), samples.clone()).await?);
+        nodes.push(spawn_floor_node(i, &initial, rounds, n, dial, sent.clone(), samples.clone()).await?);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {
@@ -163,7 +187,6 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let total = rate * seconds;
     let start = Instant::now();
     for k in 0..total {
         let due = start + interval.mul_f64(k as f64);

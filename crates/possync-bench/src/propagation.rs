@@ -2,11 +2,14 @@
 //! storage on, N terminals in one process over loopback TCP (pnet + Noise +
 //! Yamux, signed gossipsub).
 //!
-//! Each terminal edits its own order's line (+1) in turn, at a fixed total
-//! rate. A receiver knows which edit it sees from the quantity (the k-th
-//! edit of a terminal makes its quantity k + 1), so every (edit, receiver)
-//! pair gives one latency sample: from just before `edit()` is called to the
-//! receiver's change event.
+//! Each terminal edits the line of one of its own orders (+1) in turn, at a
+//! fixed total rate, moving to its next order every
+//! [`EDITS_PER_ORDER`](crate::common::EDITS_PER_ORDER) edits (all orders are
+//! opened, and known everywhere, before timing). A receiver knows which edit
+//! it sees from the order and the quantity (the k-th edit of an order makes
+//! its quantity k + 1), so every (edit, receiver) pair gives one latency
+//! sample: from just before `edit()` is called to the receiver's change
+//! event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +19,7 @@ use anyhow::{Context, Result};
 use possync::model::{Edit, LineId, OrderId, Quantity};
 use possync::{NodeEvent, SessionKey};
 
-use crate::common::{mesh, new_line, new_order, scratch};
+use crate::common::{EDITS_PER_ORDER, mesh, new_line, new_order, scratch};
 
 use crate::flag;
 use crate::stats::{Percentiles, percentiles};
@@ -60,15 +63,24 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     let dir = scratch("prop");
     let key = SessionKey::generate()?;
     let nodes = mesh(&dir, n, &key).await?;
-    // Each terminal's own order and line, visible everywhere before timing.
-    let mut targets = Vec::new();
+    let total = rate * seconds;
+    // Each terminal's own orders, one line each, visible everywhere before
+    // timing.
+    let orders_each = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let mut targets: Vec<Vec<(OrderId, LineId)>> = Vec::new();
+    let mut seed = 0u128;
     for node in &nodes {
-        let order = node.open_order("bench", new_order(node)).await?;
-        let line = LineId::from_random(u128::from(targets.len() as u64 + 1));
-        let mut new_line = new_line(0);
-        new_line.id = line.clone();
-        node.edit("bench", &order, Edit::AddLine(new_line)).await?;
-        targets.push((order, line));
+        let mut own = Vec::new();
+        for _ in 0..orders_each {
+            let order = node.open_order("bench", new_order(node)).await?;
+            seed += 1;
+            let mut new_line = new_line(seed);
+            let line = new_line.id.clone();
+            new_line.qty = Quantity::units(1);
+            node.edit("bench", &order, Edit::AddLine(new_line)).await?;
+            own.push((order, line));
+        }
+        targets.push(own);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -79,7 +91,7 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         let mut events = node.subscribe();
         let sent = sent.clone();
         let samples = samples.clone();
-        let lines: HashMap<OrderId, LineId> = targets.iter().cloned().collect();
+        let lines: HashMap<OrderId, LineId> = targets.iter().flatten().cloned().collect();
         listeners.push(tokio::spawn(async move {
             while let Ok(ev) = events.recv().await {
                 let now = Instant::now();
@@ -103,18 +115,19 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     }
 
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let total = rate * seconds;
     let start = Instant::now();
-    let mut qty = vec![Quantity::units(1).milli(); n];
     let mut inflight = Vec::new();
     for k in 0..total {
         let due = start + interval.mul_f64(k as f64);
         tokio::time::sleep_until(due.into()).await;
         let i = (k as usize) % n;
-        let (order, line) = &targets[i];
-        qty[i] += 1000;
+        // This terminal's edit number `mine`: the order it goes to, and the
+        // line's quantity after it.
+        let mine = k / n as u64;
+        let (order, line) = &targets[i][(mine / EDITS_PER_ORDER) as usize];
+        let qty = Quantity::units(2 + (mine % EDITS_PER_ORDER) as i64).milli();
         let t0 = if open_loop { due } else { Instant::now() };
-        sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert((order.clone(), qty[i]), t0);
+        sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert((order.clone(), qty), t0);
         let edit = Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) };
         if open_loop {
             let (node, order) = (nodes[i].clone(), order.clone());

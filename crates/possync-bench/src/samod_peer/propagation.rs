@@ -1,6 +1,7 @@
 //! Edit → visible on every other spoke, samod hub-and-spoke, measured as
 //! `crate::propagation` measures possync: N spokes (terminals) each edit
-//! their own order's line (+1 unit) in turn at a fixed total rate, and
+//! the line of one of their own orders (+1 unit) in turn at a fixed total
+//! rate, moving to their next order every `EDITS_PER_ORDER` edits, and
 //! every (edit, other spoke) pair gives one sample, from just before the
 //! edit is handed to samod to the receiving spoke's change notification
 //! (`DocHandle::changes`, no polling) showing the new quantity.
@@ -16,11 +17,12 @@ use samod::{DocHandle, DocumentId, Repo};
 
 use super::net::{Hub, spoke};
 use super::order::{self, Stamp, UNIT};
-use crate::common::scratch;
+use crate::common::{EDITS_PER_ORDER, scratch};
 use crate::stats::{Percentiles, percentiles};
 
-/// (author spoke, its line's quantity after the edit) → when the edit was made.
-type SendTimes = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
+/// (author spoke, its order's round, the line's quantity after the edit) →
+/// when the edit was made.
+type SendTimes = Arc<Mutex<HashMap<(usize, u64, i64), Instant>>>;
 
 const LINE: &str = "line-1";
 
@@ -32,39 +34,48 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
     for i in 0..n {
         spokes.push(spoke(&dir.join(format!("T{i}")), hub.addr, None).await?);
     }
-    // Each spoke opens its own order with one line; the others fetch it
-    // through the hub, so every spoke holds every order before timing.
-    let mut own = Vec::new();
+    // Each spoke opens its own orders with one line each; the others fetch
+    // them through the hub, so every spoke holds every order before timing.
+    let total = rate * seconds;
+    let rounds = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let mut own: Vec<Vec<DocHandle>> = Vec::new();
     for (i, s) in spokes.iter().enumerate() {
-        let mut doc = Automerge::new();
-        let stamp = Stamp::now(&format!("T{i}"));
-        order::open(&mut doc, &format!("order-{i}"), &stamp)?;
-        order::add_line(&mut doc, LINE, &stamp)?;
-        own.push(s.create(doc).await.map_err(|e| anyhow!("create: {e}"))?);
+        let mut mine = Vec::new();
+        for round in 0..rounds {
+            let mut doc = Automerge::new();
+            let stamp = Stamp::now(&format!("T{i}"));
+            order::open(&mut doc, &format!("order-{i}-{round}"), &stamp)?;
+            order::add_line(&mut doc, LINE, &stamp)?;
+            mine.push(s.create(doc).await.map_err(|e| anyhow!("create: {e}"))?);
+        }
+        own.push(mine);
     }
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let mut listeners = Vec::new();
     for (j, s) in spokes.iter().enumerate() {
-        for (i, doc) in own.iter().enumerate().filter(|(i, _)| *i != j) {
-            let handle = find(s, doc.document_id()).await?;
-            listeners.push(tokio::spawn(listen(i, handle, sent.clone(), samples.clone())));
+        for (i, docs) in own.iter().enumerate().filter(|(i, _)| *i != j) {
+            for (round, doc) in docs.iter().enumerate() {
+                let handle = find(s, doc.document_id()).await?;
+                let of = (i, round as u64);
+                listeners.push(tokio::spawn(listen(of, handle, sent.clone(), samples.clone())));
+            }
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let total = rate * seconds;
     let start = Instant::now();
-    let mut qty = vec![UNIT; n];
     for k in 0..total {
         let due = start + interval.mul_f64(k as f64);
         tokio::time::sleep_until(due.into()).await;
         let i = (k as usize) % n;
-        qty[i] += UNIT;
+        let mine = k / n as u64;
+        let round = mine / EDITS_PER_ORDER;
+        let qty = UNIT * (2 + (mine % EDITS_PER_ORDER) as i64);
         let stamp = Stamp::now(&format!("T{i}"));
-        sent.lock().map_err(|_| anyhow!("lock"))?.insert((i, qty[i]), Instant::now());
-        own[i]
+        sent.lock().map_err(|_| anyhow!("lock"))?.insert((i, round, qty), Instant::now());
+        own[i][round as usize]
             .with_document_async(move |doc| order::change_qty(doc, LINE, UNIT, &stamp))
             .await
             .map_err(|e| anyhow!("edit: {e}"))?
@@ -97,10 +108,15 @@ async fn find(repo: &Repo, id: &DocumentId) -> Result<DocHandle> {
     }
 }
 
-/// On each change notification of author `author`'s order, reads its line's
+/// On each change notification of the order `(author, round)`, reads its line's
 /// quantity: every edit up to that quantity not seen before is visible now
 /// (one notification may carry several edits when they arrive together).
-async fn listen(author: usize, handle: DocHandle, sent: SendTimes, samples: Arc<Mutex<Vec<Duration>>>) {
+async fn listen(
+    (author, round): (usize, u64),
+    handle: DocHandle,
+    sent: SendTimes,
+    samples: Arc<Mutex<Vec<Duration>>>,
+) {
     let mut changes = handle.changes();
     let mut seen = UNIT;
     while changes.next().await.is_some() {
@@ -109,7 +125,7 @@ async fn listen(author: usize, handle: DocHandle, sent: SendTimes, samples: Arc<
         let (Ok(sent), Ok(mut samples)) = (sent.lock(), samples.lock()) else { return };
         while seen < current {
             seen += UNIT;
-            if let Some(t0) = sent.get(&(author, seen)) {
+            if let Some(t0) = sent.get(&(author, round, seen)) {
                 samples.push(now - *t0);
             }
         }
