@@ -200,6 +200,12 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         }
     }
 
+    /// This whole map as JSON (as [`MapReader::json_map`] reads it from its
+    /// parent, without reading the map again).
+    pub fn to_json(&self) -> serde_json::Map<String, Json> {
+        self.entries.iter().map(|(k, v, id, _)| (k.clone(), ext::read_value(self.doc, v, id))).collect()
+    }
+
     /// Every concurrent value of the register at `key`, as JSON, the value
     /// [`ReadDoc::get`] shows first. Empty when the key is absent.
     pub fn competing(&self, key: &str) -> Vec<Json> {
@@ -221,7 +227,7 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
     }
 }
 
-fn describe(v: &Value<'_>) -> String {
+pub(crate) fn describe(v: &Value<'_>) -> String {
     match v {
         Value::Object(t) => format!("{t:?}").to_lowercase(),
         Value::Scalar(s) => match s.as_ref() {

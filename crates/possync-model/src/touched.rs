@@ -1,13 +1,15 @@
-//! Which lines of an order a set of changes wrote to.
+//! What a set of changes wrote to in an order: which of the order's own
+//! fields, which lines.
 //!
 //! Reading and validating a whole order costs several times what Automerge
-//! spends applying a change, and most changes touch one line. After a change
-//! the view is therefore re-read incrementally: the order's own fields,
-//! payments and closing records always (they are few), lines only where a
-//! change wrote (see [`crate::view::OrderView::read_after`]). This module
-//! finds those lines from the changes' operations: an operation on the lines
-//! map names its line by key, an operation inside a line (or inside one of
-//! its stamps or extension maps) names it by the object's path.
+//! spends applying a change, and most changes touch one line (and the
+//! order's `changed` stamp). After a change the view is therefore re-read
+//! incrementally (see [`crate::view::OrderView::read_after`]): the order's
+//! own fields only when a change wrote one of them other than `changed`,
+//! lines only where a change wrote. This module finds both from the
+//! changes' operations: an operation on the order's root map names its
+//! field by key, an operation inside an object names the root field it sits
+//! under by the object's path, and under `lines`, the line.
 //!
 //! Anything it cannot place with certainty answers [`Touched::Everything`],
 //! and the whole order is read as before.
@@ -22,32 +24,46 @@ use crate::schema::{K_LINES, MAX_EXT_DEPTH};
 /// What the changes wrote to, as far as the view is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Touched {
-    /// Re-read every line.
+    /// Re-read the whole order.
     Everything,
-    /// Re-read these lines (by key); every other line is as it was.
-    Lines(BTreeSet<String>),
+    /// Only these: every other field and line is as it was.
+    Parts {
+        /// The order's own fields (root keys other than `lines`) written,
+        /// directly or inside them (a stamp's `at`, a payment).
+        fields: BTreeSet<String>,
+        /// The lines (by key) written, directly or inside them.
+        lines: BTreeSet<String>,
+    },
+}
+
+/// Where one operation wrote.
+#[derive(Debug, Clone)]
+enum Place {
+    Field(String),
+    Line(String),
 }
 
 /// More lines than this in one batch of changes: reading them one by one
 /// saves nothing over a whole read.
 const MAX_TRACKED_LINES: usize = 64;
 
-/// The lines that `changes`, already applied to `doc`, wrote to.
+/// What `changes`, already applied to `doc`, wrote to.
 pub(crate) fn touched_by(doc: &Automerge, changes: &[Change]) -> Touched {
-    let mut lines = BTreeSet::new();
-    // The objects already placed, so a change of many operations on one line
-    // looks its path up once.
-    let mut placed: Vec<(ObjectId, Option<String>)> = Vec::new();
+    let (mut fields, mut lines) = (BTreeSet::new(), BTreeSet::new());
+    // The objects already placed, so a change of many operations on one
+    // object looks its path up once.
+    let mut placed: Vec<(ObjectId, Place)> = Vec::new();
     for change in changes {
         for op in change.decode().operations {
-            let line = match &op.obj {
+            let place = match &op.obj {
                 ObjectId::Root => match &op.key {
                     // Replacing the lines map itself: everything is new.
                     Key::Map(key) if key.as_str() == K_LINES => return Touched::Everything,
-                    _ => None,
+                    Key::Map(key) => Place::Field(key.to_string()),
+                    Key::Seq(_) => return Touched::Everything,
                 },
                 obj => match placed.iter().find(|(o, _)| o == obj) {
-                    Some((_, line)) => line.clone(),
+                    Some((_, place)) => place.clone(),
                     None => {
                         let Some(place) = place(doc, obj, &op.key) else { return Touched::Everything };
                         placed.push((obj.clone(), place.clone()));
@@ -55,21 +71,26 @@ pub(crate) fn touched_by(doc: &Automerge, changes: &[Change]) -> Touched {
                     }
                 },
             };
-            if let Some(line) = line {
-                lines.insert(line);
-                if lines.len() > MAX_TRACKED_LINES {
-                    return Touched::Everything;
+            match place {
+                Place::Field(key) => {
+                    fields.insert(key);
+                }
+                Place::Line(line) => {
+                    lines.insert(line);
+                    if lines.len() > MAX_TRACKED_LINES {
+                        return Touched::Everything;
+                    }
                 }
             }
         }
     }
-    Touched::Lines(lines)
+    Touched::Parts { fields, lines }
 }
 
-/// The line an operation on `obj` (with `key`) wrote to: `Some(None)` when it
-/// is outside the lines, `None` when it cannot be told.
-fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Option<String>> {
-    let ObjectId::Id(op) = obj else { return Some(None) };
+/// Where an operation on `obj` (with `key`) wrote: under which root field,
+/// or in which line; `None` when it cannot be told.
+fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Place> {
+    let ObjectId::Id(op) = obj else { return None };
     // The index is only a hint; Automerge finds the actor by its id.
     let id = ObjId::Id(op.0, op.1.clone(), 0);
     // Walked with a bound: a crafted change can give an object a chain of
@@ -87,17 +108,17 @@ fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Option<String>> {
     }
     path.reverse();
     let root_key = match path.first() {
-        Some((_, Prop::Map(k))) => k.as_str(),
+        Some((root, Prop::Map(k))) if *root == automerge::ROOT => k.as_str(),
         _ => return None,
     };
     if root_key != K_LINES {
-        return Some(None);
+        return Some(Place::Field(root_key.to_owned()));
     }
     match (path.get(1), key) {
         // Inside a line, or deeper (its stamps, its extension map).
-        (Some((_, Prop::Map(line))), _) => Some(Some(line.clone())),
+        (Some((_, Prop::Map(line))), _) => Some(Place::Line(line.clone())),
         // On the lines map itself: the key is the line.
-        (None, Key::Map(line)) => Some(Some(line.to_string())),
+        (None, Key::Map(line)) => Some(Place::Line(line.to_string())),
         _ => None,
     }
 }
@@ -145,8 +166,15 @@ mod tests {
         touched_by(doc.automerge(), &[change])
     }
 
+    /// The order's `fields` and the lines `ids`. (These edits all happen at
+    /// the same instant, so they leave the `changed` stamps as they were.)
+    fn parts(fields: &[&str], ids: &[LineId]) -> Touched {
+        let fields = fields.iter().map(|f| (*f).to_owned()).collect();
+        Touched::Parts { fields, lines: ids.iter().map(|l| l.as_str().to_owned()).collect() }
+    }
+
     fn lines(ids: &[LineId]) -> Touched {
-        Touched::Lines(ids.iter().map(|l| l.as_str().to_owned()).collect())
+        parts(&[], ids)
     }
 
     #[test]
@@ -166,10 +194,19 @@ mod tests {
     }
 
     #[test]
+    fn a_later_edit_moves_the_orders_changed_stamp() {
+        let mut doc = order_with_lines(2);
+        let later = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_660_000);
+        let edit = Edit::ChangeQty { line: line(1).id, delta: Quantity::units(1) };
+        let change = Change::from_bytes(doc.edit(&later, &edit).unwrap().unwrap().bytes).unwrap();
+        assert_eq!(touched_by(doc.automerge(), &[change]), parts(&["changed"], &[line(1).id]));
+    }
+
+    #[test]
     fn order_fields_touch_no_line() {
         let mut doc = order_with_lines(2);
-        assert_eq!(touched_by_edit(&mut doc, Edit::SetNote { note: "window".into() }), lines(&[]));
-        assert_eq!(touched_by_edit(&mut doc, Edit::SetGuests { guests: 3 }), lines(&[]));
+        assert_eq!(touched_by_edit(&mut doc, Edit::SetNote { note: "window".into() }), parts(&["note"], &[]));
+        assert_eq!(touched_by_edit(&mut doc, Edit::SetGuests { guests: 3 }), parts(&["guests"], &[]));
     }
 
     #[test]

@@ -122,9 +122,10 @@ impl OrderView {
     }
 
     /// Reads and validates the order after changes that wrote to `touched`,
-    /// given its view before them: lines the changes did not write to are
-    /// taken from `before` (they were validated then and have not changed),
-    /// everything else is read. Equal to [`OrderView::read`], faster.
+    /// given its view before them: the order's fields and lines the changes
+    /// did not write to are taken from `before` (they were validated then and
+    /// have not changed), everything else is read. Equal to
+    /// [`OrderView::read`], faster.
     pub(crate) fn read_after<D: ReadDoc>(
         doc: &D,
         expected: &OrderId,
@@ -133,10 +134,58 @@ impl OrderView {
     ) -> Result<OrderView, SchemaError> {
         match touched {
             Touched::Everything => Self::read(doc, expected),
-            Touched::Lines(lines) => {
-                Self::read_reusing(doc, expected, Some(Reuse { before, touched: lines }))
+            Touched::Parts { fields, lines } => {
+                let reuse = Reuse { before, touched: lines };
+                // Most edits write a line and the order's `changed` stamp,
+                // nothing else of the order's own.
+                if fields.iter().all(|f| f == K_CHANGED) {
+                    Self::read_lines_after(doc, reuse, !fields.is_empty())
+                } else {
+                    Self::read_reusing(doc, expected, Some(reuse))
+                }
             }
         }
+    }
+
+    /// [`OrderView::read_after`] when changes wrote no field of the order
+    /// but `changed` (if `changed_written`): the other fields, the payments
+    /// and the conflicts among fields are those of the view before.
+    fn read_lines_after<D: ReadDoc>(
+        doc: &D,
+        reuse: Reuse<'_>,
+        changed_written: bool,
+    ) -> Result<OrderView, SchemaError> {
+        let before = reuse.before;
+        let changed =
+            if changed_written { root_map(doc, K_CHANGED)?.stamp_fields()? } else { before.changed.clone() };
+        // The order's own conflicts come first in a view, then the lines'.
+        let mut conflicts: Vec<Conflict> =
+            before.conflicts.iter().filter(|c| !is_line_path(&c.path)).cloned().collect();
+        let lines = read_lines(&root_map(doc, K_LINES)?, &mut conflicts, Some(reuse))?;
+        let closings = read_closings(doc)?;
+        let (totals, state, review) = derived(&lines, &before.payments, &closings);
+        Ok(OrderView {
+            id: before.id.clone(),
+            name: before.name.clone(),
+            schema: before.schema,
+            state,
+            created: before.created.clone(),
+            changed,
+            customer: before.customer.clone(),
+            pricelist: before.pricelist.clone(),
+            fiscal_position: before.fiscal_position.clone(),
+            table: before.table.clone(),
+            floor: before.floor.clone(),
+            guests: before.guests,
+            note: before.note.clone(),
+            split_from: before.split_from.clone(),
+            lines,
+            payments: before.payments.clone(),
+            ext: before.ext.clone(),
+            totals,
+            conflicts,
+            review,
+        })
     }
 
     fn read_reusing<D: ReadDoc>(
@@ -177,23 +226,10 @@ impl OrderView {
             };
 
         let mut conflicts = order_conflicts(&root);
-        let lines = read_lines(&root, &mut conflicts, reuse)?;
+        let lines = read_lines(&root.map(K_LINES)?, &mut conflicts, reuse)?;
         let payments = read_payments(&root)?;
         let closings = read_closings(doc)?;
-
-        let total = Money(lines.iter().map(|l| l.total.0).fold(0i64, i64::saturating_add));
-        let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
-        let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)) };
-
-        let state = if closings.iter().any(|c| c.state == OrderState::Paid) {
-            OrderState::Paid
-        } else if closings.is_empty() {
-            OrderState::Open
-        } else {
-            OrderState::Cancelled
-        };
-
-        let review = review_flags(state, &closings, &totals, &content_digest(&lines, &payments));
+        let (totals, state, review) = derived(&lines, &payments, &closings);
 
         Ok(OrderView {
             id: expected.clone(),
@@ -257,15 +293,60 @@ impl<'a> ReuseIndex<'a> {
     }
 }
 
-/// Reads every line (or, with `reuse`, the lines that changed), and the
-/// conflicts among its fields into `conflicts` (the same pass over the
-/// document serves both).
+/// The order's totals, state and review flags, which follow from its lines,
+/// payments and closings.
+fn derived(
+    lines: &[LineView],
+    payments: &[PaymentView],
+    closings: &[Closing],
+) -> (Totals, OrderState, Vec<ReviewFlag>) {
+    let total = Money(lines.iter().map(|l| l.total.0).fold(0i64, i64::saturating_add));
+    let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
+    let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)) };
+    let state = if closings.iter().any(|c| c.state == OrderState::Paid) {
+        OrderState::Paid
+    } else if closings.is_empty() {
+        OrderState::Open
+    } else {
+        OrderState::Cancelled
+    };
+    // The digest is only compared with a closing's.
+    let review = if closings.is_empty() {
+        Vec::new()
+    } else {
+        review_flags(state, closings, &totals, &content_digest(lines, payments))
+    };
+    (totals, state, review)
+}
+
+/// The map at one of the order's root keys, read alone (without reading the
+/// root map whole).
+fn root_map<'d, D: ReadDoc>(doc: &'d D, key: &str) -> Result<MapReader<'d, D>, SchemaError> {
+    match doc.get(ROOT, key) {
+        Ok(Some((Value::Object(ObjType::Map), id))) => Ok(MapReader::new(doc, id, key)),
+        Ok(Some((other, _))) => Err(SchemaError::WrongType {
+            path: key.into(),
+            expected: "a map",
+            found: crate::read::describe(&other),
+        }),
+        Ok(None) => Err(SchemaError::Missing { path: key.into() }),
+        Err(e) => Err(SchemaError::WrongType { path: key.into(), expected: "a map", found: e.to_string() }),
+    }
+}
+
+/// Whether a conflict's path is a line's (`lines/<key>` or below).
+fn is_line_path(path: &str) -> bool {
+    path.strip_prefix(K_LINES).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Reads every line of the lines map (or, with `reuse`, the lines that
+/// changed), and the conflicts among its fields into `conflicts` (the same
+/// pass over the document serves both).
 fn read_lines<D: ReadDoc>(
-    root: &MapReader<'_, D>,
+    lines_map: &MapReader<'_, D>,
     conflicts: &mut Vec<Conflict>,
     reuse: Option<Reuse<'_>>,
 ) -> Result<Vec<LineView>, SchemaError> {
-    let lines_map = root.map(K_LINES)?;
     let count = lines_map.len();
     if count > MAX_LINES {
         return Err(SchemaError::TooMany { what: "lines", count, limit: MAX_LINES });
@@ -299,7 +380,7 @@ fn read_lines<D: ReadDoc>(
         // sent; the larger wins, as the kitchen has seen that much.
         let kitchen = line.all_ints(K_KITCHEN_QTY, 0..=MAX_QTY_MILLI)?;
         let kitchen_qty = Quantity(kitchen.into_iter().max().unwrap_or(0));
-        push_conflicts(&lines_map, key, conflicts);
+        push_conflicts(lines_map, key, conflicts);
         push_conflicts_in(&line, &LINE_REGISTERS, conflicts);
         let ext = line.opt_map(K_EXT)?;
         if let Some(ext) = &ext {
@@ -312,7 +393,7 @@ fn read_lines<D: ReadDoc>(
             note: line.opt_str(K_NOTE)?.unwrap_or_default(),
             created: line.stamp(K_CREATED)?,
             changed: line.stamp(K_CHANGED)?,
-            ext: line.json_map(K_EXT)?,
+            ext: ext.as_ref().map(MapReader::to_json).unwrap_or_default(),
             total: line_total(qty, unit_price, discount),
             id,
             qty,
