@@ -1,5 +1,6 @@
-//! The node's actor: the one task that owns the engine, the store and the
-//! libp2p swarm. Everything else talks to it through [`crate::Node`].
+//! The node's actor: the one task that owns the engine and the libp2p swarm,
+//! and drives the store through its writer thread ([`crate::writer`]).
+//! Everything else talks to it through [`crate::Node`].
 
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,9 +22,14 @@ use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
+use crate::writer::{Commit, Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Storage batches gathered while a commit is in flight beyond which the
+/// actor stops taking commands and swarm events until it completes: a disk
+/// slower than the input makes callers and peers wait, not memory grow.
+const MAX_GATHERED_BATCHES: usize = 1024;
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
 /// Swarm events (gossip, catch-up messages) handled before one group commit.
@@ -41,16 +47,6 @@ const REDIAL_MAX: Duration = Duration::from_secs(10);
 /// The gossip topic of a multi-session.
 pub fn topic_for(session: &str) -> IdentTopic {
     IdentTopic::new(format!("possync/1/{session}"))
-}
-
-/// Runs blocking disk work (an fsync) without stalling the other tasks of
-/// the runtime's worker thread: on a multi-threaded runtime they move to
-/// another worker meanwhile.
-fn off_the_reactor<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
 }
 
 /// Resolves at `deadline`, or never without one.
@@ -93,9 +89,15 @@ enum Deferred {
     Done(Reply<()>),
 }
 
+/// A commit handed to the writer, and what waits for it.
+struct InFlight {
+    after: Vec<Output<PeerId>>,
+    replies: Vec<Deferred>,
+}
+
 struct Actor {
     engine: Engine<PeerId>,
-    store: Store,
+    writer: Writer,
     swarm: Swarm<Behaviour>,
     topic: IdentTopic,
     events: broadcast::Sender<NodeEvent>,
@@ -109,12 +111,20 @@ struct Actor {
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
-    /// Storage batches not yet committed, and everything to do after.
-    pending_persist: Vec<Vec<StoreOp>>,
+    /// Engine outputs not yet carried out.
     pending_after: Vec<Output<PeerId>>,
+    /// The next commit, gathered while the previous one is in flight: its
+    /// storage batches, what to tell once it is durable, and the replies
+    /// waiting for it.
+    pending_persist: Vec<Vec<StoreOp>>,
+    after_commit: Vec<Output<PeerId>>,
     deferred: Vec<Deferred>,
+    /// The commit the writer is carrying out.
+    in_flight: Option<InFlight>,
     /// When the store's deferred commits must be made durable, if it has any.
     sync_due: Option<Instant>,
+    /// The next commit must be durable even if nothing in it asks for it.
+    sync_requested: bool,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
 }
@@ -200,9 +210,11 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
             backoff: REDIAL_MIN,
         })
         .collect();
+    let writer =
+        Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
     let actor = Actor {
         engine,
-        store,
+        writer,
         swarm,
         topic,
         events: events_tx.clone(),
@@ -214,10 +226,13 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
-        pending_persist: Vec::new(),
         pending_after: Vec::new(),
+        pending_persist: Vec::new(),
+        after_commit: Vec::new(),
         deferred: Vec::new(),
+        in_flight: None,
         sync_due: None,
+        sync_requested: false,
         last_status: None,
         shutting_down: None,
     };
@@ -232,8 +247,10 @@ impl Actor {
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let wake = Instant::from_std(self.engine.poll_timeout());
+            let taking = self.pending_persist.len() < MAX_GATHERED_BATCHES;
+            let committing = self.in_flight.is_some();
             tokio::select! {
-                command = commands.recv() => {
+                command = commands.recv(), if taking => {
                     let Some(command) = command else {
                         info!("every handle dropped: stopping");
                         break;
@@ -247,10 +264,10 @@ impl Actor {
                         }
                     }
                 }
-                event = self.swarm.select_next_some() => {
+                event = self.swarm.select_next_some(), if taking => {
                     self.handle_swarm(event);
                     // Group commit of remote changes too: under load, the
-                    // changes that already arrived share one fsync.
+                    // changes that already arrived share one commit.
                     for _ in 1..MAX_SWARM_EVENTS_PER_COMMIT {
                         match self.swarm.next().now_or_never() {
                             Some(Some(event)) => self.handle_swarm(event),
@@ -258,16 +275,20 @@ impl Actor {
                         }
                     }
                 }
+                done = self.writer.done.recv(), if committing => self.committed(done),
                 () = tokio::time::sleep_until(wake) => {
                     self.engine.handle_timeout(Instant::now().into_std());
                     self.collect();
                 }
                 _ = redial.tick() => self.redial(),
-                () = until(self.sync_due) => self.sync_deferred(),
+                () = until(self.sync_due) => {
+                    self.sync_due = None;
+                    self.sync_requested = true;
+                }
             }
             self.flush();
             if let Some(reply) = self.shutting_down.take() {
-                self.stop();
+                self.stop().await;
                 // Close the store (releasing its file lock) and the swarm
                 // before answering, so the caller may reopen at once.
                 drop(self);
@@ -275,12 +296,23 @@ impl Actor {
                 return;
             }
         }
-        self.stop();
+        self.stop().await;
     }
 
-    fn stop(&mut self) {
+    /// Commits everything pending durably, waits for it, and leaves the
+    /// session.
+    async fn stop(&mut self) {
         self.flush();
-        self.sync_deferred();
+        self.sync_requested = true;
+        loop {
+            self.start_commit();
+            if self.in_flight.is_none() {
+                break;
+            }
+            let done = self.writer.done.recv().await;
+            self.committed(done);
+        }
+        self.writer.close();
         let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&self.topic);
         let peers: Vec<PeerId> = self.connected.iter().copied().collect();
         for p in peers {
@@ -527,80 +559,94 @@ impl Actor {
         }
     }
 
-    /// Sends messages and publishes remote changes first, then commits
-    /// pending storage in one transaction (group commit), then publishes local
-    /// changes and answers the commands whose changes are now durable.
+    /// Sends messages and publishes remote changes at once; gathers storage
+    /// batches into the next commit, with the local changes to publish and
+    /// the commands to answer once it is durable; and hands that commit to
+    /// the writer when none is in flight (group commit: under load, all
+    /// that arrived during one commit goes into the next).
     ///
     /// Going ahead of the fsync is safe and keeps the disk out of the
     /// propagation latency: a change that reached a peer is never lost (the
     /// peer gives it back through catch-up), and a restarted terminal uses a
     /// fresh Automerge actor, so it never reuses a sequence number either.
     /// What must wait for the disk is the acknowledgement, and it does.
-    /// Makes the store's deferred commits durable.
-    fn sync_deferred(&mut self) {
-        self.sync_due = None;
-        if !self.store.has_unsynced() {
+    fn flush(&mut self) {
+        self.collect();
+        for out in std::mem::take(&mut self.pending_after) {
+            let after = matches!(
+                out,
+                Output::Event(Event::OrderChanged { origin: Origin::Local, .. } | Event::Archived { .. })
+            );
+            if after { self.after_commit.push(out) } else { self.carry_out(out) }
+        }
+        self.start_commit();
+        self.publish_status_if_changed();
+    }
+
+    /// Hands what is gathered to the writer, unless a commit is in flight.
+    /// With nothing to write, what waited is told and answered at once.
+    fn start_commit(&mut self) {
+        if self.in_flight.is_some() {
             return;
         }
-        let store = &mut self.store;
-        match off_the_reactor(|| store.sync()) {
-            Ok(()) => self.counters.store_commits += 1,
+        let batches = std::mem::take(&mut self.pending_persist);
+        let after = std::mem::take(&mut self.after_commit);
+        let replies = std::mem::take(&mut self.deferred);
+        if batches.is_empty() && !self.sync_requested {
+            self.finish(Ok(()), after, replies);
+            return;
+        }
+        // Durable before anyone is told: an edit made here (its caller waits
+        // for the reply, the UI for the local event). What came only from
+        // peers is committed without waiting for the disk.
+        let durable = self.sync_requested || !replies.is_empty() || !after.is_empty();
+        self.sync_requested = false;
+        match self.writer.send(Commit { batches, durable }) {
+            Ok(()) => self.in_flight = Some(InFlight { after, replies }),
             Err(e) => {
                 self.counters.store_failures += 1;
-                warn!(error = %e, "storage flush failed: changes from peers may need catch-up after a crash");
+                warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
+                self.finish(Err(e), after, replies);
             }
         }
     }
 
-    fn flush(&mut self) {
-        self.collect();
-        // Messages, and news from peers, go out before the disk write; what
-        // this terminal did is told once it is durable.
-        let (now, after_commit): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.pending_after).into_iter().partition(|o| {
-                !matches!(
-                    o,
-                    Output::Event(Event::OrderChanged { origin: Origin::Local, .. } | Event::Archived { .. })
-                )
-            });
-        for out in now {
-            self.carry_out(out);
-        }
-        let mut storage_error = None;
-        if !self.pending_persist.is_empty() {
-            let batches = std::mem::take(&mut self.pending_persist);
-            // Durable before anyone is told: an edit made here (its caller
-            // waits for the reply, the UI for the local event). What came
-            // only from peers is committed without waiting for the disk.
-            let durable = !self.deferred.is_empty() || !after_commit.is_empty();
-            let store = &mut self.store;
-            let started = std::time::Instant::now();
-            let result = if durable {
-                off_the_reactor(|| store.apply(&batches))
-            } else {
-                store.apply_deferred(&batches)
-            };
-            match result {
-                Ok(()) if durable => {
-                    self.commit_latency.observe(started.elapsed());
-                    self.counters.store_commits += 1;
-                    self.sync_due = None;
+    /// The writer finished the commit in flight (`None`: the writer is gone).
+    fn committed(&mut self, done: Option<Committed>) {
+        let Some(InFlight { after, replies }) = self.in_flight.take() else { return };
+        let done = done.unwrap_or(Committed {
+            result: Err("the storage writer stopped".into()),
+            durable: true,
+            wrote: false,
+            elapsed: Duration::ZERO,
+        });
+        match &done.result {
+            Ok(()) if done.durable => {
+                if done.wrote {
+                    self.commit_latency.observe(done.elapsed);
                 }
-                Ok(()) => {
-                    self.counters.store_deferred_commits += 1;
-                    self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
-                }
-                Err(e) => {
-                    self.counters.store_failures += 1;
-                    warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
-                    storage_error = Some(e.to_string());
-                }
+                self.counters.store_commits += 1;
+                self.sync_due = None;
+            }
+            Ok(()) => {
+                self.counters.store_deferred_commits += 1;
+                self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
+            }
+            Err(e) => {
+                self.counters.store_failures += 1;
+                warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
             }
         }
-        for out in after_commit.into_iter().chain(std::mem::take(&mut self.pending_after)) {
+        self.finish(done.result, after, replies);
+    }
+
+    /// Tells what waited for a commit, and answers the commands that did.
+    fn finish(&mut self, result: Result<(), String>, after: Vec<Output<PeerId>>, replies: Vec<Deferred>) {
+        for out in after {
             self.carry_out(out);
         }
-        for d in std::mem::take(&mut self.deferred) {
+        let storage_error = result.err();
+        for d in replies {
             let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
             match d {
                 Deferred::Order(reply, result) => {
@@ -628,7 +674,6 @@ impl Actor {
                 }
             }
         }
-        self.publish_status_if_changed();
     }
 
     fn carry_out(&mut self, out: Output<PeerId>) {
@@ -716,7 +761,7 @@ impl Actor {
             peer_id: *self.swarm.local_peer_id(),
             listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
             counters: self.counters.clone(),
-            store_bytes: std::fs::metadata(self.store.path()).map(|m| m.len()).unwrap_or(0),
+            store_bytes: std::fs::metadata(&self.writer.path).map(|m| m.len()).unwrap_or(0),
             commit_latency: self.commit_latency.clone(),
         }
     }

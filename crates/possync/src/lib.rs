@@ -35,6 +35,7 @@ mod handle;
 mod keys;
 pub mod net;
 mod status;
+mod writer;
 
 pub use actor::topic_for;
 pub use config::{NodeBuilder, NodeConfig};
