@@ -1,14 +1,16 @@
-//! The floor: what the network stack alone costs. N bare libp2p swarms in
-//! this process (loopback TCP with no Nagle + Noise + Yamux, possync's
-//! transport without the pre-shared key), gossipsub alone (Signed + Strict,
-//! possync's message-id function, 500 ms heartbeat, a message forwarded once
-//! it is applied), no storage, no engine, no model. Each swarm holds its own
-//! copy of every document; as possync's terminals each edit one of their own
-//! orders, moving on every [`EDITS_PER_ORDER`] edits, each swarm edits one of
-//! its own documents. An edit is one `put` of the swarm's key (its edit
-//! count) and one commit, and the change's bytes are published with the
-//! document's number; a receiver applies them and reads the key back.
-//! Latency runs from the edit to the receiver's read.
+//! The floor: what the network stack and Automerge alone cost. N bare
+//! libp2p swarms in this process (loopback TCP with no Nagle + Noise +
+//! Yamux, possync's transport without the pre-shared key), gossipsub alone
+//! with possync's configuration (`gossipsub_config`: Signed + Strict,
+//! possync's message id, mesh and heartbeat, a message forwarded once it is
+//! applied), no storage, no engine, no model. Each swarm holds its own copy
+//! of every order document ([`raw_order`](crate::raw_order): possync's
+//! shape). As possync's terminals each edit one of their own orders, moving
+//! on every [`EDITS_PER_ORDER`] edits, each swarm edits one of its own: an
+//! edit is the quantity increment and stamps of `Edit::ChangeQty`, one
+//! commit, and the change's bytes are published with the order's number; a
+//! receiver applies them and reads the quantity back. Latency runs from the
+//! edit to the receiver's read.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,21 +18,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
-use automerge::{ActorId, AutoCommit, Change, ROOT, ReadDoc, transaction::Transactable};
+use automerge::{ActorId, Automerge, Change};
 use futures::StreamExt;
-use libp2p::gossipsub::{
-    self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId, ValidationMode,
-};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder};
 use tokio::sync::mpsc;
 
 use crate::common::EDITS_PER_ORDER;
+use crate::raw_order::{self, Stamp, UNIT};
 use crate::stats::{Percentiles, percentiles};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// (author, its edit count) → when the edit was made (or due).
-type SendTimes = Arc<Mutex<HashMap<(usize, i64), Instant>>>;
+/// (author, its order's round, the line's quantity after the edit) → when
+/// the edit was made (or due).
+type SendTimes = Arc<Mutex<HashMap<(usize, u64, i64), Instant>>>;
+/// Every swarm's copies of the orders, by (author, round): the round-th
+/// order its author edits.
+type Docs = HashMap<(usize, u64), Automerge>;
+
+const LINE: &str = "line-1";
 
 struct FloorNode {
     edits: mpsc::UnboundedSender<Instant>,
@@ -40,27 +47,28 @@ struct FloorNode {
 }
 
 fn gossipsub(key: &libp2p::identity::Keypair) -> Result<gossipsub::Behaviour, BoxError> {
-    let config = gossipsub::ConfigBuilder::default()
-        .validation_mode(ValidationMode::Strict)
-        .validate_messages()
-        .message_id_fn(|m: &gossipsub::Message| {
-            MessageId::from(possync::engine::wire::message_id(&m.data).to_vec())
-        })
-        .max_transmit_size(possync::net::behaviour::MAX_GOSSIP_BYTES)
-        .heartbeat_interval(Duration::from_millis(500))
-        .build()?;
+    let config = possync::net::behaviour::gossipsub_config()?;
     Ok(gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)?)
 }
 
-/// Every swarm's documents, by (author, round): the round-th document its
-/// author edits.
-type Docs = HashMap<(usize, u64), AutoCommit>;
+/// The orders every swarm starts with, as saved documents by (author, round).
+fn initial_orders(swarms: usize, rounds: u64) -> Result<HashMap<(usize, u64), Vec<u8>>> {
+    let mut orders = HashMap::new();
+    for author in 0..swarms {
+        for round in 0..rounds {
+            let mut doc = Automerge::new();
+            let stamp = Stamp::now(&format!("T{author}"));
+            raw_order::open(&mut doc, &format!("order-{author}-{round}"), &stamp)?;
+            raw_order::add_line(&mut doc, LINE, &stamp)?;
+            orders.insert((author, round), doc.save());
+        }
+    }
+    Ok(orders)
+}
 
 async fn spawn_floor_node(
     index: usize,
-    initial: &[u8],
-    rounds: u64,
-    swarms: usize,
+    initial: &HashMap<(usize, u64), Vec<u8>>,
     dial: Vec<Multiaddr>,
     sent: SendTimes,
     samples: Arc<Mutex<Vec<Duration>>>,
@@ -87,33 +95,30 @@ async fn spawn_floor_node(
         swarm.dial(a)?;
     }
     let mut docs = Docs::new();
-    for author in 0..swarms {
-        for round in 0..rounds {
-            let mut doc = AutoCommit::load(initial)?;
-            doc.set_actor(ActorId::from((index as u64 + 1).to_be_bytes().to_vec()));
-            docs.insert((author, round), doc);
-        }
+    for (&key, bytes) in initial {
+        let mut doc = Automerge::load(bytes)?;
+        doc.set_actor(ActorId::from((index as u64 + 1).to_be_bytes().to_vec()));
+        docs.insert(key, doc);
     }
-    let me = format!("k{index}");
+    let me = format!("T{index}");
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let subscribed = Arc::new(AtomicUsize::new(0));
     let subs = subscribed.clone();
     let task = tokio::spawn(async move {
-        let mut count = 0i64;
+        let mut count = 0u64;
         loop {
             tokio::select! {
                 due = rx.recv() => {
                     let Some(due) = due else { break };
+                    let (round, qty) = (count / EDITS_PER_ORDER, UNIT * (2 + (count % EDITS_PER_ORDER) as i64));
                     count += 1;
                     if let Ok(mut s) = sent.lock() {
-                        s.insert((index, count), due);
+                        s.insert((index, round, qty), due);
                     }
-                    let round = (count as u64 - 1) / EDITS_PER_ORDER;
                     let Some(doc) = docs.get_mut(&(index, round)) else { continue };
-                    if doc.put(ROOT, &me, count).is_err() {
+                    if raw_order::change_qty(doc, LINE, UNIT, &Stamp::now(&me)).is_err() {
                         continue;
                     }
-                    doc.commit();
                     if let Some(change) = doc.get_last_local_change() {
                         let mut msg = vec![index as u8];
                         msg.extend_from_slice(&(round as u32).to_be_bytes());
@@ -142,17 +147,15 @@ async fn spawn_floor_node(
 fn apply(docs: &mut Docs, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Duration>>) -> bool {
     let Some((&author, rest)) = data.split_first() else { return false };
     let Some((round, bytes)) = rest.split_first_chunk::<4>() else { return false };
-    let Some(doc) = docs.get_mut(&(author as usize, u64::from(u32::from_be_bytes(*round)))) else {
-        return false;
-    };
+    let round = u64::from(u32::from_be_bytes(*round));
+    let Some(doc) = docs.get_mut(&(author as usize, round)) else { return false };
     let Ok(change) = Change::from_bytes(bytes.to_vec()) else { return false };
     if doc.apply_changes([change]).is_err() {
         return false;
     }
-    let value = doc.get(ROOT, format!("k{author}").as_str()).ok().flatten();
     let now = Instant::now();
-    if let Some(count) = value.and_then(|(v, _)| v.as_i64())
-        && let Some(t0) = sent.lock().ok().and_then(|s| s.get(&(author as usize, count)).copied())
+    if let Ok(Some(qty)) = raw_order::qty(doc, LINE)
+        && let Some(t0) = sent.lock().ok().and_then(|s| s.get(&(author as usize, round, qty)).copied())
         && let Ok(mut s) = samples.lock()
     {
         s.push(now - t0);
@@ -164,19 +167,15 @@ fn apply(docs: &mut Docs, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Dur
 /// (edit, receiver) pairs that gave a sample. The due time of each edit is
 /// its start (the swarm task makes it at once unless it is behind).
 pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, f64)> {
-    let mut doc = AutoCommit::new();
-    for i in 0..n {
-        doc.put(ROOT, format!("k{i}").as_str(), 0i64)?;
-    }
-    let initial = doc.save();
-    let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
-    let samples = Arc::new(Mutex::new(Vec::new()));
     let total = rate * seconds;
     let rounds = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let initial = initial_orders(n, rounds)?;
+    let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
+    let samples = Arc::new(Mutex::new(Vec::new()));
     let mut nodes: Vec<FloorNode> = Vec::new();
     for i in 0..n {
         let dial = nodes.iter().map(|f| f.addr.clone()).collect();
-        nodes.push(spawn_floor_node(i, &initial, rounds, n, dial, sent.clone(), samples.clone()).await?);
+        nodes.push(spawn_floor_node(i, &initial, dial, sent.clone(), samples.clone()).await?);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {

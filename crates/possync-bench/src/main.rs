@@ -22,6 +22,7 @@ mod common;
 mod cost;
 mod floor;
 mod propagation;
+mod raw_order;
 mod reconnect;
 mod samod_peer;
 mod stats;
@@ -38,6 +39,7 @@ fn main() -> Result<()> {
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
         Some("floor") => runtime.block_on(floor::run(&args[1..])),
+        Some("throughput") => runtime.block_on(throughput::run(&args[1..])),
         Some("catchup") => runtime.block_on(async {
             let orders: usize = flag(&args[1..], "--orders", 1000)?;
             let changes: usize = flag(&args[1..], "--changes", 50)?;

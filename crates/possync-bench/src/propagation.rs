@@ -93,7 +93,14 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         let samples = samples.clone();
         let lines: HashMap<OrderId, LineId> = targets.iter().flatten().cloned().collect();
         listeners.push(tokio::spawn(async move {
-            while let Ok(ev) = events.recv().await {
+            loop {
+                let ev = match events.recv().await {
+                    Ok(ev) => ev,
+                    // Behind by more than the channel holds: the missed edits
+                    // count as not delivered, the rest are still measured.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
                 let now = Instant::now();
                 if let NodeEvent::OrderChanged {
                     order,

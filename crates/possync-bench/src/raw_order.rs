@@ -1,9 +1,10 @@
-//! The order document the samod peers carry, written with raw Automerge in
-//! the shape possync's model writes (`possync-model`'s `order_doc.rs`): the
-//! same root and line keys, a counter for the quantity, `created`/`changed`
-//! stamp maps updated in place, an author message and a time on each commit.
-//! So samod moves changes and documents of about the size possync does;
-//! what it skips is the model's validation and view, which possync pays on
+//! An order document written with raw Automerge in the shape possync's
+//! model writes (`possync-model`'s `order_doc.rs`): the same root and line
+//! keys, a counter for the quantity, `created`/`changed` stamp maps updated
+//! in place, an author message and a time on each commit. The floor's swarms
+//! and the samod peers edit these, so both move changes and documents of
+//! about the size possync does, and make the same Automerge calls per edit;
+//! what they skip is the model's validation and view, which possync pays on
 //! both sides of every edit (see `docs/PERFORMANCE.md`).
 
 use anyhow::Result;

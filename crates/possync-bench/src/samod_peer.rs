@@ -7,7 +7,6 @@
 
 mod catchup;
 mod net;
-mod order;
 mod propagation;
 
 pub use catchup::measure as catchup;

@@ -10,6 +10,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::stats::Percentiles;
+use crate::{flag, floor, propagation};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -78,4 +79,29 @@ where
         }
     }
     Ok(Search { best, steps })
+}
+
+/// The `throughput` subcommand: the search of `all`, for possync and then
+/// for the floor (`--floor false` to skip it).
+pub async fn run(args: &[String]) -> Result<()> {
+    let n: usize = flag(args, "--nodes", 5)?;
+    let seconds: u64 = flag(args, "--seconds", 5)?;
+    let plan = Plan {
+        start: flag(args, "--start", 100)?,
+        max: flag(args, "--max", 6400)?,
+        bisect: flag(args, "--bisect", 2)?,
+        p99_bound_ms: flag(args, "--p99-ms", 10.0)?,
+    };
+    eprintln!("possync, {n} terminals:");
+    let ours = search(&plan, |rate| propagation::measure_with(n, rate, seconds, true)).await?;
+    let floor = if flag(args, "--floor", true)? {
+        eprintln!("floor, {n} swarms:");
+        Some(search(&plan, |rate| floor::measure(n, rate, seconds)).await?.best)
+    } else {
+        None
+    };
+    println!("| terminals | possync edits/s | floor edits/s |");
+    println!("| --- | --- | --- |");
+    println!("| {n} | {} | {} |", ours.best, floor.map_or_else(|| "—".into(), |b| b.to_string()));
+    Ok(())
 }

@@ -21,8 +21,8 @@ use samod::DocHandle;
 use serde::Serialize;
 
 use super::net::{Counters, Hub, spoke};
-use super::order::{self, Stamp};
 use crate::common::{dir_bytes, scratch};
+use crate::raw_order::{self as order, Stamp};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {

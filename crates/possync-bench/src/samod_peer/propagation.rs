@@ -16,8 +16,8 @@ use futures::StreamExt;
 use samod::{DocHandle, DocumentId, Repo};
 
 use super::net::{Hub, spoke};
-use super::order::{self, Stamp, UNIT};
 use crate::common::{EDITS_PER_ORDER, scratch};
+use crate::raw_order::{self as order, Stamp, UNIT};
 use crate::stats::{Percentiles, percentiles};
 
 /// (author spoke, its order's round, the line's quantity after the edit) →
