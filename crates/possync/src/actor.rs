@@ -26,6 +26,9 @@ use crate::writer::{Commit, Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Batches of changes learned from peers gathered in memory before they are
+/// committed without waiting for the deadline (still without a flush).
+const MAX_GATHERED_PEER_BATCHES: usize = 256;
 /// Storage batches gathered while a commit is in flight beyond which the
 /// actor stops taking commands and swarm events until it completes: a disk
 /// slower than the input makes callers and peers wait, not memory grow.
@@ -34,8 +37,9 @@ const MAX_GATHERED_BATCHES: usize = 1024;
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
 /// Swarm events (gossip, catch-up messages) handled before one group commit.
 const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
-/// How long changes learned from peers may wait, committed but not yet
-/// flushed to disk, when no local edit's durable commit takes them along.
+/// How long changes learned from peers may wait for the disk (gathered in
+/// memory, or committed without a flush) when no local edit's durable
+/// commit takes them along.
 /// Every peer that sent them holds them durably, and catch-up brings back
 /// what a crash loses; a flush per received change was a fifth of a
 /// terminal's CPU under load (docs/PERFORMANCE.md).
@@ -585,21 +589,33 @@ impl Actor {
 
     /// Hands what is gathered to the writer, unless a commit is in flight.
     /// With nothing to write, what waited is told and answered at once.
+    /// Changes learned from peers alone do not start a commit: they join the
+    /// next durable one, this terminal's next edit or the deadline
+    /// ([`DEFERRED_SYNC_DELAY`]), so that a terminal receiving hundreds of
+    /// changes a second commits them ten times a second, not hundreds.
     fn start_commit(&mut self) {
         if self.in_flight.is_some() {
+            return;
+        }
+        let waiting = !self.deferred.is_empty() || !self.after_commit.is_empty();
+        if self.pending_persist.is_empty() && !self.sync_requested {
+            if waiting {
+                let (after, replies) =
+                    (std::mem::take(&mut self.after_commit), std::mem::take(&mut self.deferred));
+                self.finish(Ok(()), after, replies);
+            }
+            return;
+        }
+        // Durable before anyone is told: an edit made here (its caller waits
+        // for the reply, the UI for the local event).
+        let durable = self.sync_requested || waiting;
+        if !durable && self.pending_persist.len() < MAX_GATHERED_PEER_BATCHES {
+            self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
             return;
         }
         let batches = std::mem::take(&mut self.pending_persist);
         let after = std::mem::take(&mut self.after_commit);
         let replies = std::mem::take(&mut self.deferred);
-        if batches.is_empty() && !self.sync_requested {
-            self.finish(Ok(()), after, replies);
-            return;
-        }
-        // Durable before anyone is told: an edit made here (its caller waits
-        // for the reply, the UI for the local event). What came only from
-        // peers is committed without waiting for the disk.
-        let durable = self.sync_requested || !replies.is_empty() || !after.is_empty();
         self.sync_requested = false;
         match self.writer.send(Commit { batches, durable }) {
             Ok(()) => self.in_flight = Some(InFlight { after, replies }),
@@ -629,6 +645,8 @@ impl Actor {
                 self.sync_due = None;
             }
             Ok(()) => {
+                // Many changes from peers, committed without waiting for the
+                // disk: the deadline still stands for them.
                 self.counters.store_deferred_commits += 1;
                 self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
             }
@@ -726,6 +744,10 @@ impl Actor {
                         ChangeOrigin::Remote { peer }
                     }
                 };
+                if self.events.receiver_count() == 0 {
+                    // Nobody listens: no copy of the order's view to make.
+                    return;
+                }
                 let view = self.engine.view(&order).map(Box::new);
                 NodeEvent::OrderChanged { order, origin, summary, active, view }
             }

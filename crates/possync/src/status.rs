@@ -78,11 +78,12 @@ pub struct Counters {
     pub gossip_publish_failed: u64,
     pub catchup_sent: u64,
     pub catchup_received: u64,
-    /// Durable commits: each waited for the disk (this terminal's edits, and
-    /// the flushes of deferred commits).
+    /// Durable commits: each waited for the disk. Changes learned from peers
+    /// join the next one (this terminal's next edit, or at most 100 ms later).
     pub store_commits: u64,
-    /// Commits of changes learned from peers that did not wait for the disk:
-    /// the next durable commit, at most 100 ms later, takes them along.
+    /// Commits of changes learned from peers that did not wait for the disk,
+    /// made when more than 256 batches of them gathered within 100 ms; the
+    /// next durable commit takes them along.
     pub store_deferred_commits: u64,
     pub store_failures: u64,
 }

@@ -52,7 +52,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     metric(
         "possync_store_deferred_commits_total",
         "counter",
-        "Commits of peers' changes that waited for the next durable commit (at most 100 ms).",
+        "Commits of many peers' changes that did not wait for the disk (the next durable one, at most 100 ms later, takes them along).",
         c.store_deferred_commits as f64,
     );
     metric("possync_store_failures_total", "counter", "Failed storage commits.", c.store_failures as f64);
