@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::common::cpu_time_us;
 use crate::stats::Percentiles;
-use crate::throughput::{Plan, search};
+use crate::throughput::{self, Plan, System, search};
 use crate::{api_feed, catchup, cost, flag, floor, propagation, reconnect, samod_peer};
 
 /// What a run measures. possync's propagation and catch-up are in both.
@@ -45,6 +45,7 @@ struct Params {
     cpu_changes: usize,
     rss_orders: usize,
     rss_changes: usize,
+    idle_seconds: u64,
 }
 
 fn params(quick: bool) -> Params {
@@ -66,6 +67,7 @@ fn params(quick: bool) -> Params {
             cpu_changes: 30,
             rss_orders: 20,
             rss_changes: 5,
+            idle_seconds: 1,
         }
     } else {
         Params {
@@ -85,6 +87,7 @@ fn params(quick: bool) -> Params {
             cpu_changes: 3000,
             rss_orders: 1000,
             rss_changes: 50,
+            idle_seconds: 20,
         }
     }
 }
@@ -286,9 +289,9 @@ impl Run {
 
         self.stage(&format!("throughput, {} terminals", p.tput_terminals));
         let (n, secs) = (p.tput_terminals, p.tput_seconds);
-        let ts = search(&p.tput, |rate| propagation::measure_with(n, rate, secs, true)).await?;
+        let ts = search(&p.tput, |rate| throughput::step(System::Possync, n, rate, secs)).await?;
         self.stage(&format!("floor throughput, {} swarms", p.tput_terminals));
-        let tf = search(&p.tput, |rate| floor::measure(n, rate, secs)).await?;
+        let tf = search(&p.tput, |rate| throughput::step(System::Floor, n, rate, secs)).await?;
         let ratio = ts.best as f64 / tf.best.max(1) as f64;
         let r = &mut self.r;
         r.fig("throughput.possync.edits_per_s", ts.best as f64);
@@ -452,6 +455,18 @@ impl Run {
             verdict(ack.p99_ms <= 10.0).into(),
         ]);
         self.detail.insert("cost.durable_ack".into(), serde_json::to_value(ack)?);
+        self.stage("cost: idle CPU (child process)");
+        let idle = cost::idle(2, self.p.idle_seconds).await?;
+        self.r.fig("cost.idle_percent_of_a_core", idle.percent_of_a_core);
+        self.r.row([
+            format!("idle CPU: {} connected terminals, nothing to do, {} s", idle.terminals, idle.seconds),
+            format!("{:.2} % of one core", idle.percent_of_a_core),
+            "—".into(),
+            "—".into(),
+            "near zero (≤ 1 %)".into(),
+            verdict(idle.percent_of_a_core <= 1.0).into(),
+        ]);
+        self.detail.insert("cost.idle".into(), serde_json::to_value(&idle)?);
         Ok(())
     }
 }

@@ -48,7 +48,7 @@ pub struct Cpu {
 }
 
 /// Runs a child with `args`, returning its stdout lines as they come.
-fn child(args: &[String]) -> Result<(std::process::Child, std::sync::mpsc::Receiver<String>)> {
+pub(crate) fn child(args: &[String]) -> Result<(std::process::Child, std::sync::mpsc::Receiver<String>)> {
     let mut c = Command::new(std::env::current_exe()?)
         .args(args)
         .stdout(Stdio::piped())
@@ -66,7 +66,7 @@ fn child(args: &[String]) -> Result<(std::process::Child, std::sync::mpsc::Recei
     Ok((c, rx))
 }
 
-async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> Result<String> {
+pub(crate) async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> Result<String> {
     let deadline = Instant::now() + timeout;
     loop {
         match rx.try_recv() {
@@ -216,5 +216,61 @@ pub async fn child_rss(args: &[String]) -> Result<()> {
     let after = vm_rss_kib()?;
     node.shutdown().await?;
     println!("RSS {before} {after} {}", dir_bytes(&dir));
+    Ok(())
+}
+
+/// Idle CPU of connected terminals with nothing to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Idle {
+    pub terminals: usize,
+    pub seconds: u64,
+    /// Process CPU (user + system) over the window, in percent of one core.
+    pub percent_of_a_core: f64,
+}
+
+/// Idle CPU, in a child process holding `terminals` connected terminals,
+/// measured over `seconds` after they settled.
+pub async fn idle(terminals: usize, seconds: u64) -> Result<Idle> {
+    let dir = scratch("idle");
+    let args = vec![
+        "child-idle".into(),
+        "--nodes".into(),
+        terminals.to_string(),
+        "--seconds".into(),
+        seconds.to_string(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ];
+    let (mut proc, rx) = child(&args)?;
+    let line = next_line(&rx, Duration::from_secs(seconds + 120)).await?;
+    let _ = proc.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let cpu_us: f64 = match line.strip_prefix("IDLE ") {
+        Some(v) => v.trim().parse()?,
+        None => anyhow::bail!("unexpected child output {line:?}"),
+    };
+    Ok(Idle { terminals, seconds, percent_of_a_core: cpu_us / (seconds as f64 * 1e6) * 100.0 })
+}
+
+/// The `child-idle` subcommand: connects `--nodes` terminals, lets them
+/// settle for 2 s, then prints `IDLE <CPU µs used over --seconds>`.
+pub async fn child_idle(args: &[String]) -> Result<()> {
+    let n: usize = flag(args, "--nodes", 2)?;
+    let seconds: u64 = flag(args, "--seconds", 10)?;
+    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
+    let key = SessionKey::generate()?;
+    let nodes = crate::common::mesh(&dir, n, &key).await?;
+    // Every terminal holds an order, as on a floor between rushes.
+    for node in &nodes {
+        build_order(node, 10).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = cpu_time_us()?;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let used = cpu_time_us()? - before;
+    for node in &nodes {
+        node.shutdown().await?;
+    }
+    println!("IDLE {used}");
     Ok(())
 }

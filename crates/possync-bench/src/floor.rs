@@ -101,6 +101,8 @@ async fn spawn_floor_node(
         docs.insert(key, doc);
     }
     let me = format!("T{index}");
+    // The highest quantity seen so far, by order.
+    let mut seen = HashMap::new();
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
     let subscribed = Arc::new(AtomicUsize::new(0));
     let subs = subscribed.clone();
@@ -128,7 +130,7 @@ async fn spawn_floor_node(
                 }
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(gossipsub::Event::Message { propagation_source, message_id, message }) => {
-                        let accepted = apply(&mut docs, &message.data, &sent, &samples);
+                        let accepted = apply(&mut docs, &mut seen, &message.data, &sent, &samples);
                         let verdict = if accepted { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
                         let _ = swarm.behaviour_mut().report_message_validation_result(&message_id, &propagation_source, verdict);
                     }
@@ -144,7 +146,13 @@ async fn spawn_floor_node(
 }
 
 /// Applies one change and records the latency of the author's edit it shows.
-fn apply(docs: &mut Docs, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Duration>>) -> bool {
+fn apply(
+    docs: &mut Docs,
+    seen: &mut HashMap<(usize, u64), i64>,
+    data: &[u8],
+    sent: &SendTimes,
+    samples: &Mutex<Vec<Duration>>,
+) -> bool {
     let Some((&author, rest)) = data.split_first() else { return false };
     let Some((round, bytes)) = rest.split_first_chunk::<4>() else { return false };
     let round = u64::from(u32::from_be_bytes(*round));
@@ -154,11 +162,18 @@ fn apply(docs: &mut Docs, data: &[u8], sent: &SendTimes, samples: &Mutex<Vec<Dur
         return false;
     }
     let now = Instant::now();
-    if let Ok(Some(qty)) = raw_order::qty(doc, LINE)
-        && let Some(t0) = sent.lock().ok().and_then(|s| s.get(&(author as usize, round, qty)).copied())
-        && let Ok(mut s) = samples.lock()
-    {
-        s.push(now - t0);
+    // Every edit up to this quantity not seen before is visible now (a
+    // change that came before the one it depends on waited for it).
+    let Ok(Some(qty)) = raw_order::qty(doc, LINE) else { return true };
+    let key = (author as usize, round);
+    let seen = seen.entry(key).or_insert(UNIT);
+    if let (Ok(sent), Ok(mut samples)) = (sent.lock(), samples.lock()) {
+        while *seen < qty {
+            *seen += UNIT;
+            if let Some(t0) = sent.get(&(key.0, key.1, *seen)) {
+                samples.push(now - *t0);
+            }
+        }
     }
     true
 }

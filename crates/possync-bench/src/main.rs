@@ -40,6 +40,7 @@ fn main() -> Result<()> {
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
         Some("floor") => runtime.block_on(floor::run(&args[1..])),
         Some("throughput") => runtime.block_on(throughput::run(&args[1..])),
+        Some("throughput-step") => runtime.block_on(throughput::run_step(&args[1..])),
         Some("catchup") => runtime.block_on(async {
             let orders: usize = flag(&args[1..], "--orders", 1000)?;
             let changes: usize = flag(&args[1..], "--changes", 50)?;
@@ -81,6 +82,7 @@ fn main() -> Result<()> {
         }),
         Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
+        Some("child-idle") => runtime.block_on(cost::child_idle(&args[1..])),
         _ => bail!(
             "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench cost [--changes N] [--orders N]"
         ),

@@ -8,10 +8,12 @@
 //! opened, and known everywhere, before timing). A receiver knows which edit
 //! it sees from the order and the quantity (the k-th edit of an order makes
 //! its quantity k + 1), so every (edit, receiver) pair gives one latency
-//! sample: from just before `edit()` is called to the receiver's change
-//! event.
+//! sample: from just before `edit()` is called to the first change event of
+//! the receiver that shows it (changes that arrive together make one event,
+//! which shows all of them).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -86,19 +88,26 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
 
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));
+    let lagged = Arc::new(AtomicU64::new(0));
     let mut listeners = Vec::new();
     for node in &nodes {
         let mut events = node.subscribe();
         let sent = sent.clone();
         let samples = samples.clone();
+        let lagged = lagged.clone();
         let lines: HashMap<OrderId, LineId> = targets.iter().flatten().cloned().collect();
         listeners.push(tokio::spawn(async move {
+            // The highest quantity seen so far, by order.
+            let mut seen: HashMap<OrderId, i64> = HashMap::new();
             loop {
                 let ev = match events.recv().await {
                     Ok(ev) => ev,
                     // Behind by more than the channel holds: the missed edits
                     // count as not delivered, the rest are still measured.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        lagged.fetch_add(missed, Ordering::Relaxed);
+                        continue;
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 };
                 let now = Instant::now();
@@ -110,11 +119,16 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
                 } = ev
                 {
                     let Some(line) = lines.get(&order).and_then(|l| view.line(l)) else { continue };
-                    if let Some(t0) =
-                        sent.lock().ok().and_then(|s| s.get(&(order.clone(), line.qty.0)).copied())
-                        && let Ok(mut s) = samples.lock()
-                    {
-                        s.push(now - t0);
+                    // Every edit up to this quantity not seen before is
+                    // visible now: changes that arrive together (one came
+                    // late, so the next waited for it) make one event.
+                    let seen = seen.entry(order.clone()).or_insert(Quantity::units(1).milli());
+                    let (Ok(sent), Ok(mut samples)) = (sent.lock(), samples.lock()) else { break };
+                    while *seen < line.qty.0 {
+                        *seen += Quantity::units(1).milli();
+                        if let Some(t0) = sent.get(&(order.clone(), *seen)) {
+                            samples.push(now - *t0);
+                        }
                     }
                 }
             }
@@ -147,8 +161,19 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         t.await?.context("edit")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // What can make an edit go unseen, told when it happened.
+    let (mut rejected, mut publish_failed) = (0, 0);
     for node in &nodes {
+        let c = node.status().await?.counters;
+        rejected += c.rejected;
+        publish_failed += c.gossip_publish_failed;
         node.shutdown().await?;
+    }
+    let lagged = lagged.load(Ordering::Relaxed);
+    if rejected + publish_failed + lagged > 0 {
+        eprintln!(
+            "    ({rejected} changes refused, {publish_failed} publishes failed, {lagged} events missed by a lagging listener)"
+        );
     }
     for l in listeners {
         l.abort();

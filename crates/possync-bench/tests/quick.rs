@@ -32,6 +32,7 @@ fn expected_keys() -> Vec<String> {
         "cost.cpu_us_per_remote_change",
         "cost.rss_kib_per_order",
         "cost.disk_bytes_per_order",
+        "cost.idle_percent_of_a_core",
         "run.seconds",
     ] {
         keys.push(k.to_owned());
