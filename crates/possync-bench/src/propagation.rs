@@ -89,12 +89,23 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let lagged = Arc::new(AtomicU64::new(0));
+    // Samples by (receiver, author), to say who missed what.
+    let seen_by: Arc<Vec<Vec<AtomicU64>>> =
+        Arc::new((0..n).map(|_| (0..n).map(|_| AtomicU64::new(0)).collect()).collect());
+    let author_of: Arc<HashMap<OrderId, usize>> = Arc::new(
+        targets
+            .iter()
+            .enumerate()
+            .flat_map(|(i, own)| own.iter().map(move |(o, _)| (o.clone(), i)))
+            .collect(),
+    );
     let mut listeners = Vec::new();
-    for node in &nodes {
+    for (receiver, node) in nodes.iter().enumerate() {
         let mut events = node.subscribe();
         let sent = sent.clone();
         let samples = samples.clone();
         let lagged = lagged.clone();
+        let (seen_by, author_of) = (seen_by.clone(), author_of.clone());
         let lines: HashMap<OrderId, LineId> = targets.iter().flatten().cloned().collect();
         listeners.push(tokio::spawn(async move {
             // The highest quantity seen so far, by order.
@@ -128,6 +139,9 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
                         *seen += Quantity::units(1).milli();
                         if let Some(t0) = sent.get(&(order.clone(), *seen)) {
                             samples.push(now - *t0);
+                            if let Some(&author) = author_of.get(&order) {
+                                seen_by[receiver][author].fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                     }
                 }
@@ -174,6 +188,18 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         eprintln!(
             "    ({rejected} changes refused, {publish_failed} publishes failed, {lagged} events missed by a lagging listener)"
         );
+    }
+    // Who missed what, when edits went unseen.
+    let per_author = total.div_ceil(n as u64);
+    let missing: Vec<String> = (0..n)
+        .flat_map(|r| (0..n).filter(move |&a| a != r).map(move |a| (r, a)))
+        .filter_map(|(r, a)| {
+            let got = seen_by[r][a].load(Ordering::Relaxed);
+            (got + per_author / 100 < per_author).then(|| format!("T{r} saw {got} of T{a}'s ~{per_author}"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("    (unseen: {})", missing.join(", "));
     }
     for l in listeners {
         l.abort();
