@@ -78,6 +78,17 @@ pub fn new_order(node: &Node) -> NewOrder {
 /// whole run would measure the history, not the terminals.
 pub const EDITS_PER_ORDER: u64 = 48;
 
+/// Orders each of `authors` opens for a run of `total` edits among them.
+pub fn orders_per_author(total: u64, authors: usize) -> u64 {
+    total.div_ceil(authors as u64).div_ceil(EDITS_PER_ORDER).max(1)
+}
+
+/// Where an author's edit number `mine` (from 0) goes: the index of its
+/// order, and the line's quantity after it, in units (a line starts at 1).
+pub fn edit_target(mine: u64) -> (u64, i64) {
+    (mine / EDITS_PER_ORDER, 2 + (mine % EDITS_PER_ORDER) as i64)
+}
+
 /// Lines per fixture order; the rest of its changes are quantity changes.
 const FIXTURE_LINES: usize = 5;
 

@@ -6,7 +6,7 @@
 //! applied), no storage, no engine, no model. Each swarm holds its own copy
 //! of every order document ([`raw_order`](crate::raw_order): possync's
 //! shape). As possync's terminals each edit one of their own orders, moving
-//! on every [`EDITS_PER_ORDER`] edits, each swarm edits one of its own: an
+//! on every [`EDITS_PER_ORDER`](crate::common::EDITS_PER_ORDER) edits, each swarm edits one of its own: an
 //! edit is the quantity increment and stamps of `Edit::ChangeQty`, one
 //! commit, and the change's bytes are published with the order's number; a
 //! receiver applies them and reads the quantity back. Latency runs from the
@@ -25,7 +25,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder};
 use tokio::sync::mpsc;
 
-use crate::common::EDITS_PER_ORDER;
+use crate::common::{edit_target, orders_per_author};
 use crate::raw_order::{self, Stamp, UNIT};
 use crate::stats::{Percentiles, percentiles};
 
@@ -112,7 +112,8 @@ async fn spawn_floor_node(
             tokio::select! {
                 due = rx.recv() => {
                     let Some(due) = due else { break };
-                    let (round, qty) = (count / EDITS_PER_ORDER, UNIT * (2 + (count % EDITS_PER_ORDER) as i64));
+                    let (round, units) = edit_target(count);
+                    let qty = UNIT * units;
                     count += 1;
                     if let Ok(mut s) = sent.lock() {
                         s.insert((index, round, qty), due);
@@ -183,7 +184,7 @@ fn apply(
 /// its start (the swarm task makes it at once unless it is behind).
 pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, f64)> {
     let total = rate * seconds;
-    let rounds = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let rounds = orders_per_author(total, n);
     let initial = initial_orders(n, rounds)?;
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));

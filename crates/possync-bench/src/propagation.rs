@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use possync::model::{Edit, LineId, OrderId, Quantity};
 use possync::{NodeEvent, SessionKey};
 
-use crate::common::{EDITS_PER_ORDER, mesh, new_line, new_order, scratch};
+use crate::common::{edit_target, mesh, new_line, new_order, orders_per_author, scratch};
 
 use crate::flag;
 use crate::stats::{Percentiles, percentiles};
@@ -68,7 +68,7 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     let total = rate * seconds;
     // Each terminal's own orders, one line each, visible everywhere before
     // timing.
-    let orders_each = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let orders_each = orders_per_author(total, n);
     let mut targets: Vec<Vec<(OrderId, LineId)>> = Vec::new();
     let mut seed = 0u128;
     for node in &nodes {
@@ -159,8 +159,9 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         // This terminal's edit number `mine`: the order it goes to, and the
         // line's quantity after it.
         let mine = k / n as u64;
-        let (order, line) = &targets[i][(mine / EDITS_PER_ORDER) as usize];
-        let qty = Quantity::units(2 + (mine % EDITS_PER_ORDER) as i64).milli();
+        let (round, units) = edit_target(mine);
+        let (order, line) = &targets[i][round as usize];
+        let qty = Quantity::units(units).milli();
         let t0 = if open_loop { due } else { Instant::now() };
         sent.lock().map_err(|_| anyhow::anyhow!("lock"))?.insert((order.clone(), qty), t0);
         let edit = Edit::ChangeQty { line: line.clone(), delta: Quantity::units(1) };

@@ -39,10 +39,9 @@ const MAX_COMMANDS_PER_COMMIT: usize = 64;
 const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
 /// How long changes learned from peers may wait for the disk (gathered in
 /// memory, or committed without a flush) when no local edit's durable
-/// commit takes them along.
-/// Every peer that sent them holds them durably, and catch-up brings back
-/// what a crash loses; a flush per received change was a fifth of a
-/// terminal's CPU under load (docs/PERFORMANCE.md).
+/// commit takes them along. Every peer that sent them holds them durably,
+/// and catch-up brings back what a crash loses; a flush per received change
+/// cost ~15 % of the CPU of 5 terminals under load (docs/PERFORMANCE.md).
 const DEFERRED_SYNC_DELAY: Duration = Duration::from_millis(100);
 /// Redial backoff bounds for static peers.
 const REDIAL_MIN: Duration = Duration::from_millis(500);

@@ -82,7 +82,7 @@ pub struct Counters {
     /// join the next one (this terminal's next edit, or at most 100 ms later).
     pub store_commits: u64,
     /// Commits of changes learned from peers that did not wait for the disk,
-    /// made when more than 256 batches of them gathered within 100 ms; the
+    /// made when 256 batches of them gathered within 100 ms; the
     /// next durable commit takes them along.
     pub store_deferred_commits: u64,
     pub store_failures: u64,

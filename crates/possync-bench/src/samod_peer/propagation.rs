@@ -16,7 +16,7 @@ use futures::StreamExt;
 use samod::{DocHandle, DocumentId, Repo};
 
 use super::net::{Hub, spoke};
-use crate::common::{EDITS_PER_ORDER, scratch};
+use crate::common::{edit_target, orders_per_author, scratch};
 use crate::raw_order::{self as order, Stamp, UNIT};
 use crate::stats::{Percentiles, percentiles};
 
@@ -37,7 +37,7 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
     // Each spoke opens its own orders with one line each; the others fetch
     // them through the hub, so every spoke holds every order before timing.
     let total = rate * seconds;
-    let rounds = total.div_ceil(n as u64).div_ceil(EDITS_PER_ORDER).max(1);
+    let rounds = orders_per_author(total, n);
     let mut own: Vec<Vec<DocHandle>> = Vec::new();
     for (i, s) in spokes.iter().enumerate() {
         let mut mine = Vec::new();
@@ -71,8 +71,8 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
         tokio::time::sleep_until(due.into()).await;
         let i = (k as usize) % n;
         let mine = k / n as u64;
-        let round = mine / EDITS_PER_ORDER;
-        let qty = UNIT * (2 + (mine % EDITS_PER_ORDER) as i64);
+        let (round, units) = edit_target(mine);
+        let qty = UNIT * units;
         let stamp = Stamp::now(&format!("T{i}"));
         sent.lock().map_err(|_| anyhow!("lock"))?.insert((i, round, qty), Instant::now());
         own[i][round as usize]
