@@ -18,7 +18,7 @@ use crate::ext;
 use crate::ids::{LineId, OrderId};
 use crate::money::Quantity;
 use crate::schema::*;
-use crate::touched::touched_by;
+use crate::touched::{Places, touched_by};
 use crate::view::{OrderView, content_digest};
 
 /// A change made here, ready to broadcast and to persist.
@@ -67,6 +67,9 @@ pub struct OrderDoc {
     /// the document, and change summaries compare two views instead of
     /// diffing the document.
     view: Option<OrderView>,
+    /// Where the objects recent changes wrote to sit, so that finding what
+    /// a change touched need not walk the document (see [`crate::touched`]).
+    places: Places,
 }
 
 impl OrderDoc {
@@ -91,7 +94,12 @@ impl OrderDoc {
         check_opt_text("fiscal_position", new.fiscal_position.as_deref())?;
         check_guests(new.guests)?;
         ext::check_fields(&new.ext)?;
-        let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor), view: None };
+        let mut order = OrderDoc {
+            id: new.id.clone(),
+            doc: Automerge::new().with_actor(actor),
+            view: None,
+            places: Places::default(),
+        };
         let stamp = ctx.stamp();
         let mut tx = order.doc.transaction();
         tx.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
@@ -118,7 +126,7 @@ impl OrderDoc {
 
     /// An order known so far only by id, to receive its changes into.
     pub fn empty(id: OrderId, actor: ActorId) -> Self {
-        OrderDoc { id, doc: Automerge::new().with_actor(actor), view: None }
+        OrderDoc { id, doc: Automerge::new().with_actor(actor), view: None, places: Places::default() }
     }
 
     /// Loads a saved order and validates it.
@@ -126,7 +134,7 @@ impl OrderDoc {
         let doc = catch_unwind(|| Automerge::load(bytes))
             .map_err(|_| LoadError::Decode("automerge panicked on this document".into()))?
             .map_err(|e| LoadError::Decode(e.to_string()))?;
-        let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None };
+        let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None, places: Places::default() };
         order.view = Some(order.read_view()?);
         Ok(order)
     }
@@ -489,6 +497,7 @@ impl OrderDoc {
         // document is restored as it was.
         let id = &self.id;
         let doc = &mut self.doc;
+        let places = &mut self.places;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Merged, RemoteError> {
             merge(doc)?;
             let after = doc.get_heads();
@@ -500,7 +509,7 @@ impl OrderDoc {
             if !appends_only(&backup, &before, &after, &changes) {
                 return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
             }
-            let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
+            let view = read_after(&*doc, id, old_view.as_ref(), &changes, places).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }
             })?;
@@ -513,6 +522,7 @@ impl OrderDoc {
             Err(e) => {
                 self.doc = backup;
                 self.view = old_view;
+                self.places.clear();
                 Err(e)
             }
             Ok(Merged::Nothing { missing_deps }) => {
@@ -540,7 +550,8 @@ impl OrderDoc {
             .doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| EditError::Automerge(format!("committed change {hash} not found")))?;
-        let view = read_after(&self.doc, &self.id, old.as_ref(), std::slice::from_ref(&change))?;
+        let view =
+            read_after(&self.doc, &self.id, old.as_ref(), std::slice::from_ref(&change), &mut self.places)?;
         let mut summary = ChangeSummary::compare(&self.id, old.as_ref(), &view);
         summary.authors.insert(ctx.author.clone());
         self.view = Some(view);
@@ -556,9 +567,10 @@ fn read_after(
     id: &OrderId,
     before: Option<&OrderView>,
     changes: &[Change],
+    places: &mut Places,
 ) -> Result<OrderView, SchemaError> {
     let Some(before) = before else { return OrderView::read(doc, id) };
-    let view = OrderView::read_after(doc, id, before, &touched_by(doc, changes));
+    let view = OrderView::read_after(doc, id, before, &touched_by(doc, changes, places));
     // Every debug build (tests, the simulator) checks the shortcut against
     // the whole read. It aborts rather than panics: merges run under
     // `catch_unwind`, which would turn the bug into a quiet refusal.
@@ -732,9 +744,32 @@ fn put_stamp(tx: &mut Transaction<'_>, parent: &ObjId, key: &str, stamp: &Stamp)
         Some((Value::Object(ObjType::Map), m)) => m,
         _ => tx.put_object(parent, key, ObjType::Map)?,
     };
-    put_if_changed(tx, &m, K_USER, ScalarValue::Str(stamp.user.as_str().into()))?;
-    put_if_changed(tx, &m, K_TERMINAL, ScalarValue::Str(stamp.terminal.as_str().into()))?;
-    put_if_changed(tx, &m, K_AT, ScalarValue::Int(stamp.at_ms))?;
+    // One read of the stamp for its three fields (every edit stamps twice:
+    // the order and the line), then as `put_if_changed` for each.
+    let fields = [
+        (K_USER, ScalarValue::Str(stamp.user.as_str().into())),
+        (K_TERMINAL, ScalarValue::Str(stamp.terminal.as_str().into())),
+        (K_AT, ScalarValue::Int(stamp.at_ms)),
+    ];
+    let unchanged: Vec<bool> = {
+        let current: Vec<(String, Value<'_>, bool)> = tx
+            .map_range(&m, ..)
+            .map(|item| (item.key.into_owned(), item.value.into(), item.conflict))
+            .collect();
+        fields
+            .iter()
+            .map(|(k, new)| {
+                current.iter().any(|(key, value, conflict)| {
+                    key == k && !conflict && matches!(value, Value::Scalar(old) if old.as_ref() == new)
+                })
+            })
+            .collect()
+    };
+    for ((k, new), same) in fields.into_iter().zip(unchanged) {
+        if !same {
+            tx.put(&m, k, new)?;
+        }
+    }
     Ok(())
 }
 

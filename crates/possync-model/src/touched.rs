@@ -43,33 +43,82 @@ enum Place {
     Line(String),
 }
 
+/// Where an object sits in the order: what an operation inside it writes
+/// to, whatever its key. An object never moves (Automerge places it once,
+/// by the operation that creates it), so this is remembered per object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ObjPlace {
+    /// Under this root field (a stamp, a payment, the `closed` map...).
+    Field(String),
+    /// In this line, or deeper (its stamps, its extension map).
+    Line(String),
+    /// The lines map itself: an operation's key names the line.
+    LinesMap,
+}
+
 /// More lines than this in one batch of changes: reading them one by one
 /// saves nothing over a whole read.
 const MAX_TRACKED_LINES: usize = 64;
 
-/// What `changes`, already applied to `doc`, wrote to.
-pub(crate) fn touched_by(doc: &Automerge, changes: &[Change]) -> Touched {
+/// Objects placed before, most recent last. Placing an object walks its
+/// parents in the document (a third of what finding the touched parts
+/// cost), and an order's edits keep writing to the same few objects: the
+/// order's `changed` stamp, a line and its stamp.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Places {
+    known: Vec<(ObjectId, ObjPlace)>,
+}
+
+impl Places {
+    /// Enough for the objects that edits of a 12-line order write to (each
+    /// line and its `changed` stamp, the order's stamp, the lines map: 26).
+    /// An entry costs about 100 bytes, and an order's memory matters
+    /// (docs/PERFORMANCE.md): a bound, not a map that grows with the order.
+    const CAPACITY: usize = 32;
+
+    fn get(&self, obj: &ObjectId) -> Option<&ObjPlace> {
+        self.known.iter().rev().find(|(o, _)| o == obj).map(|(_, p)| p)
+    }
+
+    fn remember(&mut self, obj: ObjectId, place: ObjPlace) {
+        if self.known.len() == Self::CAPACITY {
+            self.known.remove(0);
+        }
+        self.known.push((obj, place));
+    }
+
+    /// Forgets every object: after a refused merge, objects its changes
+    /// created are gone, and their ids may come back elsewhere.
+    pub(crate) fn clear(&mut self) {
+        self.known = Vec::new();
+    }
+}
+
+/// What `changes`, already applied to `doc`, wrote to. `places` remembers
+/// where objects sit, across calls on the same document.
+pub(crate) fn touched_by(doc: &Automerge, changes: &[Change], places: &mut Places) -> Touched {
     let (mut fields, mut lines) = (BTreeSet::new(), BTreeSet::new());
-    // The objects already placed, so a change of many operations on one
-    // object looks its path up once.
-    let mut placed: Vec<(ObjectId, Place)> = Vec::new();
     for change in changes {
         for op in change.decode().operations {
-            let place = match &op.obj {
-                ObjectId::Root => match &op.key {
-                    // Replacing the lines map itself: everything is new.
-                    Key::Map(key) if key.as_str() == K_LINES => return Touched::Everything,
-                    Key::Map(key) => Place::Field(key.to_string()),
-                    Key::Seq(_) => return Touched::Everything,
-                },
-                obj => match placed.iter().find(|(o, _)| o == obj) {
-                    Some((_, place)) => place.clone(),
+            let obj_place = match &op.obj {
+                ObjectId::Root => None,
+                obj => match places.get(obj) {
+                    Some(place) => Some(place.clone()),
                     None => {
-                        let Some(place) = place(doc, obj, &op.key) else { return Touched::Everything };
-                        placed.push((obj.clone(), place.clone()));
-                        place
+                        let Some(place) = place_of(doc, obj) else { return Touched::Everything };
+                        places.remember(obj.clone(), place.clone());
+                        Some(place)
                     }
                 },
+            };
+            let place = match (obj_place, &op.key) {
+                // Replacing the lines map itself: everything is new.
+                (None, Key::Map(key)) if key.as_str() == K_LINES => return Touched::Everything,
+                (None, Key::Map(key)) => Place::Field(key.to_string()),
+                (Some(ObjPlace::Field(key)), _) => Place::Field(key),
+                (Some(ObjPlace::Line(line)), _) => Place::Line(line),
+                (Some(ObjPlace::LinesMap), Key::Map(line)) => Place::Line(line.to_string()),
+                (None | Some(ObjPlace::LinesMap), Key::Seq(_)) => return Touched::Everything,
             };
             match place {
                 Place::Field(key) => {
@@ -87,9 +136,8 @@ pub(crate) fn touched_by(doc: &Automerge, changes: &[Change]) -> Touched {
     Touched::Parts { fields, lines }
 }
 
-/// Where an operation on `obj` (with `key`) wrote: under which root field,
-/// or in which line; `None` when it cannot be told.
-fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Place> {
+/// Where `obj` sits in the order; `None` when it cannot be told.
+fn place_of(doc: &Automerge, obj: &ObjectId) -> Option<ObjPlace> {
     let ObjectId::Id(op) = obj else { return None };
     // The index is only a hint; Automerge finds the actor by its id.
     let id = ObjId::Id(op.0, op.1.clone(), 0);
@@ -112,14 +160,12 @@ fn place(doc: &Automerge, obj: &ObjectId, key: &Key) -> Option<Place> {
         _ => return None,
     };
     if root_key != K_LINES {
-        return Some(Place::Field(root_key.to_owned()));
+        return Some(ObjPlace::Field(root_key.to_owned()));
     }
-    match (path.get(1), key) {
-        // Inside a line, or deeper (its stamps, its extension map).
-        (Some((_, Prop::Map(line))), _) => Some(Place::Line(line.clone())),
-        // On the lines map itself: the key is the line.
-        (None, Key::Map(line)) => Some(Place::Line(line.to_string())),
-        _ => None,
+    match path.get(1) {
+        Some((_, Prop::Map(line))) => Some(ObjPlace::Line(line.clone())),
+        Some(_) => None,
+        None => Some(ObjPlace::LinesMap),
     }
 }
 
@@ -163,7 +209,7 @@ mod tests {
     fn touched_by_edit(doc: &mut OrderDoc, edit: Edit) -> Touched {
         let change = doc.edit(&ctx(), &edit).unwrap().unwrap();
         let change = Change::from_bytes(change.bytes).unwrap();
-        touched_by(doc.automerge(), &[change])
+        touched_by(doc.automerge(), &[change], &mut Places::default())
     }
 
     /// The order's `fields` and the lines `ids`. (These edits all happen at
@@ -199,7 +245,55 @@ mod tests {
         let later = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_660_000);
         let edit = Edit::ChangeQty { line: line(1).id, delta: Quantity::units(1) };
         let change = Change::from_bytes(doc.edit(&later, &edit).unwrap().unwrap().bytes).unwrap();
-        assert_eq!(touched_by(doc.automerge(), &[change]), parts(&["changed"], &[line(1).id]));
+        assert_eq!(
+            touched_by(doc.automerge(), &[change], &mut Places::default()),
+            parts(&["changed"], &[line(1).id])
+        );
+    }
+
+    #[test]
+    fn remembered_places_give_what_the_document_gives() {
+        let mut doc = order_with_lines(3);
+        let mut places = Places::default();
+        let edits = [
+            Edit::ChangeQty { line: line(1).id, delta: Quantity::units(2) },
+            Edit::SetLineNote { line: line(2).id, note: "hot".into() },
+            Edit::ChangeQty { line: line(1).id, delta: Quantity::units(1) },
+            Edit::SetNote { note: "window".into() },
+            Edit::SendToKitchen { lines: None },
+            Edit::SetLineNote { line: line(1).id, note: "cold".into() },
+        ];
+        for (i, edit) in edits.into_iter().enumerate() {
+            let later =
+                EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_660_000 + i as i64);
+            let change = Change::from_bytes(doc.edit(&later, &edit).unwrap().unwrap().bytes).unwrap();
+            let fresh = touched_by(doc.automerge(), std::slice::from_ref(&change), &mut Places::default());
+            assert_eq!(touched_by(doc.automerge(), &[change], &mut places), fresh, "edit {i}");
+        }
+        assert!(!places.known.is_empty() && places.known.len() <= Places::CAPACITY);
+    }
+
+    #[test]
+    fn operations_on_the_lines_map_touch_the_line_each_names() {
+        use automerge::transaction::Transactable;
+        let doc = order_with_lines(2);
+        let mut am = doc.automerge().clone();
+        let (_, lines_map) = am.get(automerge::ROOT, K_LINES).unwrap().unwrap();
+        let mut tx = am.transaction();
+        // One change that writes two lines through the lines map: the
+        // second must not be taken for the first.
+        tx.put_object(&lines_map, line(8).id.as_str(), automerge::ObjType::Map).unwrap();
+        tx.put_object(&lines_map, line(1).id.as_str(), automerge::ObjType::Map).unwrap();
+        tx.commit();
+        let change = am.get_last_local_change().unwrap().clone();
+        let mut places = Places::default();
+        // Twice: the lines map is remembered after the first.
+        for _ in 0..2 {
+            assert_eq!(
+                touched_by(&am, std::slice::from_ref(&change), &mut places),
+                lines(&[line(1).id, line(8).id])
+            );
+        }
     }
 
     #[test]

@@ -59,6 +59,39 @@ fn concurrent_qty_increments_add_up() {
 }
 
 #[test]
+fn a_stamp_left_in_conflict_is_rewritten_whole_by_the_next_edit() {
+    let (mut a, mut b, l1) = pair_with_line();
+    // Both edit at the same instant: the `at` of the order's `changed`
+    // stamp then holds two values, both equal.
+    let at = a.ctx.at_ms.max(b.ctx.at_ms) + 1000;
+    a.ctx.at_ms = at - 1000;
+    b.ctx.at_ms = at - 1000;
+    a.edit(Edit::ChangeQty { line: l1.clone(), delta: units(1) });
+    b.edit(Edit::ChangeQty { line: l1.clone(), delta: units(1) });
+    exchange(&mut a, &mut b);
+    let stamp_values = |t: &Terminal, key: &str| {
+        let doc = t.doc.automerge();
+        let Some((Value::Object(ObjType::Map), stamp)) = doc.get(ROOT, "changed").unwrap() else {
+            panic!("no changed stamp")
+        };
+        doc.get_all(&stamp, key).unwrap().len()
+    };
+    assert_eq!(stamp_values(&a, "at"), 2);
+    // A's next edit at that same instant writes every field again, the
+    // equal `at` included: a field is left alone only when it holds one
+    // value, equal to the new one.
+    a.ctx.at_ms = at - 1000;
+    a.edit(Edit::ChangeQty { line: l1.clone(), delta: units(1) });
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    for key in ["at", "user", "terminal"] {
+        assert_eq!(stamp_values(&a, key), 1, "changed/{key} still in conflict");
+    }
+    assert_eq!(v.changed, last_stamp(&a));
+    assert_eq!(v.line(&l1).unwrap().qty, units(5));
+}
+
+#[test]
 fn concurrent_line_additions_are_all_kept() {
     let (mut a, mut b, _) = pair_with_line();
     let mut c = Terminal::join("C", 0xcc, &a);
