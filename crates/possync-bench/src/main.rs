@@ -32,6 +32,10 @@ use anyhow::{Result, bail};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Logs only when asked (`RUST_LOG=...`): they cost time in the figures.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     match args.first().map(String::as_str) {
         Some("all") => runtime.block_on(all::run(&args[1..], all::Scope::All)),

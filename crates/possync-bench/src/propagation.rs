@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use possync::model::{Edit, LineId, OrderId, Quantity};
-use possync::{NodeEvent, SessionKey};
+use possync::{Node, NodeEvent, SessionKey};
 
 use crate::common::{edit_target, mesh, new_line, new_order, orders_per_author, scratch};
 
@@ -176,12 +176,15 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         t.await?.context("edit")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let behind = changes_behind(&nodes, &targets).await?;
     // What can make an edit go unseen, told when it happened.
     let (mut rejected, mut publish_failed) = (0, 0);
+    let mut received = Vec::new();
     for node in &nodes {
         let c = node.status().await?.counters;
         rejected += c.rejected;
         publish_failed += c.gossip_publish_failed;
+        received.push(format!("{}/{}", c.remote_changes, c.catchup_received));
         node.shutdown().await?;
     }
     let lagged = lagged.load(Ordering::Relaxed);
@@ -201,6 +204,12 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         .collect();
     if !missing.is_empty() {
         eprintln!("    (unseen: {})", missing.join(", "));
+        // Whether the changes never arrived or arrived without an event.
+        eprintln!(
+            "    (edits missing from the orders at the end, by receiver: {behind:?}; \
+             remote changes / catch-up messages received: {})",
+            received.join(", ")
+        );
     }
     for l in listeners {
         l.abort();
@@ -209,4 +218,25 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     let mut s = samples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
     let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
     Ok((percentiles(&mut s), delivered))
+}
+
+/// For each terminal, how many edits of the others' orders it lacks at the
+/// end: the quantity the author shows minus the one it shows.
+async fn changes_behind(nodes: &[Node], targets: &[Vec<(OrderId, LineId)>]) -> Result<Vec<i64>> {
+    let qty = |view: Option<possync::model::OrderView>, line: &LineId| {
+        view.and_then(|v| v.line(line).map(|l| l.qty.0)).unwrap_or(0)
+    };
+    let mut behind = vec![0; nodes.len()];
+    for (author, own) in targets.iter().enumerate() {
+        for (order, line) in own {
+            let truth = qty(nodes[author].order(order).await?, line);
+            for (receiver, node) in nodes.iter().enumerate() {
+                if receiver != author {
+                    behind[receiver] +=
+                        (truth - qty(node.order(order).await?, line)) / Quantity::units(1).milli();
+                }
+            }
+        }
+    }
+    Ok(behind)
 }
