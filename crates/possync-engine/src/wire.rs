@@ -81,13 +81,16 @@ impl WireError {
     }
 }
 
+/// Length of a gossip message id, in bytes.
+pub const MESSAGE_ID_LEN: usize = 20;
+
 /// The gossipsub message id of a gossip message: the first 20 bytes of
 /// SHA-256 over its bytes. Content-derived, so the same changes relayed by
 /// several peers are recognised as one message.
-pub fn message_id(bytes: &[u8]) -> [u8; 20] {
+pub fn message_id(bytes: &[u8]) -> [u8; MESSAGE_ID_LEN] {
     let digest = Sha256::digest(bytes);
-    let mut id = [0u8; 20];
-    id.copy_from_slice(&digest[..20]);
+    let mut id = [0u8; MESSAGE_ID_LEN];
+    id.copy_from_slice(&digest[..MESSAGE_ID_LEN]);
     id
 }
 

@@ -15,9 +15,29 @@ use crate::net::codec::{CATCHUP_PROTOCOL, CatchupCodec};
 
 /// Identify's protocol version string for possync terminals.
 pub const IDENTIFY_PROTOCOL: &str = "/possync/1.0.0";
-/// Gossipsub's message size limit (its default), also advertised in
-/// `docs/PROTOCOL.md`.
-pub const MAX_GOSSIP_BYTES: usize = 64 * 1024;
+/// Most message ids gossipsub announces (IHAVE) or asks for (IWANT) in one
+/// control frame, and to or from one peer per heartbeat (its default).
+pub const MAX_CONTROL_IDS: usize = 5000;
+
+/// The largest control part of a gossipsub frame a terminal reads: room
+/// for [`MAX_CONTROL_IDS`] ids of [`wire::MESSAGE_ID_LEN`] bytes, each a
+/// length-delimited protobuf field (a tag and a one-byte length), and the
+/// frame's own fields (topic, nesting).
+///
+/// Gossipsub's defaults disagree with each other: it sends IHAVEs of up to
+/// 5,000 ids but refuses a control part over 16 KiB (~740 of our ids), and
+/// a frame over 64 KiB. A rush of a few thousand edits within one gossip
+/// window (1.5 s) made such frames; the receiver refused each and closed
+/// the stream, and the messages queued behind it on that link were lost
+/// until anti-entropy (found by `possync-bench throughput`: now and then a
+/// step saw only ~65 % of the edits).
+pub const MAX_CONTROL_FRAME_BYTES: usize = MAX_CONTROL_IDS * (wire::MESSAGE_ID_LEN + 2) + 1024;
+
+/// The largest gossipsub frame a terminal reads (`docs/PROTOCOL.md`): a
+/// data message stays under the engine's `max_gossip_bytes` (60 KiB), a
+/// control frame under [`MAX_CONTROL_FRAME_BYTES`].
+pub const MAX_GOSSIP_FRAME_BYTES: usize = 128 * 1024;
+const _: () = assert!(MAX_CONTROL_FRAME_BYTES <= MAX_GOSSIP_FRAME_BYTES);
 
 /// Gossipsub's mesh degree. An author publishes to every terminal it is
 /// connected to (flood publishing, gossipsub's default), and on a shop's LAN
@@ -62,7 +82,9 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
         // Forward a message only once the engine has applied it.
         .validate_messages()
         .message_id_fn(|m: &gossipsub::Message| MessageId::from(wire::message_id(&m.data).to_vec()))
-        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .max_transmit_size(MAX_GOSSIP_FRAME_BYTES)
+        .max_control_messages_sent(MAX_CONTROL_IDS)
+        .max_control_message_size(MAX_CONTROL_FRAME_BYTES)
         .heartbeat_interval(Duration::from_millis(500))
         .mesh_n(MESH_N)
         .mesh_n_low(MESH_N_LOW)
@@ -101,5 +123,29 @@ impl Behaviour {
             ),
             mdns: mdns.into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Every control frame gossipsub may send under this configuration is
+    /// one its receiver accepts: announcing or asking for the most ids it
+    /// allows fits both the control limit and the frame limit.
+    #[test]
+    fn the_largest_control_frame_gossipsub_sends_is_accepted() {
+        let config = gossipsub_config().unwrap();
+        let ids = config.max_control_messages_sent();
+        // Each id: a tag byte, a length byte, the id; the topic and the
+        // nested messages' own tags and lengths take well under 1 KiB.
+        let largest = ids * (wire::MESSAGE_ID_LEN + 2) + 512;
+        assert!(largest <= config.max_control_message_size(), "{largest} over the control limit");
+        assert!(largest <= config.max_transmit_size(), "{largest} over the frame limit");
+        // And data messages the engine builds fit a frame.
+        let engine = possync_engine::EngineConfig::default();
+        assert!(engine.max_gossip_bytes + 1024 <= config.max_transmit_size());
     }
 }
