@@ -156,6 +156,7 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("possync_open_orders 1"), "{text}");
     assert!(text.contains("# TYPE possync_changes_local_total counter"));
+    assert!(text.contains("possync_gossip_dropped_total 0"), "{text}");
     assert!(text.contains("# TYPE possync_store_commit_seconds histogram"), "{text}");
     let commits: f64 = text
         .lines()

@@ -21,6 +21,7 @@ use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
+use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
 use crate::writer::{Commit, Committed, Writer};
 
@@ -111,6 +112,8 @@ struct Actor {
     /// Peers disconnected for offences, refused until the instant given.
     banned: std::collections::HashMap<PeerId, Instant>,
     isolated: bool,
+    /// Peers gossipsub dropped messages to, caught up with at once.
+    slow_peers: SlowPeers<PeerId>,
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
@@ -226,6 +229,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         banned: std::collections::HashMap::new(),
         allowed: config.allowed_peers.iter().copied().collect(),
         isolated: false,
+        slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
@@ -432,6 +436,7 @@ impl Actor {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 debug!(peer = %peer_id, "peer disconnected");
                 self.connected.remove(&peer_id);
+                self.slow_peers.forget(&peer_id);
                 self.engine.peer_down(&peer_id);
                 for p in self.static_peers.iter_mut().filter(|p| p.connected == Some(peer_id)) {
                     p.connected = None;
@@ -496,6 +501,15 @@ impl Actor {
                 // not be gossiped to the peer: catch up now.
                 self.engine.catch_up_with(&peer_id);
                 self.collect();
+            }
+            gossipsub::Event::SlowPeer { peer_id, failed_messages } => {
+                let dropped = failed_messages.priority + failed_messages.non_priority;
+                self.counters.gossip_dropped += dropped as u64;
+                if self.connected.contains(&peer_id) && self.slow_peers.reported(&peer_id, now) {
+                    debug!(peer = %peer_id, dropped, "gossip dropped to a slow peer: catching up with it");
+                    self.engine.catch_up_with(&peer_id);
+                    self.collect();
+                }
             }
             _ => {}
         }

@@ -76,6 +76,9 @@ pub struct Counters {
     pub rejected_by_kind: BTreeMap<&'static str, u64>,
     pub gossip_sent: u64,
     pub gossip_publish_failed: u64,
+    /// Gossip messages gossipsub dropped because a peer did not take them
+    /// in time (it was then caught up with, at most every 2 s).
+    pub gossip_dropped: u64,
     pub catchup_sent: u64,
     pub catchup_received: u64,
     /// Durable commits: each waited for the disk. Changes learned from peers

@@ -36,6 +36,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Publishes that failed (the change then went by catch-up).",
         c.gossip_publish_failed as f64,
     );
+    metric(
+        "possync_gossip_dropped_total",
+        "counter",
+        "Gossip messages dropped to a peer that did not take them in time (it is then caught up with).",
+        c.gossip_dropped as f64,
+    );
     metric("possync_catchup_sent_total", "counter", "Catch-up messages sent.", c.catchup_sent as f64);
     metric(
         "possync_catchup_received_total",
