@@ -18,7 +18,7 @@ use crate::ext;
 use crate::ids::{LineId, OrderId};
 use crate::money::Quantity;
 use crate::schema::*;
-use crate::touched::{Places, touched_by};
+use crate::touched::touched_by;
 use crate::view::{OrderView, content_digest};
 
 /// A change made here, ready to broadcast and to persist.
@@ -67,9 +67,6 @@ pub struct OrderDoc {
     /// the document, and change summaries compare two views instead of
     /// diffing the document.
     view: Option<OrderView>,
-    /// Where the objects recent changes wrote to sit, so that finding what
-    /// a change touched need not walk the document (see [`crate::touched`]).
-    places: Places,
 }
 
 impl OrderDoc {
@@ -94,12 +91,7 @@ impl OrderDoc {
         check_opt_text("fiscal_position", new.fiscal_position.as_deref())?;
         check_guests(new.guests)?;
         ext::check_fields(&new.ext)?;
-        let mut order = OrderDoc {
-            id: new.id.clone(),
-            doc: Automerge::new().with_actor(actor),
-            view: None,
-            places: Places::default(),
-        };
+        let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor), view: None };
         let stamp = ctx.stamp();
         let mut tx = order.doc.transaction();
         tx.put(ROOT, K_SCHEMA, SCHEMA_VERSION)?;
@@ -126,7 +118,7 @@ impl OrderDoc {
 
     /// An order known so far only by id, to receive its changes into.
     pub fn empty(id: OrderId, actor: ActorId) -> Self {
-        OrderDoc { id, doc: Automerge::new().with_actor(actor), view: None, places: Places::default() }
+        OrderDoc { id, doc: Automerge::new().with_actor(actor), view: None }
     }
 
     /// Loads a saved order and validates it.
@@ -134,7 +126,7 @@ impl OrderDoc {
         let doc = catch_unwind(|| Automerge::load(bytes))
             .map_err(|_| LoadError::Decode("automerge panicked on this document".into()))?
             .map_err(|e| LoadError::Decode(e.to_string()))?;
-        let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None, places: Places::default() };
+        let mut order = OrderDoc { id, doc: doc.with_actor(actor), view: None };
         order.view = Some(order.read_view()?);
         Ok(order)
     }
@@ -497,7 +489,6 @@ impl OrderDoc {
         // document is restored as it was.
         let id = &self.id;
         let doc = &mut self.doc;
-        let places = &mut self.places;
         let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<Merged, RemoteError> {
             merge(doc)?;
             let after = doc.get_heads();
@@ -509,7 +500,7 @@ impl OrderDoc {
             if !appends_only(&backup, &before, &after, &changes) {
                 return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
             }
-            let view = read_after(&*doc, id, old_view.as_ref(), &changes, places).map_err(|source| {
+            let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }
             })?;
@@ -522,7 +513,6 @@ impl OrderDoc {
             Err(e) => {
                 self.doc = backup;
                 self.view = old_view;
-                self.places.clear();
                 Err(e)
             }
             Ok(Merged::Nothing { missing_deps }) => {
@@ -550,8 +540,7 @@ impl OrderDoc {
             .doc
             .get_change_by_hash(&hash)
             .ok_or_else(|| EditError::Automerge(format!("committed change {hash} not found")))?;
-        let view =
-            read_after(&self.doc, &self.id, old.as_ref(), std::slice::from_ref(&change), &mut self.places)?;
+        let view = read_after(&self.doc, &self.id, old.as_ref(), std::slice::from_ref(&change))?;
         let mut summary = ChangeSummary::compare(&self.id, old.as_ref(), &view);
         summary.authors.insert(ctx.author.clone());
         self.view = Some(view);
@@ -567,10 +556,9 @@ fn read_after(
     id: &OrderId,
     before: Option<&OrderView>,
     changes: &[Change],
-    places: &mut Places,
 ) -> Result<OrderView, SchemaError> {
     let Some(before) = before else { return OrderView::read(doc, id) };
-    let view = OrderView::read_after(doc, id, before, &touched_by(doc, changes, places));
+    let view = OrderView::read_after(doc, id, before, &touched_by(doc, changes));
     // Every debug build (tests, the simulator) checks the shortcut against
     // the whole read. It aborts rather than panics: merges run under
     // `catch_unwind`, which would turn the bug into a quiet refusal.

@@ -44,8 +44,8 @@ enum Place {
 }
 
 /// Where an object sits in the order: what an operation inside it writes
-/// to, whatever its key. An object never moves (Automerge places it once,
-/// by the operation that creates it), so this is remembered per object.
+/// to, whatever its key (an object never moves: Automerge places it once,
+/// by the operation that creates it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ObjPlace {
     /// Under this root field (a stamp, a payment, the `closed` map...).
@@ -60,53 +60,22 @@ enum ObjPlace {
 /// saves nothing over a whole read.
 const MAX_TRACKED_LINES: usize = 64;
 
-/// Objects placed before, most recent last. Placing an object walks its
-/// parents in the document (a third of what finding the touched parts
-/// cost), and an order's edits keep writing to the same few objects: the
-/// order's `changed` stamp, a line and its stamp.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Places {
-    known: Vec<(ObjectId, ObjPlace)>,
-}
-
-impl Places {
-    /// Enough for the objects that edits of a 12-line order write to (each
-    /// line and its `changed` stamp, the order's stamp, the lines map: 26).
-    /// An entry costs about 100 bytes, and an order's memory matters
-    /// (docs/PERFORMANCE.md): a bound, not a map that grows with the order.
-    const CAPACITY: usize = 32;
-
-    fn get(&self, obj: &ObjectId) -> Option<&ObjPlace> {
-        self.known.iter().rev().find(|(o, _)| o == obj).map(|(_, p)| p)
-    }
-
-    fn remember(&mut self, obj: ObjectId, place: ObjPlace) {
-        if self.known.len() == Self::CAPACITY {
-            self.known.remove(0);
-        }
-        self.known.push((obj, place));
-    }
-
-    /// Forgets every object: after a refused merge, objects its changes
-    /// created are gone, and their ids may come back elsewhere.
-    pub(crate) fn clear(&mut self) {
-        self.known = Vec::new();
-    }
-}
-
-/// What `changes`, already applied to `doc`, wrote to. `places` remembers
-/// where objects sit, across calls on the same document.
-pub(crate) fn touched_by(doc: &Automerge, changes: &[Change], places: &mut Places) -> Touched {
+/// What `changes`, already applied to `doc`, wrote to.
+pub(crate) fn touched_by(doc: &Automerge, changes: &[Change]) -> Touched {
     let (mut fields, mut lines) = (BTreeSet::new(), BTreeSet::new());
+    // The objects already placed, so that a batch of many operations on
+    // one object walks its parents once. (Kept across calls, this saved
+    // ~10 µs per remote change but cost ~1 KiB in every order.)
+    let mut placed: Vec<(ObjectId, ObjPlace)> = Vec::new();
     for change in changes {
         for op in change.decode().operations {
             let obj_place = match &op.obj {
                 ObjectId::Root => None,
-                obj => match places.get(obj) {
-                    Some(place) => Some(place.clone()),
+                obj => match placed.iter().find(|(o, _)| o == obj) {
+                    Some((_, place)) => Some(place.clone()),
                     None => {
                         let Some(place) = place_of(doc, obj) else { return Touched::Everything };
-                        places.remember(obj.clone(), place.clone());
+                        placed.push((obj.clone(), place.clone()));
                         Some(place)
                     }
                 },
@@ -209,7 +178,7 @@ mod tests {
     fn touched_by_edit(doc: &mut OrderDoc, edit: Edit) -> Touched {
         let change = doc.edit(&ctx(), &edit).unwrap().unwrap();
         let change = Change::from_bytes(change.bytes).unwrap();
-        touched_by(doc.automerge(), &[change], &mut Places::default())
+        touched_by(doc.automerge(), &[change])
     }
 
     /// The order's `fields` and the lines `ids`. (These edits all happen at
@@ -245,32 +214,7 @@ mod tests {
         let later = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_660_000);
         let edit = Edit::ChangeQty { line: line(1).id, delta: Quantity::units(1) };
         let change = Change::from_bytes(doc.edit(&later, &edit).unwrap().unwrap().bytes).unwrap();
-        assert_eq!(
-            touched_by(doc.automerge(), &[change], &mut Places::default()),
-            parts(&["changed"], &[line(1).id])
-        );
-    }
-
-    #[test]
-    fn remembered_places_give_what_the_document_gives() {
-        let mut doc = order_with_lines(3);
-        let mut places = Places::default();
-        let edits = [
-            Edit::ChangeQty { line: line(1).id, delta: Quantity::units(2) },
-            Edit::SetLineNote { line: line(2).id, note: "hot".into() },
-            Edit::ChangeQty { line: line(1).id, delta: Quantity::units(1) },
-            Edit::SetNote { note: "window".into() },
-            Edit::SendToKitchen { lines: None },
-            Edit::SetLineNote { line: line(1).id, note: "cold".into() },
-        ];
-        for (i, edit) in edits.into_iter().enumerate() {
-            let later =
-                EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_660_000 + i as i64);
-            let change = Change::from_bytes(doc.edit(&later, &edit).unwrap().unwrap().bytes).unwrap();
-            let fresh = touched_by(doc.automerge(), std::slice::from_ref(&change), &mut Places::default());
-            assert_eq!(touched_by(doc.automerge(), &[change], &mut places), fresh, "edit {i}");
-        }
-        assert!(!places.known.is_empty() && places.known.len() <= Places::CAPACITY);
+        assert_eq!(touched_by(doc.automerge(), &[change]), parts(&["changed"], &[line(1).id]));
     }
 
     #[test]
@@ -286,14 +230,7 @@ mod tests {
         tx.put_object(&lines_map, line(1).id.as_str(), automerge::ObjType::Map).unwrap();
         tx.commit();
         let change = am.get_last_local_change().unwrap().clone();
-        let mut places = Places::default();
-        // Twice: the lines map is remembered after the first.
-        for _ in 0..2 {
-            assert_eq!(
-                touched_by(&am, std::slice::from_ref(&change), &mut places),
-                lines(&[line(1).id, line(8).id])
-            );
-        }
+        assert_eq!(touched_by(&am, &[change]), lines(&[line(1).id, line(8).id]));
     }
 
     #[test]
