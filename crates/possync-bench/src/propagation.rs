@@ -184,7 +184,8 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         let c = node.status().await?.counters;
         rejected += c.rejected;
         publish_failed += c.gossip_publish_failed;
-        received.push(format!("{}/{}", c.remote_changes, c.catchup_received));
+        let peers = node.status().await?.peers.len();
+        received.push(format!("{}/{}/{}/{peers}", c.gossip_received, c.remote_changes, c.catchup_received));
         node.shutdown().await?;
     }
     let lagged = lagged.load(Ordering::Relaxed);
@@ -207,7 +208,7 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         // Whether the changes never arrived or arrived without an event.
         eprintln!(
             "    (edits missing from the orders at the end, by receiver: {behind:?}; \
-             remote changes / catch-up messages received: {})",
+             gossip messages / remote changes / catch-up messages received, peers: {})",
             received.join(", ")
         );
     }

@@ -474,6 +474,7 @@ impl Actor {
     fn on_gossip(&mut self, now: std::time::Instant, event: gossipsub::Event) {
         match event {
             gossipsub::Event::Message { propagation_source, message_id, message } => {
+                self.counters.gossip_received += 1;
                 // Only admitted peers (connected, allowed, not banned) are heard.
                 let admitted = self.connected.contains(&propagation_source);
                 let verdict = match message.source {

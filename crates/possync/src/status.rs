@@ -75,6 +75,9 @@ pub struct Counters {
     /// `foreign_actor`, `flood`, `duplicates`, `oversized`, `too_many_orders`).
     pub rejected_by_kind: BTreeMap<&'static str, u64>,
     pub gossip_sent: u64,
+    /// Gossip messages gossipsub delivered from the topic (each once,
+    /// whoever relayed it).
+    pub gossip_received: u64,
     pub gossip_publish_failed: u64,
     /// Gossip messages gossipsub dropped because a peer did not take them
     /// in time (it was then caught up with, at most every 2 s).

@@ -31,6 +31,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     metric("possync_changes_rejected_total", "counter", "Peer data refused.", c.rejected as f64);
     metric("possync_gossip_sent_total", "counter", "Gossip messages published.", c.gossip_sent as f64);
     metric(
+        "possync_gossip_received_total",
+        "counter",
+        "Gossip messages received (each once, whoever relayed it).",
+        c.gossip_received as f64,
+    );
+    metric(
         "possync_gossip_publish_failed_total",
         "counter",
         "Publishes that failed (the change then went by catch-up).",
