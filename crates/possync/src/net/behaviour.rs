@@ -29,8 +29,9 @@ pub const MAX_CONTROL_IDS: usize = 5000;
 /// a frame over 64 KiB. A rush of a few thousand edits within one gossip
 /// window (1.5 s) made such frames; the receiver refused each and closed
 /// the stream, and the messages queued behind it on that link were lost
-/// until anti-entropy (found by `possync-bench throughput`: now and then a
-/// step saw only ~65 % of the edits). possync itself no longer sends IHAVE
+/// until anti-entropy (found by `possync-bench throughput`: now and then one
+/// or two terminals of a step stopped receiving from the others, and saw
+/// only ~65 % of their edits). possync itself no longer sends IHAVE
 /// (see [`gossipsub_config`]), but a terminal of an earlier release does,
 /// and the limit must hold for whatever gossipsub may send.
 pub const MAX_CONTROL_FRAME_BYTES: usize = MAX_CONTROL_IDS * (wire::MESSAGE_ID_LEN + 2) + 1024;
