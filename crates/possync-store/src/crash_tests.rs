@@ -207,7 +207,9 @@ fn summary(l: &Loaded) -> String {
     format!("{orders:?} archived {:?} next {} damaged {:?}", l.archived, l.next_sequence, l.damaged)
 }
 
-fn check_every_failure_point(how: Commits, mode: impl Fn(u64) -> CrashMode) {
+/// Returns at how many failure points the reopen rolled back an incomplete
+/// last commit.
+fn check_every_failure_point(how: Commits, mode: impl Fn(u64) -> CrashMode) -> usize {
     let commits = workload();
     assert!(commits.iter().map(Vec::len).sum::<usize>() >= 20);
 
@@ -222,25 +224,29 @@ fn check_every_failure_point(how: Commits, mode: impl Fn(u64) -> CrashMode) {
     assert!(total > 50, "only {total} IO calls");
 
     let mut failures = Vec::new();
+    let mut rolled_back = 0;
     for n in 0..=total {
         let disk = MemDisk::new();
         let (store, acked, _) = run(&disk, &commits, how, Some(n));
         let image = disk.crash(mode(n));
         drop(store);
-        if let Err(e) = reopen_and_check(image, &commits, &acked) {
-            failures.push(format!(
+        match reopen_and_check(image, &commits, &acked) {
+            Ok(rolled) => rolled_back += usize::from(rolled),
+            Err(e) => failures.push(format!(
                 "failure at IO call {n} (of {total}), {} commits acknowledged, {} durably: {e}",
                 acked.acknowledged, acked.durable
-            ));
+            )),
         }
     }
     assert!(failures.is_empty(), "{} failure points lose data:\n{}", failures.len(), failures.join("\n"));
+    rolled_back
 }
 
 /// The reopened store must hold exactly the first `k` commits, for some `k`
 /// from the durably acknowledged ones to the one in flight: never a part of
 /// a commit, never a later commit without an earlier one.
-fn reopen_and_check(image: Vec<u8>, commits: &[Vec<Vec<StoreOp>>], acked: &Acked) -> Result<(), String> {
+/// Returns whether the reopen rolled back an incomplete last commit.
+fn reopen_and_check(image: Vec<u8>, commits: &[Vec<Vec<StoreOp>>], acked: &Acked) -> Result<bool, String> {
     let reopened = MemDisk::from_image(image);
     let mut store =
         Store::open_with_backend(reopened.backend(), label()).map_err(|e| format!("reopen failed: {e}"))?;
@@ -262,7 +268,7 @@ fn reopen_and_check(image: Vec<u8>, commits: &[Vec<Vec<StoreOp>>], acked: &Acked
     if again.orders.iter().find(|o| o.id == id(9)).map(|o| o.changes.len()) != Some(1) {
         return Err("write after reopen lost".into());
     }
-    Ok(())
+    Ok(store.rolled_back_on_open())
 }
 
 #[test]
@@ -277,9 +283,14 @@ fn process_crash_at_every_io_call_keeps_every_acknowledged_batch() {
 
 #[test]
 fn partial_writeback_at_every_io_call_keeps_every_acknowledged_batch() {
+    let mut rolled_back = 0;
     for round in 0..3u64 {
-        check_every_failure_point(Commits::Durable, |n| CrashMode::Partial { seed: n * 3 + round });
+        rolled_back +=
+            check_every_failure_point(Commits::Durable, |n| CrashMode::Partial { seed: n * 3 + round });
     }
+    // A commit torn by the crash (its header on disk, some of its pages
+    // not) is rolled back, and the store says so.
+    assert!(rolled_back > 0, "no failure point tore a commit");
 }
 
 #[test]
@@ -293,6 +304,9 @@ fn a_crash_without_failure_loses_nothing_acknowledged() {
         drop(store);
         let store = Store::open_with_backend(MemDisk::from_image(image).backend(), label()).unwrap();
         assert_eq!(plain(&store.load().unwrap()), plain(&expected(&commits, commits.len())), "{mode:?}");
+        // Every commit was complete: nothing to roll back, nothing to warn
+        // about (redb's integrity check ran all the same).
+        assert!(!store.rolled_back_on_open(), "{mode:?}");
     }
 }
 

@@ -55,6 +55,8 @@ pub struct Store {
     on_disk: bool,
     /// Whether a commit made by [`Store::apply_deferred`] is not yet on disk.
     unsynced: bool,
+    /// Whether opening rolled back an incomplete last commit.
+    rolled_back: bool,
 }
 
 impl Drop for Store {
@@ -163,8 +165,9 @@ impl Store {
             create_file(dir, &path)?;
         }
         guard_panics(&path.clone(), "opening", || {
-            let db = builder(&path).create(&path).map_err(|e| open_error(&path, e))?;
-            Store::init(db, path, true)
+            let (builder, rolled_back) = builder(&path);
+            let db = builder.create(&path).map_err(|e| open_error(&path, e))?;
+            Store::init(db, path, true, rolled_back.load(Ordering::Relaxed))
         })
     }
 
@@ -174,8 +177,9 @@ impl Store {
     pub fn open_with_backend(backend: impl StorageBackend, label: &Path) -> Result<Store, StoreError> {
         let path = label.to_path_buf();
         guard_panics(&path.clone(), "opening", || {
-            let db = builder(&path).create_with_backend(backend).map_err(|e| open_error(&path, e))?;
-            Store::init(db, path, false)
+            let (builder, rolled_back) = builder(&path);
+            let db = builder.create_with_backend(backend).map_err(|e| open_error(&path, e))?;
+            Store::init(db, path, false, rolled_back.load(Ordering::Relaxed))
         })
     }
 
@@ -184,8 +188,16 @@ impl Store {
         &self.path
     }
 
-    fn init(db: Database, path: PathBuf, on_disk: bool) -> Result<Store, StoreError> {
-        let store = Store { db: ClosingDb::new(db), path, on_disk, unsynced: false };
+    /// Whether opening rolled back an incomplete last commit: the terminal
+    /// had stopped during a write (a crash or power loss), and that
+    /// commit's data is gone (it was never acknowledged: an acknowledged
+    /// commit is complete on disk).
+    pub fn rolled_back_on_open(&self) -> bool {
+        self.rolled_back
+    }
+
+    fn init(db: Database, path: PathBuf, on_disk: bool, rolled_back: bool) -> Result<Store, StoreError> {
+        let store = Store { db: ClosingDb::new(db), path, on_disk, unsynced: false, rolled_back };
         let txn = store.db.begin_write().ctx(&store.path, "starting the opening transaction")?;
         let created = {
             let mut meta = txn.open_table(META).ctx(&store.path, "opening the meta table")?;
@@ -466,7 +478,13 @@ impl Store {
     }
 }
 
-fn builder(path: &Path) -> Builder {
+/// The progress redb's repair reports while rolling back a last commit
+/// that fails its checksums.
+const ROLLBACK_PROGRESS: f64 = 0.3;
+
+/// redb's builder for the store, and a flag the open sets when it rolls
+/// back an incomplete last commit.
+fn builder(path: &Path) -> (Builder, Arc<AtomicBool>) {
     let mut builder = Builder::new();
     builder.set_cache_size(CACHE_BYTES);
     // A file damaged since redb last wrote it (a failing disk, a bad copy)
@@ -479,19 +497,29 @@ fn builder(path: &Path) -> Builder {
     builder.set_check_integrity_on_open(true);
     let label = path.display().to_string();
     let told = Arc::new(AtomicBool::new(false));
-    builder.set_repair_callback(move |_session| {
-        if !told.swap(true, Ordering::Relaxed) {
-            warn!(path = %label, "the store was not closed cleanly: repairing it back to its last durable commit");
+    let rolled_back = Arc::new(AtomicBool::new(false));
+    let rolling_back = rolled_back.clone();
+    // redb calls this for every integrity check, so on every open of a
+    // file with commits, cleanly closed or not: that alone is no news.
+    // The news is a last commit that fails its checksums (the terminal
+    // stopped during a write): redb rolls it back, and reports progress
+    // 0.3 for that step alone (redb 4.6, `Database::do_repair`).
+    builder.set_repair_callback(move |session| {
+        if (session.progress() - ROLLBACK_PROGRESS).abs() < 1e-9 {
+            rolling_back.store(true, Ordering::Relaxed);
+            warn!(path = %label, "the store's last commit was incomplete (stopped during a write): rolled back to the commit before it");
+        } else if !told.swap(true, Ordering::Relaxed) {
+            debug!(path = %label, "checking the store's integrity");
         }
     });
-    builder
+    (builder, rolled_back)
 }
 
 /// Builds a new, empty store at `<path>.new`, makes it durable and renames
 /// it to `path`.
 fn create_file(dir: &Path, path: &Path) -> Result<(), StoreError> {
     let tmp = dir.join(format!("{DB_FILE}.new"));
-    let db = match builder(&tmp).create(&tmp) {
+    let db = match builder(&tmp).0.create(&tmp) {
         Ok(db) => db,
         // Another process is creating it right now.
         Err(e @ (DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
@@ -502,11 +530,11 @@ fn create_file(dir: &Path, path: &Path) -> Result<(), StoreError> {
             warn!(path = %tmp.display(), error = %e, "removing an unfinished database file");
             std::fs::remove_file(&tmp)
                 .map_err(|source| io_error(&tmp, "removing an unfinished file", source))?;
-            builder(&tmp).create(&tmp).map_err(|e| open_error(&tmp, e))?
+            builder(&tmp).0.create(&tmp).map_err(|e| open_error(&tmp, e))?
         }
     };
     // Writes the schema version and the tables, with a durable commit.
-    drop(Store::init(db, tmp.clone(), true)?);
+    drop(Store::init(db, tmp.clone(), true, false)?);
     std::fs::rename(&tmp, path)
         .map_err(|source| io_error(path, "renaming the new database into place", source))?;
     sync_dir(dir)
