@@ -496,7 +496,6 @@ fn builder(path: &Path) -> (Builder, Arc<AtomicBool>) {
     // in 11–28 ms instead of 0.3 ms, then loaded in about 50 ms.
     builder.set_check_integrity_on_open(true);
     let label = path.display().to_string();
-    let told = Arc::new(AtomicBool::new(false));
     let rolled_back = Arc::new(AtomicBool::new(false));
     let rolling_back = rolled_back.clone();
     // redb calls this for every integrity check, so on every open of a
@@ -508,7 +507,8 @@ fn builder(path: &Path) -> (Builder, Arc<AtomicBool>) {
         if (session.progress() - ROLLBACK_PROGRESS).abs() < 1e-9 {
             rolling_back.store(true, Ordering::Relaxed);
             warn!(path = %label, "the store's last commit was incomplete (stopped during a write): rolled back to the commit before it");
-        } else if !told.swap(true, Ordering::Relaxed) {
+        } else if session.progress() == 0.0 {
+            // The first call of a check.
             debug!(path = %label, "checking the store's integrity");
         }
     });
