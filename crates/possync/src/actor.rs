@@ -21,6 +21,7 @@ use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
+use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
 use crate::writer::{Commit, Committed, Writer};
@@ -59,6 +60,15 @@ async fn until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// Tells gossipsub that a message was accepted, which lets it relay it.
+fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::MessageId, PeerId)) {
+    swarm.behaviour_mut().gossipsub.report_message_validation_result(
+        &message_id,
+        &source,
+        MessageAcceptance::Accept,
+    );
 }
 
 /// An address without its `/p2p/<peer id>` suffix, which the swarm may add.
@@ -114,6 +124,8 @@ struct Actor {
     isolated: bool,
     /// Peers gossipsub dropped messages to, caught up with at once.
     slow_peers: SlowPeers<PeerId>,
+    /// Accepted gossip whose relay waits for other receivers' IDONTWANT.
+    relay_delay: RelayDelay<(gossipsub::MessageId, PeerId)>,
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
@@ -230,6 +242,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         allowed: config.allowed_peers.iter().copied().collect(),
         isolated: false,
         slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
+        relay_delay: RelayDelay::new(RELAY_DELAY, MAX_WAITING),
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
@@ -288,6 +301,7 @@ impl Actor {
                     self.collect();
                 }
                 _ = redial.tick() => self.redial(),
+                () = until(self.relay_delay.next_due().map(Instant::from_std)) => self.relay_due(),
                 () = until(self.sync_due) => {
                     self.sync_due = None;
                     self.sync_requested = true;
@@ -309,6 +323,9 @@ impl Actor {
     /// Commits everything pending durably, waits for it, and leaves the
     /// session.
     async fn stop(&mut self) {
+        for accepted in self.relay_delay.drain_all() {
+            relay(&mut self.swarm, accepted);
+        }
         self.flush();
         self.sync_requested = true;
         loop {
@@ -486,15 +503,25 @@ impl Actor {
                     _ => Verdict::Ignore,
                 };
                 let acceptance = match verdict {
-                    Verdict::Accept => MessageAcceptance::Accept,
-                    Verdict::Ignore => MessageAcceptance::Ignore,
-                    Verdict::Reject => MessageAcceptance::Reject,
+                    Verdict::Accept => {
+                        // Relayed a little later (see `relay_delay`).
+                        if let Some(early) =
+                            self.relay_delay.accepted((message_id.clone(), propagation_source), now)
+                        {
+                            relay(&mut self.swarm, early);
+                        }
+                        None
+                    }
+                    Verdict::Ignore => Some(MessageAcceptance::Ignore),
+                    Verdict::Reject => Some(MessageAcceptance::Reject),
                 };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &message_id,
-                    &propagation_source,
-                    acceptance,
-                );
+                if let Some(acceptance) = acceptance {
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        acceptance,
+                    );
+                }
                 self.collect();
             }
             gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
@@ -513,6 +540,13 @@ impl Actor {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Lets gossipsub relay the accepted messages whose delay is over.
+    fn relay_due(&mut self) {
+        for accepted in self.relay_delay.due(Self::now()) {
+            relay(&mut self.swarm, accepted);
         }
     }
 

@@ -34,6 +34,7 @@ mod event;
 mod handle;
 mod keys;
 pub mod net;
+mod relay_delay;
 mod slow_peers;
 mod status;
 mod writer;

@@ -333,3 +333,34 @@ async fn changes_from_peers_are_flushed_soon_without_an_edit_of_their_own() {
     assert_eq!(view.lines.len(), 4);
     b.shutdown().await.unwrap();
 }
+
+/// A terminal that is not connected to the author still gets its changes
+/// by gossip, relayed by a terminal in between (after the node's short
+/// relay delay), long before anti-entropy (15 s) would bring them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_hears_an_author_it_is_not_connected_to_through_another() {
+    let dir = TempDir::new("relay");
+    // A chain: A - B - C. Nobody tells A and C about each other.
+    let a = start("A", dir.path(), &[]).await;
+    let b = start("B", dir.path(), a.listen_addrs()).await;
+    let c = start("C", dir.path(), b.listen_addrs()).await;
+    wait_for_peers(&[a.clone(), c.clone()], 1).await;
+    wait_for_peers(std::slice::from_ref(&b), 2).await;
+    // Gossipsub forms its mesh at its heartbeats (every 500 ms).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let order = a.open_order("ana", new_order("A")).await.unwrap();
+    for p in ["burger", "fries", "cola"] {
+        add_line(&a, &order, p).await;
+    }
+    eventually(Duration::from_secs(5), "A's order, whole, on C", || async {
+        c.order(&order).await.unwrap().is_some_and(|v| v.lines.len() == 3)
+    })
+    .await;
+    assert_eq!(c.status().await.unwrap().peers, vec![b.peer_id()], "C never met A");
+    let counters = c.status().await.unwrap().counters;
+    assert!(counters.gossip_received >= 4, "the order came by gossip: {counters:?}");
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
+}
