@@ -15,6 +15,7 @@ use possync_model::{
 };
 
 use crate::config::EngineConfig;
+use crate::orders::{Entry, Life, Orders};
 use crate::output::{Event, Origin, Output, Rejection, StoreOp};
 use crate::owner::ActorOwner;
 use crate::peer::{PeerState, Session};
@@ -38,29 +39,6 @@ pub enum EngineError {
     TooManyOrders(usize),
     #[error(transparent)]
     Edit(#[from] EditError),
-}
-
-/// Where an order is in the engine's books.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Life {
-    /// Known by id only: its creating change has not arrived yet.
-    Incomplete,
-    /// On the open list (open, or closed with a review flag).
-    Active,
-    /// Paid or cancelled with nothing to review, since the given instant.
-    Archived(Instant),
-}
-
-#[derive(Debug)]
-struct Entry {
-    doc: OrderDoc,
-    life: Life,
-    /// This order's contribution to the summary, once complete. Archived
-    /// orders count too: a terminal that was offline while an order was
-    /// opened and paid still receives it for its archive (and its exports).
-    fingerprint: Option<u64>,
-    /// Changes appended to storage since its last snapshot.
-    unsnapshotted: u32,
 }
 
 /// A stored order handed back at start-up.
@@ -114,7 +92,7 @@ pub struct Engine<P: PeerId> {
     /// start, so a cloned data directory never reuses an (actor, seq) pair.
     actor: ActorId,
     rng: SplitMix64,
-    orders: HashMap<OrderId, Entry>,
+    orders: Orders,
     summary: Summary,
     /// Orders whose retention ended, with when to forget the tombstone: data
     /// for them from slower peers is ignored instead of resurrecting them.
@@ -137,7 +115,7 @@ impl<P: PeerId> Engine<P> {
             terminal,
             actor,
             rng: SplitMix64::new(seed),
-            orders: HashMap::new(),
+            orders: Orders::default(),
             tombstones: HashMap::new(),
             peers: BTreeMap::new(),
             next_sequence: 1,
@@ -172,10 +150,7 @@ impl<P: PeerId> Engine<P> {
                     let active = view.as_ref().is_some_and(OrderView::is_active);
                     let unsnapshotted = stored.changes.len() as u32;
                     let id = stored.id.clone();
-                    self.orders.insert(
-                        id.clone(),
-                        Entry { doc, life: Life::Incomplete, fingerprint: None, unsnapshotted },
-                    );
+                    self.orders.insert(id.clone(), Entry::incomplete(doc, unsnapshotted));
                     self.set_life(&id, if active { Life::Active } else { Life::Archived(now) });
                     if active { report.active += 1 } else { report.archived += 1 }
                 }
@@ -254,9 +229,8 @@ impl<P: PeerId> Engine<P> {
             self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
         }
         let id = new.id.clone();
-        self.orders
-            .insert(id.clone(), Entry { doc, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 });
-        self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes: self.orders[&id].doc.save() });
+        self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes: doc.save() });
+        self.orders.insert(id.clone(), Entry::incomplete(doc, 0));
         self.after_change(now, &id, Origin::Local, change.summary);
         self.broadcast(&id, vec![change.bytes]);
         self.flush();
@@ -302,10 +276,7 @@ impl<P: PeerId> Engine<P> {
         self.after_change(now, order, Origin::Local, source_change.summary);
         let new_id = new.id.clone();
         self.pending_store.push(StoreOp::Snapshot { order: new_id.clone(), bytes: target.save() });
-        self.orders.insert(
-            new_id.clone(),
-            Entry { doc: target, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 },
-        );
+        self.orders.insert(new_id.clone(), Entry::incomplete(target, 0));
         self.after_change(now, &new_id, Origin::Local, target_change.summary);
         self.broadcast(&new_id, vec![target_change.bytes]);
         self.broadcast(order, vec![source_change.bytes]);
@@ -315,7 +286,7 @@ impl<P: PeerId> Engine<P> {
 
     fn usable_entry(&mut self, order: &OrderId) -> Result<&mut Entry, EngineError> {
         match self.orders.get_mut(order) {
-            Some(e) if e.life != Life::Incomplete => Ok(e),
+            Some(e) if e.is_complete() => Ok(e),
             _ => Err(EngineError::UnknownOrder(order.clone())),
         }
     }
@@ -323,7 +294,7 @@ impl<P: PeerId> Engine<P> {
     // ----- reads ----------------------------------------------------------
 
     pub fn order(&self, id: &OrderId) -> Option<&OrderDoc> {
-        self.orders.get(id).filter(|e| e.life != Life::Incomplete).map(|e| &e.doc)
+        self.orders.get(id).filter(|e| e.is_complete()).map(|e| &e.doc)
     }
 
     pub fn view(&self, id: &OrderId) -> Option<OrderView> {
@@ -333,36 +304,34 @@ impl<P: PeerId> Engine<P> {
     /// Ids of orders on the open list, sorted.
     pub fn active_orders(&self) -> Vec<OrderId> {
         let mut ids: Vec<OrderId> =
-            self.orders.iter().filter(|(_, e)| e.life == Life::Active).map(|(id, _)| id.clone()).collect();
+            self.orders.iter().filter(|(_, e)| e.life() == Life::Active).map(|(id, _)| id.clone()).collect();
         ids.sort();
         ids
     }
 
     /// Ids of every complete order, open or archived, sorted.
     pub fn all_orders(&self) -> Vec<OrderId> {
-        let mut ids: Vec<OrderId> = self
-            .orders
-            .iter()
-            .filter(|(_, e)| e.life != Life::Incomplete)
-            .map(|(id, _)| id.clone())
-            .collect();
+        let mut ids: Vec<OrderId> =
+            self.orders.iter().filter(|(_, e)| e.is_complete()).map(|(id, _)| id.clone()).collect();
         ids.sort();
         ids
     }
 
     pub fn is_archived(&self, id: &OrderId) -> bool {
-        self.orders.get(id).is_some_and(|e| matches!(e.life, Life::Archived(_)))
+        self.orders.get(id).is_some_and(|e| matches!(e.life(), Life::Archived(_)))
     }
 
     pub fn status(&self) -> EngineStatus {
-        let mut s = EngineStatus { peers: self.peers.len(), ..Default::default() };
-        for e in self.orders.values() {
-            match e.life {
-                Life::Active => s.active_orders += 1,
-                Life::Archived(_) => s.archived_orders += 1,
-                Life::Incomplete => s.incomplete_orders += 1,
-            }
-        }
+        let counts = self.orders.counts();
+        // Every debug build (tests, the simulator) checks the kept counts.
+        debug_assert_eq!(counts, self.orders.walked_counts());
+        let mut s = EngineStatus {
+            peers: self.peers.len(),
+            active_orders: counts.active,
+            archived_orders: counts.archived,
+            incomplete_orders: counts.incomplete,
+            ..Default::default()
+        };
         for p in self.peers.values() {
             s.sessions += p.sessions.len();
             s.queued += p.queue.len();
@@ -578,7 +547,7 @@ impl<P: PeerId> Engine<P> {
         let expired: Vec<OrderId> = self
             .orders
             .iter()
-            .filter(|(_, e)| matches!(e.life, Life::Archived(since) if now.saturating_duration_since(since) >= self.cfg.retention))
+            .filter(|(_, e)| matches!(e.life(), Life::Archived(since) if now.saturating_duration_since(since) >= self.cfg.retention))
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
@@ -595,7 +564,7 @@ impl<P: PeerId> Engine<P> {
             .flat_map(|p| p.sessions.keys().chain(p.fetching.keys()).chain(p.queue.iter()))
             .cloned()
             .collect();
-        self.orders.retain(|id, e| e.life != Life::Incomplete || busy.contains(id) || !e.doc.is_empty());
+        self.orders.retain(|id, e| e.is_complete() || busy.contains(id) || !e.doc.is_empty());
     }
 
     // ----- catch-up protocol ----------------------------------------------
@@ -682,7 +651,7 @@ impl<P: PeerId> Engine<P> {
             }
             match self.orders.get(&id) {
                 None => fetch.push(id.clone()),
-                Some(e) if e.life == Life::Incomplete => fetch.push(id.clone()),
+                Some(e) if !e.is_complete() => fetch.push(id.clone()),
                 Some(e) => {
                     let mut ours = e.doc.heads();
                     ours.sort();
@@ -730,7 +699,7 @@ impl<P: PeerId> Engine<P> {
         let mut batch: Vec<(OrderId, Vec<u8>)> = Vec::new();
         let mut size = 0;
         for id in orders {
-            let Some(e) = self.orders.get(&id).filter(|e| e.life != Life::Incomplete) else { continue };
+            let Some(e) = self.orders.get(&id).filter(|e| e.is_complete()) else { continue };
             let bytes = e.doc.save();
             if size + bytes.len() > self.cfg.max_direct_bytes && !batch.is_empty() {
                 let msg = Direct::Docs { docs: std::mem::take(&mut batch) };
@@ -761,7 +730,7 @@ impl<P: PeerId> Engine<P> {
                 }
             };
             match self.orders.get_mut(&id) {
-                Some(entry) if entry.life != Life::Incomplete => {
+                Some(entry) if entry.is_complete() => {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
                     match entry.doc.apply_remote(new) {
                         Ok(applied) => self.after_remote(now, from, &id, applied),
@@ -788,10 +757,7 @@ impl<P: PeerId> Engine<P> {
                         .chain(view.payments.iter().map(|p| &p.by));
                     summary.authors.extend(stamps.map(possync_model::Stamp::author));
                     self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes });
-                    self.orders.insert(
-                        id.clone(),
-                        Entry { doc: incoming, life: Life::Incomplete, fingerprint: None, unsnapshotted: 0 },
-                    );
+                    self.orders.insert(id.clone(), Entry::incomplete(incoming, 0));
                     self.after_change(now, &id, Origin::Peer(from.clone()), summary);
                 }
             }
@@ -917,20 +883,13 @@ impl<P: PeerId> Engine<P> {
             self.reject(from.clone(), Rejection::TooManyOrders(self.cfg.max_orders));
             return false;
         }
-        self.orders.insert(
-            order.clone(),
-            Entry {
-                doc: OrderDoc::empty(order.clone(), self.actor.clone()),
-                life: Life::Incomplete,
-                fingerprint: None,
-                unsnapshotted: 0,
-            },
-        );
+        self.orders
+            .insert(order.clone(), Entry::incomplete(OrderDoc::empty(order.clone(), self.actor.clone()), 0));
         true
     }
 
     fn drop_if_incomplete(&mut self, order: &OrderId) {
-        if self.orders.get(order).is_some_and(|e| e.life == Life::Incomplete && e.doc.is_empty()) {
+        if self.orders.get(order).is_some_and(|e| !e.is_complete() && e.doc.is_empty()) {
             self.orders.remove(order);
         }
     }
@@ -968,7 +927,7 @@ impl<P: PeerId> Engine<P> {
         let Some(entry) = self.orders.get(order) else { return };
         let Some(view) = entry.doc.current_view() else { return };
         let active = view.is_active();
-        let was = entry.life;
+        let was = entry.life();
         let life = match (active, was) {
             (true, _) => Life::Active,
             (false, Life::Archived(since)) => Life::Archived(since),
@@ -997,11 +956,10 @@ impl<P: PeerId> Engine<P> {
 
     /// Moves an order between lives, keeping the summary in step.
     fn set_life(&mut self, order: &OrderId, life: Life) {
-        let Some(entry) = self.orders.get_mut(order) else { return };
+        let Some(entry) = self.orders.set_life(order, life) else { return };
         if let Some(fp) = entry.fingerprint.take() {
             self.summary.remove(order, fp);
         }
-        entry.life = life;
         if life != Life::Incomplete {
             let fp = fingerprint(order, &entry.doc.heads());
             self.summary.add(order, fp);

@@ -18,6 +18,7 @@
 mod config;
 mod engine;
 mod guard;
+mod orders;
 mod output;
 mod owner;
 mod peer;
