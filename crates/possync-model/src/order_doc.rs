@@ -739,20 +739,14 @@ fn put_stamp(tx: &mut Transaction<'_>, parent: &ObjId, key: &str, stamp: &Stamp)
         (K_TERMINAL, ScalarValue::Str(stamp.terminal.as_str().into())),
         (K_AT, ScalarValue::Int(stamp.at_ms)),
     ];
-    let unchanged: Vec<bool> = {
-        let current: Vec<(String, Value<'_>, bool)> = tx
-            .map_range(&m, ..)
-            .map(|item| (item.key.into_owned(), item.value.into(), item.conflict))
-            .collect();
-        fields
-            .iter()
-            .map(|(k, new)| {
-                current.iter().any(|(key, value, conflict)| {
-                    key == k && !conflict && matches!(value, Value::Scalar(old) if old.as_ref() == new)
-                })
-            })
-            .collect()
-    };
+    let mut unchanged = [false; 3];
+    for item in tx.map_range(&m, ..) {
+        if let Some(i) = fields.iter().position(|(k, _)| *k == item.key) {
+            let value: Value<'_> = item.value.into();
+            unchanged[i] =
+                !item.conflict && matches!(value, Value::Scalar(old) if old.as_ref() == &fields[i].1);
+        }
+    }
     for ((k, new), same) in fields.into_iter().zip(unchanged) {
         if !same {
             tx.put(&m, k, new)?;
