@@ -84,6 +84,12 @@ fn cuts_and_heals_between_processes_lose_nothing_and_collide_nowhere() {
     let shared =
         call(terminals[0].api, "POST", "/api/orders", Some(&json!({"user": "ana", "table": "T1"})), 201);
     let shared = shared["id"].as_str().unwrap().to_owned();
+    // Every terminal must hold the shared order before the first cut: a
+    // terminal cannot add a line to an order it has never heard of, and the
+    // first round would otherwise race the order's own gossip.
+    eventually(Duration::from_secs(10), "the shared order on every terminal", || {
+        terminals.iter().all(|t| t.orders().iter().any(|o| o["id"] == shared.as_str()))
+    });
     let mut acked_lines: Vec<String> = Vec::new();
     let mut opened: Vec<String> = vec![shared.clone()];
 
