@@ -260,8 +260,6 @@ impl Run {
                 samods.push(Measured::of(edits, samod_peer::propagation(n, rate, seconds)).await?);
             }
             let of_runs = if runs > 1 { format!(" (median of {runs} runs)") } else { String::new() };
-            let ours_p99: Vec<f64> = ours.iter().map(|m| m.p.p99_ms).collect();
-            let samod_p99: Vec<f64> = samods.iter().map(|m| m.p.p99_ms).collect();
             let ps = median_by_p99(&ours);
             let r = &mut self.r;
             r.latency(&format!("propagation.{role}"), &ps.p);
@@ -269,7 +267,7 @@ impl Run {
             r.fig(&format!("propagation.{role}.cpu_ms_per_edit"), ps.cpu_ms_per_edit);
             let mut d = json!({
                 "terminals": n, "edits_per_s": rate, "seconds": seconds, "runs": runs,
-                "possync": ps.p, "possync_p99_ms_of_each_run": ours_p99,
+                "possync": ps.p,
             });
             if self.all {
                 let fl = median_by_p99(&floors);
@@ -286,7 +284,6 @@ impl Run {
                     verdict(ratio <= 1.5).into(),
                 ]);
                 d["floor"] = serde_json::to_value(fl.p)?;
-                d["floor_p99_ms_of_each_run"] = json!(floors.iter().map(|m| m.p.p99_ms).collect::<Vec<_>>());
             }
             let sm = median_by_p99(&samods);
             let vs = ps.p.p99_ms / sm.p.p99_ms;
@@ -315,7 +312,15 @@ impl Run {
             ]);
             d["samod"] = serde_json::to_value(sm.p)?;
             d["samod_delivered"] = json!(sm.delivered);
-            d["samod_p99_ms_of_each_run"] = json!(samod_p99);
+            // Every run, so that the spread behind each median stays on record.
+            for (system, runs) in [("possync", &ours), ("floor", &floors), ("samod", &samods)] {
+                if !runs.is_empty() {
+                    d[format!("{system}_p99_ms_of_each_run")] =
+                        json!(runs.iter().map(|m| m.p.p99_ms).collect::<Vec<_>>());
+                    d[format!("{system}_cpu_ms_per_edit_of_each_run")] =
+                        json!(runs.iter().map(|m| m.cpu_ms_per_edit).collect::<Vec<_>>());
+                }
+            }
             self.detail.insert(format!("propagation.{role}"), d);
         }
         Ok(())

@@ -79,4 +79,15 @@ fn quick_run_produces_every_figure() {
     assert!(table.len() >= 12, "table has {} rows", table.len());
     let versus = v["versus_samod"].as_array().expect("possync / samod rows");
     assert_eq!(versus.len(), 9, "3 propagation, 3 CPU and 3 catch-up rows next to samod");
+    // Every propagation run of every system stays on record behind the median.
+    for role in ["small", "medium", "large"] {
+        let d = &v["detail"][format!("propagation.{role}")];
+        let runs = d["runs"].as_u64().expect("runs");
+        for system in ["possync", "floor", "samod"] {
+            for what in ["p99_ms", "cpu_ms_per_edit"] {
+                let each = d[format!("{system}_{what}_of_each_run")].as_array().map(Vec::len);
+                assert_eq!(each, Some(runs as usize), "{role}: {system} {what} of each run");
+            }
+        }
+    }
 }
