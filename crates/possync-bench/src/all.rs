@@ -165,11 +165,12 @@ impl Measured {
 
 /// The run whose p99 is the median of the runs' (the lower middle one of an
 /// even count). A run without samples has a NaN p99, which sorts after
-/// every number: it counts as the slowest rather than vanishing.
-fn median_by_p99(runs: &[Measured]) -> Measured {
+/// every number: it counts as the slowest rather than vanishing. `None`
+/// without runs.
+fn median_by_p99(runs: &[Measured]) -> Option<Measured> {
     let mut sorted = runs.to_vec();
     sorted.sort_by(|a, b| a.p.p99_ms.total_cmp(&b.p.p99_ms));
-    sorted[(sorted.len() - 1) / 2]
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
 }
 
 fn lat(p: &Percentiles) -> String {
@@ -260,7 +261,8 @@ impl Run {
                 samods.push(Measured::of(edits, samod_peer::propagation(n, rate, seconds)).await?);
             }
             let of_runs = if runs > 1 { format!(" (median of {runs} runs)") } else { String::new() };
-            let ps = median_by_p99(&ours);
+            let no_run = || anyhow::anyhow!("no propagation run");
+            let ps = median_by_p99(&ours).ok_or_else(no_run)?;
             let r = &mut self.r;
             r.latency(&format!("propagation.{role}"), &ps.p);
             r.fig(&format!("propagation.{role}.delivered"), ps.delivered);
@@ -270,7 +272,7 @@ impl Run {
                 "possync": ps.p,
             });
             if self.all {
-                let fl = median_by_p99(&floors);
+                let fl = median_by_p99(&floors).ok_or_else(no_run)?;
                 let ratio = ps.p.p99_ms / fl.p.p99_ms;
                 r.latency(&format!("floor.propagation.{role}"), &fl.p);
                 r.fig(&format!("floor.propagation.{role}.delivered"), fl.delivered);
@@ -285,7 +287,7 @@ impl Run {
                 ]);
                 d["floor"] = serde_json::to_value(fl.p)?;
             }
-            let sm = median_by_p99(&samods);
+            let sm = median_by_p99(&samods).ok_or_else(no_run)?;
             let vs = ps.p.p99_ms / sm.p.p99_ms;
             r.fig(&format!("samod.propagation.{role}.cpu_ms_per_edit"), sm.cpu_ms_per_edit);
             r.latency(&format!("samod.propagation.{role}"), &sm.p);
@@ -531,6 +533,8 @@ impl Run {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn run(p99_ms: f64) -> Measured {
@@ -541,12 +545,14 @@ mod tests {
     #[test]
     fn the_median_run_stands_for_the_runs_whole() {
         // The whole run comes along, not the median p99 alone.
-        let picked = median_by_p99(&[run(2.1), run(0.9), run(1.3)]);
+        let p99 = |runs: &[Measured]| median_by_p99(runs).map(|m| m.p.p99_ms);
+        let picked = median_by_p99(&[run(2.1), run(0.9), run(1.3)]).unwrap();
         assert_eq!((picked.p.p99_ms, picked.cpu_ms_per_edit, picked.p.max_ms), (1.3, 1.3, 2.6));
-        assert_eq!(median_by_p99(&[run(1.7)]).p.p99_ms, 1.7);
-        assert_eq!(median_by_p99(&[run(3.0), run(1.0), run(2.0), run(4.0)]).p.p99_ms, 2.0);
+        assert_eq!(p99(&[run(1.7)]), Some(1.7));
+        assert_eq!(p99(&[run(3.0), run(1.0), run(2.0), run(4.0)]), Some(2.0));
+        assert_eq!(p99(&[]), None);
         // A run that saw nothing is the slowest, not a free pass.
-        assert_eq!(median_by_p99(&[run(f64::NAN), run(1.0), run(2.0)]).p.p99_ms, 2.0);
-        assert!(median_by_p99(&[run(f64::NAN), run(f64::NAN), run(2.0)]).p.p99_ms.is_nan());
+        assert_eq!(p99(&[run(f64::NAN), run(1.0), run(2.0)]), Some(2.0));
+        assert!(p99(&[run(f64::NAN), run(f64::NAN), run(2.0)]).unwrap().is_nan());
     }
 }
