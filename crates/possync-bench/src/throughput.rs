@@ -139,8 +139,9 @@ where
                 if step.pass { "pass" } else { "fail" }
             );
         }
+        let pass = step.pass;
         steps.push(step);
-        Ok(passed >= majority)
+        Ok(pass)
     };
     let (mut best, mut fail) = (0, None);
     let mut rate = plan.start;
