@@ -2,23 +2,27 @@
 //! and drives the store through its writer thread ([`crate::writer`]).
 //! Everything else talks to it through [`crate::Node`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, StreamExt};
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
-use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
 use possync_engine::{ActorOwner, Engine, Event, Origin, Output, Rejection, StoreOp, Verdict};
 use possync_store::Store;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Refusal, TOPIC_PREFIX};
 use crate::config::{NodeConfig, check_session_id};
+use crate::dialer::{Dial, Dialer};
 use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
+use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
@@ -45,13 +49,17 @@ const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
 /// and catch-up brings back what a crash loses; a flush per received change
 /// cost ~15 % of the CPU of 5 terminals under load (docs/PERFORMANCE.md).
 const DEFERRED_SYNC_DELAY: Duration = Duration::from_millis(100);
-/// Redial backoff bounds for static peers.
-const REDIAL_MIN: Duration = Duration::from_millis(500);
-const REDIAL_MAX: Duration = Duration::from_secs(10);
+/// How often dials, dead links and waiting terminals are looked at.
+const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// A terminal of another multi-session is not dialled again, nor heard,
+/// for this long after it was refused.
+const REFUSED_FOR: Duration = Duration::from_secs(60);
+/// Refused terminals remembered so that each is logged as a warning once.
+const MAX_WARNED_REFUSALS: usize = 1024;
 
 /// The gossip topic of a multi-session.
 pub fn topic_for(session: &str) -> IdentTopic {
-    IdentTopic::new(format!("possync/1/{session}"))
+    IdentTopic::new(format!("{TOPIC_PREFIX}{session}"))
 }
 
 /// Resolves at `deadline`, or never without one.
@@ -71,11 +79,6 @@ fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::Message
     );
 }
 
-/// An address without its `/p2p/<peer id>` suffix, which the swarm may add.
-fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter().filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_))).collect()
-}
-
 fn wall_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -89,12 +92,8 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
-struct StaticPeer {
-    addr: Multiaddr,
-    connected: Option<PeerId>,
-    next_dial: Instant,
-    backoff: Duration,
-}
+/// A catch-up request from a terminal not yet admitted, held until it is.
+type HeldRequest = (Result<Vec<u8>, Oversized>, request_response::ResponseChannel<()>);
 
 /// A reply waiting for the group commit that makes its change durable.
 enum Deferred {
@@ -115,7 +114,16 @@ struct Actor {
     swarm: Swarm<Behaviour>,
     topic: IdentTopic,
     events: broadcast::Sender<NodeEvent>,
-    static_peers: Vec<StaticPeer>,
+    /// Static and discovered peers, and when to dial them.
+    dialer: Dialer,
+    /// Terminals connected but not yet known to be of this session.
+    admission: Admission<PeerId, HeldRequest>,
+    /// Open connections, to their peers, and which of them still answer.
+    connections: HashMap<ConnectionId, PeerId>,
+    liveness: Liveness<ConnectionId>,
+    /// Refused terminals already logged as a warning.
+    warned_refusals: HashSet<PeerId>,
+    /// Admitted peers: connected, of this session, allowed, not banned.
     connected: BTreeSet<PeerId>,
     /// When not empty, the only peers admitted.
     allowed: BTreeSet<PeerId>,
@@ -218,25 +226,19 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
-    let static_peers = config
-        .peers
-        .iter()
-        .map(|addr| StaticPeer {
-            addr: addr.clone(),
-            connected: None,
-            next_dial: Instant::now(),
-            backoff: REDIAL_MIN,
-        })
-        .collect();
     let writer =
         Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
     let actor = Actor {
         engine,
         writer,
         swarm,
+        admission: Admission::new(topic.hash().into_string()),
         topic,
         events: events_tx.clone(),
-        static_peers,
+        dialer: Dialer::new(config.peers.iter().cloned(), now),
+        connections: HashMap::new(),
+        liveness: Liveness::new(),
+        warned_refusals: HashSet::new(),
         connected: BTreeSet::new(),
         banned: std::collections::HashMap::new(),
         allowed: config.allowed_peers.iter().copied().collect(),
@@ -263,8 +265,8 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
 impl Actor {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut redial = tokio::time::interval(Duration::from_millis(250));
-        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
+        peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let wake = Instant::from_std(self.engine.poll_timeout());
             let taking = self.pending_persist.len() < MAX_GATHERED_BATCHES;
@@ -300,7 +302,7 @@ impl Actor {
                     self.engine.handle_timeout(Instant::now().into_std());
                     self.collect();
                 }
-                _ = redial.tick() => self.redial(),
+                _ = peer_check.tick() => self.check_peers(),
                 () = until(self.relay_delay.next_due().map(Instant::from_std)) => self.relay_due(),
                 () = until(self.sync_due) => {
                     self.sync_due = None;
@@ -338,7 +340,7 @@ impl Actor {
         }
         self.writer.close();
         let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&self.topic);
-        let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+        let peers: BTreeSet<PeerId> = self.connections.values().copied().collect();
         for p in peers {
             let _ = self.swarm.disconnect_peer_id(p);
         }
@@ -401,17 +403,15 @@ impl Actor {
             Command::Isolate { isolated, reply } => {
                 self.isolated = isolated;
                 if isolated {
-                    let peers: Vec<PeerId> = self.connected.iter().copied().collect();
+                    let peers: BTreeSet<PeerId> = self.connections.values().copied().collect();
                     for p in peers {
                         let _ = self.swarm.disconnect_peer_id(p);
                     }
+                    self.admission.clear();
                 } else {
-                    for p in &mut self.static_peers {
-                        p.next_dial = Instant::now();
-                        p.backoff = REDIAL_MIN;
-                    }
                     // The cable is back: dial now, not at the next tick.
-                    self.redial();
+                    self.dialer.reset(now);
+                    self.dial_due(now);
                 }
                 self.deferred.push(Deferred::Done(reply));
             }
@@ -424,68 +424,164 @@ impl Actor {
     fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         let now = Self::now();
         match event {
-            SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, num_established, connection_id, ..
-            } => {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {
                 self.banned.retain(|_, until| *until > Instant::now());
                 let refused = !self.allowed.is_empty() && !self.allowed.contains(&peer_id);
                 if refused {
                     warn!(peer = %peer_id, "peer not in the allow-list: disconnected");
                 }
-                if self.isolated || refused || self.banned.contains_key(&peer_id) {
+                if self.isolated
+                    || refused
+                    || self.banned.contains_key(&peer_id)
+                    || self.dialer.is_refused(&peer_id, now)
+                {
                     self.swarm.close_connection(connection_id);
                     return;
                 }
-                if let ConnectedPoint::Dialer { address, .. } = &endpoint {
-                    let dialed = without_p2p(address);
-                    for p in self.static_peers.iter_mut().filter(|p| without_p2p(&p.addr) == dialed) {
-                        p.connected = Some(peer_id);
-                        p.backoff = REDIAL_MIN;
+                let dialled = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => Some(address),
+                    ConnectedPoint::Listener { .. } => None,
+                };
+                self.dialer.connected(peer_id, dialled);
+                self.connections.insert(connection_id, peer_id);
+                self.liveness.alive(connection_id, now);
+                if !self.connected.contains(&peer_id) && !self.admission.is_waiting(&peer_id) {
+                    debug!(peer = %peer_id, "terminal connected: waiting for its session");
+                    self.admission.connected(peer_id, now);
+                    // A new connection to a peer whose earlier one is still
+                    // closing: gossipsub already knows its topics and will
+                    // not send them again.
+                    let known: Vec<String> = self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .all_peers()
+                        .filter(|(p, _)| **p == peer_id)
+                        .flat_map(|(_, topics)| topics.into_iter().map(|t| t.as_str().to_owned()))
+                        .collect();
+                    for topic in known {
+                        self.subscribed(now, peer_id, &topic);
                     }
                 }
-                if num_established.get() == 1 {
-                    debug!(peer = %peer_id, "peer connected");
-                    self.connected.insert(peer_id);
-                    self.engine.peer_up(now, peer_id);
-                    self.collect();
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.connections.remove(&connection_id);
+                self.liveness.forget(&connection_id);
+                if num_established == 0 {
+                    self.peer_gone(peer_id, now);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                debug!(peer = %peer_id, "peer disconnected");
-                self.connected.remove(&peer_id);
-                self.slow_peers.forget(&peer_id);
-                self.engine.peer_down(&peer_id);
-                for p in self.static_peers.iter_mut().filter(|p| p.connected == Some(peer_id)) {
-                    p.connected = None;
-                    p.next_dial = Instant::now() + p.backoff;
-                }
-            }
-            SwarmEvent::OutgoingConnectionError { error, .. } => {
-                debug!(%error, "dial failed");
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, %error, "dial failed");
             }
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(now, event),
             SwarmEvent::Behaviour(BehaviourEvent::Catchup(event)) => self.on_catchup(now, event),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
-                peer,
-                connection,
-                result: Err(error),
-            })) => {
-                // A silent network (cable pulled, Wi-Fi gone) shows as failing
-                // pings long before TCP notices: drop the connection so the
-                // terminal shows offline and redials.
-                debug!(%peer, %error, "ping failed: closing connection");
-                self.swarm.close_connection(connection);
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { connection, result, peer })) => {
+                match result {
+                    Ok(_) => self.liveness.alive(connection, now),
+                    // Not every implementation pings: such a link is
+                    // watched by TCP alone.
+                    Err(ping::Failure::Unsupported) => self.liveness.forget(&connection),
+                    // The link timeout decides (see `liveness`).
+                    Err(error) => debug!(%peer, %error, "ping failed"),
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
-                    if !self.isolated && !self.connected.contains(&peer) {
-                        let _ = self.swarm.dial(addr);
-                    }
+                    self.dialer.discovered(peer, addr, now);
+                }
+                self.dial_due(now);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Expired(gone))) => {
+                for (peer, addr) in gone {
+                    self.dialer.expired(&peer, &addr);
                 }
             }
             _ => {}
         }
+    }
+
+    /// `peer` subscribed to `topic`: a terminal waiting for admission is
+    /// admitted when it is this session's topic, with the catch-up requests
+    /// it sent meanwhile.
+    fn subscribed(&mut self, now: std::time::Instant, peer: PeerId, topic: &str) {
+        if let Some(held) = self.admission.subscribed(&peer, topic) {
+            debug!(%peer, "terminal joined this session: admitted");
+            self.connected.insert(peer);
+            self.engine.peer_up(now, peer);
+            self.collect();
+            for (request, channel) in held {
+                self.catchup_request(now, peer, request, channel);
+            }
+        } else if topic == self.topic.hash().as_str() && self.connected.contains(&peer) {
+            // Subscribed again: what it missed meanwhile, now.
+            self.engine.catch_up_with(&peer);
+            self.collect();
+        }
+    }
+
+    /// The peer's last connection is gone (closed, or closing as dead).
+    fn peer_gone(&mut self, peer: PeerId, now: std::time::Instant) {
+        self.dialer.disconnected(&peer, now);
+        if let Some(refusal) = self.admission.disconnected(&peer) {
+            // It hung up first, having seen that this terminal is of
+            // another session too: refused all the same.
+            self.refuse(peer, refusal, now);
+        }
+        if self.connected.remove(&peer) {
+            debug!(%peer, "peer disconnected");
+            self.slow_peers.forget(&peer);
+            self.engine.peer_down(&peer);
+        }
+    }
+
+    /// Refuses a connected terminal that is not of this session, naming
+    /// both sessions; it is neither dialled nor heard for [`REFUSED_FOR`].
+    fn refuse(&mut self, peer: PeerId, refusal: Refusal, now: std::time::Instant) {
+        if self.warned_refusals.len() >= MAX_WARNED_REFUSALS {
+            self.warned_refusals.clear();
+        }
+        let session = self.topic.hash().as_str().strip_prefix(TOPIC_PREFIX).unwrap_or_default().to_owned();
+        if self.warned_refusals.insert(peer) {
+            warn!(%peer, %refusal, this_session = %session, "terminal of another multi-session refused: disconnected, no order exchanged");
+        } else {
+            debug!(%peer, %refusal, "terminal of another multi-session refused again");
+        }
+        self.counters.peers_refused += 1;
+        self.dialer.refuse(peer, now + REFUSED_FOR);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        if self.connected.remove(&peer) {
+            self.slow_peers.forget(&peer);
+            self.engine.peer_down(&peer);
+        }
+    }
+
+    /// The periodic look at peers: dials that are due, links that went
+    /// silent, terminals that did not join this session.
+    fn check_peers(&mut self) {
+        let now = Self::now();
+        self.dial_due(now);
+        let mut dead_peers = BTreeSet::new();
+        for connection in self.liveness.dead(now) {
+            if let Some(peer) = self.connections.remove(&connection) {
+                debug!(%peer, "no ping answered for a while: closing the connection");
+                self.counters.links_timed_out += 1;
+                self.swarm.close_connection(connection);
+                dead_peers.insert(peer);
+            }
+        }
+        // The peer is offline now, not once the dead link has finished
+        // closing (which waits on TCP).
+        for peer in dead_peers {
+            if !self.connections.values().any(|p| *p == peer) {
+                self.peer_gone(peer, now);
+            }
+        }
+        for (peer, refusal) in self.admission.due(now) {
+            self.refuse(peer, refusal, now);
+        }
+        self.collect();
     }
 
     fn on_gossip(&mut self, now: std::time::Instant, event: gossipsub::Event) {
@@ -524,12 +620,7 @@ impl Actor {
                 }
                 self.collect();
             }
-            gossipsub::Event::Subscribed { peer_id, topic } if topic == self.topic.hash() => {
-                // Changes made between connecting and this subscription could
-                // not be gossiped to the peer: catch up now.
-                self.engine.catch_up_with(&peer_id);
-                self.collect();
-            }
+            gossipsub::Event::Subscribed { peer_id, topic } => self.subscribed(now, peer_id, topic.as_str()),
             gossipsub::Event::SlowPeer { peer_id, failed_messages } => {
                 let dropped = failed_messages.priority + failed_messages.non_priority;
                 self.counters.gossip_dropped += dropped as u64;
@@ -561,19 +652,13 @@ impl Actor {
                 message: request_response::Message::Request { request, channel, .. },
                 ..
             } => {
-                if !self.connected.contains(&peer) {
-                    // Not admitted (allow-list, ban, isolation): not heard.
-                    return;
+                if self.connected.contains(&peer) {
+                    self.catchup_request(now, peer, request, channel);
+                } else if let Err((_, channel)) = self.admission.hold(&peer, (request, channel)) {
+                    // Not admitted (allow-list, ban, isolation, another
+                    // session) nor waiting, or too many held: not heard.
+                    drop(channel);
                 }
-                self.counters.catchup_received += 1;
-                let _ = self.swarm.behaviour_mut().catchup.send_response(channel, ());
-                match request {
-                    Ok(bytes) => self.engine.handle_direct(now, peer, &bytes),
-                    Err(Oversized { bytes }) => {
-                        self.engine.refused_by_transport(now, peer, Rejection::Oversized { bytes })
-                    }
-                }
-                self.collect();
             }
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 debug!(%peer, %error, "catch-up message not delivered; the engine retries after its timeout");
@@ -582,18 +667,41 @@ impl Actor {
         }
     }
 
-    fn redial(&mut self) {
+    /// A catch-up request from an admitted peer: acknowledged, then heard.
+    fn catchup_request(
+        &mut self,
+        now: std::time::Instant,
+        peer: PeerId,
+        request: Result<Vec<u8>, Oversized>,
+        channel: request_response::ResponseChannel<()>,
+    ) {
+        self.counters.catchup_received += 1;
+        let _ = self.swarm.behaviour_mut().catchup.send_response(channel, ());
+        match request {
+            Ok(bytes) => self.engine.handle_direct(now, peer, &bytes),
+            Err(Oversized { bytes }) => {
+                self.engine.refused_by_transport(now, peer, Rejection::Oversized { bytes })
+            }
+        }
+        self.collect();
+    }
+
+    fn dial_due(&mut self, now: std::time::Instant) {
         if self.isolated {
             return;
         }
-        let now = Instant::now();
-        for p in &mut self.static_peers {
-            if p.connected.is_none() && now >= p.next_dial {
-                if let Err(e) = self.swarm.dial(p.addr.clone()) {
-                    debug!(addr = %p.addr, error = %e, "redial failed");
-                }
-                p.next_dial = now + p.backoff;
-                p.backoff = (p.backoff * 2).min(REDIAL_MAX);
+        for dial in self.dialer.due(now) {
+            let result = match dial {
+                Dial::Address(addr) => self.swarm.dial(addr),
+                // While disconnected, a fresh dial even if one is pending: a
+                // dial whose SYN was lost while the link was down would only
+                // end at the transport's outgoing timeout.
+                Dial::Peer(peer, addrs) => self.swarm.dial(
+                    DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::Disconnected).build(),
+                ),
+            };
+            if let Err(e) = result {
+                debug!(error = %e, "redial failed");
             }
         }
     }
@@ -774,9 +882,11 @@ impl Actor {
             Output::Event(event) => self.publish_event(event),
             Output::Disconnect { peer, reason } => {
                 warn!(%peer, %reason, "disconnecting and banning peer");
+                let now = Self::now();
                 self.banned.insert(peer, Instant::now() + possync_engine::BAN);
-                self.connected.remove(&peer);
+                self.dialer.refuse(peer, now + possync_engine::BAN);
                 let _ = self.swarm.disconnect_peer_id(peer);
+                self.peer_gone(peer, now);
             }
         }
     }

@@ -29,10 +29,13 @@
 //! state machine), `possync-store` (storage), [`net`] (libp2p).
 
 mod actor;
+mod admission;
 mod config;
+mod dialer;
 mod event;
 mod handle;
 mod keys;
+mod liveness;
 pub mod net;
 mod relay_delay;
 mod slow_peers;
@@ -40,6 +43,7 @@ mod status;
 mod writer;
 
 pub use actor::topic_for;
+pub use admission::TOPIC_PREFIX;
 pub use config::{NodeBuilder, NodeConfig};
 pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};

@@ -84,6 +84,12 @@ pub struct Counters {
     pub gossip_dropped: u64,
     pub catchup_sent: u64,
     pub catchup_received: u64,
+    /// Connected terminals refused because they belong to another
+    /// multi-session (or joined none): nothing was exchanged with them.
+    pub peers_refused: u64,
+    /// Links closed because they stopped answering pings (a silently dead
+    /// network: cable pulled, Wi-Fi gone).
+    pub links_timed_out: u64,
     /// Durable commits: each waited for the disk. Changes learned from peers
     /// join the next one (this terminal's next edit, or at most 100 ms later).
     pub store_commits: u64,

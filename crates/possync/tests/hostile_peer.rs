@@ -1,5 +1,6 @@
-//! S18 over real libp2p: a member holding the session key speaks the
-//! catch-up protocol with frames over the size limit. Each is refused before
+//! S18 over real libp2p: a member holding the session key (and joining the
+//! session's topic, which admits it) speaks the catch-up protocol with
+//! frames over the size limit. Each is refused before
 //! it is read, counted (`oversized`), and after too many the member is
 //! disconnected; the terminal keeps serving its honest peers throughout.
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use common::{TempDir, add_line, converged, eventually, new_order, start};
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
+use libp2p::gossipsub::{self, MessageAuthenticity};
 use libp2p::pnet::PreSharedKey;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -68,6 +70,8 @@ impl request_response::Codec for LyingCodec {
 struct Hostile {
     // Answers the terminal's keep-alive pings, so only its frames offend.
     ping: ping::Behaviour,
+    // Joins the session's topic: only a member is heard at all.
+    gossipsub: gossipsub::Behaviour,
     catchup: request_response::Behaviour<LyingCodec>,
 }
 
@@ -85,8 +89,13 @@ async fn oversized_catchup_frames_are_refused_counted_and_their_sender_disconnec
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
         .unwrap()
-        .with_behaviour(|_| Hostile {
+        .with_behaviour(|key| Hostile {
             ping: ping::Behaviour::default(),
+            gossipsub: gossipsub::Behaviour::new(
+                MessageAuthenticity::Signed(key.clone()),
+                possync::net::behaviour::gossipsub_config().unwrap(),
+            )
+            .unwrap(),
             catchup: request_response::Behaviour::new(
                 [(CATCHUP_PROTOCOL, ProtocolSupport::Outbound)],
                 request_response::Config::default(),
@@ -95,6 +104,7 @@ async fn oversized_catchup_frames_are_refused_counted_and_their_sender_disconnec
         .unwrap()
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
+    hostile.behaviour_mut().gossipsub.subscribe(&possync::topic_for(common::SESSION)).unwrap();
     let a_id = a.status().await.unwrap().peer_id;
     hostile.dial(a.listen_addrs()[0].clone()).unwrap();
     let claimed = u32::try_from(MAX_CATCHUP_BYTES * 4).unwrap();

@@ -265,6 +265,65 @@ async fn a_node_without_the_session_key_cannot_connect() {
     assert!(intruder.order(&order).await.unwrap().is_none());
 }
 
+/// Floors are kept apart whatever the keys: a terminal of floor-2 that
+/// reaches floor-1's terminals (a shared key file, or none on either side)
+/// is refused, and no order crosses in either direction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_floors_sharing_a_key_or_none_never_exchange_an_order() {
+    for keyed in [true, false] {
+        let dir = TempDir::new(if keyed { "floors-keyed" } else { "floors-keyless" });
+        let floor = |session: &str, name: &str, peers: Vec<possync::Multiaddr>| {
+            let mut b = Node::builder(session, terminal(name), dir.path().join(name)).peers(peers);
+            if keyed {
+                b = b.session_key(key());
+            }
+            b.spawn()
+        };
+        let a = floor("floor-1", "A", vec![]).await.unwrap();
+        let b = floor("floor-1", "B", a.listen_addrs().to_vec()).await.unwrap();
+        // D is of floor-2 but dials both floor-1 terminals (a wrong address
+        // in its configuration).
+        let d_peers = [a.listen_addrs(), b.listen_addrs()].concat();
+        let d = floor("floor-2", "D", d_peers).await.unwrap();
+        let on_1 = a.open_order("ana", new_order("A")).await.unwrap();
+        let on_2 = d.open_order("dan", new_order("D")).await.unwrap();
+        eventually(Duration::from_secs(10), "B holds floor-1's order", || async {
+            b.order(&on_1).await.unwrap().is_some()
+        })
+        .await;
+        eventually(Duration::from_secs(10), "A and B refused D", || async {
+            a.status().await.unwrap().counters.peers_refused > 0
+                && b.status().await.unwrap().counters.peers_refused > 0
+                && d.status().await.unwrap().counters.peers_refused >= 2
+        })
+        .await;
+        // D keeps redialling (refused for a minute, then refused again):
+        // a while later, still nothing has crossed.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let d_id = d.status().await.unwrap().peer_id;
+        for (n, other) in [(&a, on_2.clone()), (&b, on_2.clone()), (&d, on_1.clone())] {
+            let s = n.status().await.unwrap();
+            assert!(
+                n.order(&other).await.unwrap().is_none(),
+                "keyed {keyed}: {} holds the other floor's order",
+                n.terminal()
+            );
+            assert!(!s.peers.contains(&d_id), "keyed {keyed}: D is a peer of {}", n.terminal());
+            assert_eq!(
+                n.orders(true).await.unwrap().len(),
+                1,
+                "keyed {keyed}: {} holds one order",
+                n.terminal()
+            );
+        }
+        assert!(d.status().await.unwrap().peers.is_empty(), "keyed {keyed}: D has peers");
+        assert_eq!(a.status().await.unwrap().peers.len(), 1, "keyed {keyed}: A still has B");
+        for n in [a, b, d] {
+            n.shutdown().await.unwrap();
+        }
+    }
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

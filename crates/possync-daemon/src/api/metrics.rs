@@ -48,6 +48,18 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         "Gossip messages dropped to a peer that did not take them in time (it is then caught up with).",
         c.gossip_dropped as f64,
     );
+    metric(
+        "possync_peers_refused_total",
+        "counter",
+        "Connected terminals refused as members of another multi-session (or of none).",
+        c.peers_refused as f64,
+    );
+    metric(
+        "possync_links_timed_out_total",
+        "counter",
+        "Links closed because they stopped answering pings.",
+        c.links_timed_out as f64,
+    );
     metric("possync_catchup_sent_total", "counter", "Catch-up messages sent.", c.catchup_sent as f64);
     metric(
         "possync_catchup_received_total",

@@ -11,6 +11,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{identify, mdns, ping};
 use possync_engine::wire;
 
+use crate::liveness::{PING_INTERVAL, PING_TIMEOUT};
 use crate::net::codec::{CATCHUP_PROTOCOL, CatchupCodec};
 
 /// Identify's protocol version string for possync terminals.
@@ -53,6 +54,12 @@ const _: () = assert!(MAX_CONTROL_FRAME_BYTES <= MAX_GOSSIP_FRAME_BYTES);
 const MESH_N: usize = 2;
 const MESH_N_LOW: usize = 1;
 const MESH_N_HIGH: usize = 4;
+
+/// How often mDNS asks the LAN for terminals. Its default (5 min) is for
+/// finding new peers; a terminal whose record expired while its link was
+/// down (records live 6 min) is found again within this interval. A query
+/// is one small multicast packet.
+const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The composed behaviour (its derive generates `BehaviourEvent`).
 #[derive(NetworkBehaviour)]
@@ -128,7 +135,8 @@ impl Behaviour {
         let identify =
             identify::Behaviour::new(identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()));
         let mdns = if mdns_enabled {
-            Some(mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())?)
+            let config = mdns::Config { query_interval: MDNS_QUERY_INTERVAL, ..Default::default() };
+            Some(mdns::tokio::Behaviour::new(config, key.public().to_peer_id())?)
         } else {
             None
         };
@@ -136,12 +144,10 @@ impl Behaviour {
             gossipsub,
             catchup,
             identify,
+            // Frequent, short pings: the node closes a link that answers
+            // none for a few seconds (`liveness`).
             ping: ping::Behaviour::new(
-                // Frequent, short pings: a silently dead link (cable pulled)
-                // is noticed within seconds, not at TCP's pace.
-                ping::Config::new()
-                    .with_interval(Duration::from_secs(2))
-                    .with_timeout(Duration::from_secs(5)),
+                ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_TIMEOUT),
             ),
             mdns: mdns.into(),
         })

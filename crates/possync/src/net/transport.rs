@@ -9,6 +9,12 @@ use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::{PeerId, noise, tcp, yamux};
 
+/// Longest outgoing connection set-up (TCP, pnet, Noise, Yamux); a LAN
+/// does it in milliseconds.
+const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest incoming connection set-up.
+const INBOUND_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Builds the transport. With a key, every connection must complete the
 /// pnet handshake first: a node without the key cannot even start Noise.
 pub fn build(
@@ -25,6 +31,9 @@ pub fn build(
         .upgrade(Version::V1Lazy)
         .authenticate(noise)
         .multiplex(yamux::Config::default())
-        .timeout(Duration::from_secs(20))
+        // A dial whose SYN met a dead link is given up soon: the dialer
+        // dials afresh every second, and those attempts would pile up.
+        .outbound_timeout(OUTBOUND_TIMEOUT)
+        .inbound_timeout(INBOUND_TIMEOUT)
         .boxed())
 }

@@ -43,9 +43,12 @@ pub fn key() -> SessionKey {
     SessionKey::from_bytes([42; 32])
 }
 
-/// Starts a terminal of session "test" on loopback, dialling `peers`.
+/// The multi-session of every terminal [`start`] starts.
+pub const SESSION: &str = "test";
+
+/// Starts a terminal of session [`SESSION`] on loopback, dialling `peers`.
 pub async fn start(name: &str, dir: &Path, peers: &[Multiaddr]) -> Node {
-    Node::builder("test", terminal(name), dir.join(name))
+    Node::builder(SESSION, terminal(name), dir.join(name))
         .session_key(key())
         .peers(peers.iter().cloned())
         .spawn()
