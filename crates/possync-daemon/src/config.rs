@@ -19,6 +19,9 @@ pub struct FileConfig {
     #[serde(default)]
     pub peers: Vec<String>,
     pub key_file: Option<PathBuf>,
+    /// Run without a session key (an open floor): must be asked for.
+    #[serde(default)]
+    pub insecure_no_key: bool,
     pub api: Option<SocketAddr>,
     pub api_token: Option<String>,
     pub mdns: Option<bool>,

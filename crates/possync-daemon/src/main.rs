@@ -126,6 +126,11 @@ struct RunArgs {
     /// Multi-session key file (from `possync keygen`).
     #[arg(long)]
     key_file: Option<PathBuf>,
+    /// Run without a session key: any libp2p node that reaches this terminal
+    /// can join its floor and read its orders. For trials on a trusted,
+    /// isolated network only.
+    #[arg(long, conflicts_with = "key_file")]
+    insecure_no_key: bool,
     /// Local API and web page address.
     #[arg(long)]
     api: Option<SocketAddr>,
@@ -143,7 +148,10 @@ fn main() -> Result<()> {
     let default = if matches!(cli.command, Command::Run(_)) { "info,libp2p=warn" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match cli.log_format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -230,9 +238,16 @@ async fn run(args: RunArgs) -> Result<()> {
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
     }
-    match args.key_file.or(file.key_file) {
-        Some(path) => builder = builder.session_key(SessionKey::load(&path)?),
-        None => tracing::warn!("no session key: any libp2p node can connect; run `possync keygen`"),
+    let insecure = args.insecure_no_key || file.insecure_no_key;
+    match (args.key_file.or(file.key_file), insecure) {
+        (Some(path), false) => builder = builder.session_key(SessionKey::load(&path)?),
+        (Some(_), true) => bail!("both a key file and insecure_no_key are set: choose one"),
+        (None, true) => tracing::warn!(
+            "running without a session key (insecure_no_key): any libp2p node on the network can join this floor"
+        ),
+        (None, false) => bail!(
+            "no session key: pass --key-file FILE (make one with `possync keygen` and copy it to every terminal of the floor), or --insecure-no-key to run an open floor on a trusted network"
+        ),
     }
     let node = builder.spawn().await?;
     let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;

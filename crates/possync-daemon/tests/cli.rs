@@ -56,3 +56,18 @@ fn run_refuses_an_exposed_api_without_a_token_and_missing_settings() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid terminal id"));
 }
+
+#[test]
+fn run_without_a_session_key_must_be_asked_for() {
+    let dir = std::env::temp_dir().join(format!("possync-cli-nokey-{}", std::process::id()));
+    let out = possync()
+        .args(["run", "--session", "s", "--terminal", "T1", "--api", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no session key") && stderr.contains("--insecure-no-key"), "{stderr}");
+    assert!(!dir.join("possync.redb").exists(), "refused before anything was opened");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -57,6 +57,19 @@ const REFUSED_FOR: Duration = Duration::from_secs(60);
 /// Refused terminals remembered so that each is logged as a warning once.
 const MAX_WARNED_REFUSALS: usize = 1024;
 
+/// How long a wildcard listener (`0.0.0.0`) is given to report its further
+/// interfaces' addresses at start-up.
+const WILDCARD_SETTLE: Duration = Duration::from_millis(100);
+
+fn is_wildcard(addr: &libp2p::Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
 /// The gossip topic of a multi-session.
 pub fn topic_for(session: &str) -> IdentTopic {
     IdentTopic::new(format!("{TOPIC_PREFIX}{session}"))
@@ -211,6 +224,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     }
     // Wait for the listeners, so the handle can report real addresses.
     let mut listen_addrs = Vec::new();
+    // Anything else that happens meanwhile (a peer dialling in as soon as
+    // the first listener is up) is handled once the actor runs.
+    let mut early = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while listen_addrs.len() < listen.len() {
         match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
@@ -219,8 +235,19 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
             Ok(SwarmEvent::ListenerClosed { reason: Err(error), .. }) => {
                 return Err(NodeError::Network(error.to_string()));
             }
-            Ok(_) => {}
+            Ok(other) => early.push(other),
             Err(_) => return Err(NodeError::Network("listening did not start within 5 s".into())),
+        }
+    }
+    // A wildcard listener reports one address per interface, in quick
+    // succession: take them all, so the handle (and the start-up log)
+    // shows every address peers can dial.
+    if listen.iter().any(is_wildcard) {
+        while let Ok(event) = tokio::time::timeout(WILDCARD_SETTLE, swarm.select_next_some()).await {
+            match event {
+                SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
+                other => early.push(other),
+            }
         }
     }
 
@@ -259,12 +286,15 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         shutting_down: None,
     };
     let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
-    tokio::spawn(tracing::Instrument::instrument(actor.run(commands_rx), span));
+    tokio::spawn(tracing::Instrument::instrument(actor.run(early, commands_rx), span));
     Ok(Node { commands: commands_tx, events: events_tx, terminal: config.terminal, peer_id, listen_addrs })
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(mut self, early: Vec<SwarmEvent<BehaviourEvent>>, mut commands: mpsc::Receiver<Command>) {
+        for event in early {
+            self.handle_swarm(event);
+        }
         let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
         peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)] // each test file uses its own part
 
+pub mod netns;
 pub mod proxy;
 
 use std::io::{Read, Write};

@@ -1,0 +1,186 @@
+//! A LAN of our own: network namespaces joined by a bridge, each running one
+//! `possync run` terminal. Needs root (CI has it). Traffic stays between
+//! these namespaces; mDNS multicasts only on their interfaces.
+//!
+//! Each host namespace has `lo` and `eth0` (10.201.0.N/24) whose other end
+//! is a port of the bridge in the switch namespace: taking that port down
+//! cuts the host's link silently (no reset reaches anyone), as a pulled
+//! cable does.
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::http;
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Fails the test with a clear reason when namespaces cannot be made here.
+pub fn require_namespaces(tag: &str) {
+    let probe = format!("psync-{}-{tag}-probe", std::process::id());
+    let _ = ip(&["netns", "del", &probe]);
+    if let Err(e) = ip(&["netns", "add", &probe]) {
+        panic!(
+            "this test needs network namespaces (root and iproute2: `ip netns add`), which failed: {e}. \
+             It runs in .ci/run as root."
+        );
+    }
+    let _ = ip(&["netns", "del", &probe]);
+}
+
+/// A bridge and the hosts plugged into it; removed when dropped.
+pub struct Lan {
+    switch: String,
+    prefix: String,
+    hosts: Vec<String>,
+}
+
+impl Lan {
+    pub fn new(tag: &str) -> Self {
+        require_namespaces(tag);
+        let prefix = format!("psync-{}-{tag}", std::process::id());
+        let switch = format!("{prefix}-sw");
+        let _ = ip(&["netns", "del", &switch]);
+        ip(&["netns", "add", &switch]).unwrap();
+        ip(&["-n", &switch, "link", "add", "br0", "type", "bridge"]).unwrap();
+        ip(&["-n", &switch, "link", "set", "br0", "up"]).unwrap();
+        Lan { switch, prefix, hosts: Vec::new() }
+    }
+
+    /// Plugs in host `n` (1-based, its address 10.201.0.n) and returns its
+    /// namespace's name.
+    pub fn host(&mut self, n: u8) -> String {
+        let ns = format!("{}-h{n}", self.prefix);
+        let _ = ip(&["netns", "del", &ns]);
+        ip(&["netns", "add", &ns]).unwrap();
+        let port = format!("p{n}");
+        ip(&["-n", &self.switch, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns])
+            .unwrap();
+        ip(&["-n", &self.switch, "link", "set", &port, "master", "br0", "up"]).unwrap();
+        ip(&["-n", &ns, "addr", "add", &format!("10.201.0.{n}/24"), "dev", "eth0"]).unwrap();
+        ip(&["-n", &ns, "link", "set", "eth0", "up"]).unwrap();
+        ip(&["-n", &ns, "link", "set", "lo", "up"]).unwrap();
+        self.hosts.push(ns.clone());
+        ns
+    }
+
+    /// Takes host `n`'s switch port down (a silent cut) or up again.
+    pub fn link(&self, n: u8, up: bool) {
+        ip(&["-n", &self.switch, "link", "set", &format!("p{n}"), if up { "up" } else { "down" }]).unwrap();
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain([&self.switch]) {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// Runs `f` on a thread inside namespace `ns` (its loopback is the
+/// terminal's API).
+pub fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("namespace thread")
+    })
+}
+
+/// The API address of every namespaced terminal, on its own loopback.
+pub const API: &str = "127.0.0.1:8080";
+/// The libp2p port of every namespaced terminal.
+pub const P2P_PORT: u16 = 4100;
+
+/// A `possync run` in a namespace, its log in a file.
+pub struct NsTerminal {
+    pub ns: String,
+    pub name: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl NsTerminal {
+    /// `extra`: further `run` flags (`--mdns`, `--key-file F`, `--peer A`, …).
+    pub fn start(ns: &str, session: &str, name: &str, dir: &Path, extra: &[String]) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_possync"), "run", "--session", session])
+            .args(["--terminal", name, "--api", API])
+            .arg("--data-dir")
+            .arg(dir.join(name))
+            .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{P2P_PORT}")])
+            .args(extra)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let t = NsTerminal { ns: ns.into(), name: name.into(), log, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while t.call("GET", "/api/status", None).is_none() {
+            assert!(Instant::now() < deadline, "{name} did not start: {}", t.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
+        let api: SocketAddr = API.parse().unwrap();
+        in_ns(&self.ns, || http(api, method, path, body))
+    }
+
+    /// Like [`Self::call`], for requests that must answer `expect`.
+    pub fn ok(&self, method: &str, path: &str, body: Option<&Value>, expect: u16) -> Value {
+        let (status, v) = self
+            .call(method, path, body)
+            .unwrap_or_else(|| panic!("{}: {method} {path}: no answer", self.name));
+        assert_eq!(status, expect, "{}: {method} {path}: {v}", self.name);
+        v
+    }
+
+    pub fn status(&self) -> Value {
+        self.ok("GET", "/api/status", None, 200)["status"].clone()
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.status()["peers"].as_array().map_or(0, Vec::len)
+    }
+
+    /// Names of every order this terminal holds, sorted.
+    pub fn order_names(&self) -> Vec<String> {
+        let orders = self.ok("GET", "/api/orders?archived=true", None, 200);
+        let mut names: Vec<String> =
+            orders.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_owned()).collect();
+        names.sort();
+        names
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NsTerminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
