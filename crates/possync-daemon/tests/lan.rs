@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::netns::{Lan, NsTerminal, P2P_PORT};
 use common::{TempDir, eventually, keygen};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn flags(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
@@ -133,7 +133,7 @@ fn a_terminal_whose_link_drops_shows_offline_then_returns_caught_up_with_mdns_al
 
     let cut = Instant::now();
     lan.link(3, false);
-    let offline = |t: &NsTerminal| t.status()["connectivity"] == Value::from("offline");
+    let offline = |t: &NsTerminal| t.status()["connectivity"] == "offline";
     let mut seen = [None, None];
     while seen.iter().any(Option::is_none) {
         assert!(cut.elapsed() < Duration::from_secs(30), "still online 30 s after the cut");
@@ -156,7 +156,7 @@ fn a_terminal_whose_link_drops_shows_offline_then_returns_caught_up_with_mdns_al
     let back = Instant::now();
     lan.link(3, true);
     eventually(Duration::from_secs(30), "C online and caught up", || {
-        c.status()["connectivity"] == Value::from("online")
+        c.status()["connectivity"] == "online"
             && lines(&c, &order) == 2
             && lines(&c, &during) == 0
             && c.order_names() == ["TA-0001", "TA-0002"]
