@@ -166,3 +166,67 @@ fn a_terminal_whose_link_drops_shows_offline_then_returns_caught_up_with_mdns_al
     assert!(caught_up <= Duration::from_secs(2), "caught up {caught_up:?} after the link returned");
     assert_eq!(a.peer_count(), 1);
 }
+
+/// S28: five terminals split 2 | 3 by a silent partition (the link between
+/// two switches dies: connections stay open, packets vanish) for a minute
+/// while both sides edit the same orders and open new ones. After the heal
+/// every terminal is identical within 2 s, with every edit kept.
+#[test]
+fn s28_after_a_silent_partition_every_terminal_is_identical_within_2_s() {
+    let dir = TempDir::new("lan-silent");
+    let key = keygen(dir.path());
+    let mut lan = Lan::new("silent").with_second_switch();
+    let f = flags(&["--mdns", "--key-file", key.to_str().unwrap()]);
+    let names = ["TA", "TB", "TC", "TD", "TE"];
+    let terminals: Vec<NsTerminal> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let ns = lan.host_on(i as u8 + 1, u8::from(i >= 2));
+            NsTerminal::start(&ns, "floor-1", name, dir.path(), &f)
+        })
+        .collect();
+    eventually(Duration::from_secs(30), "full mesh", || terminals.iter().all(|t| t.peer_count() == 4));
+    let shared = open(&terminals[0], "ana");
+    add_line(&terminals[0], &shared, "bread");
+    eventually(Duration::from_secs(10), "the shared order everywhere", || {
+        terminals.iter().all(|t| lines(t, &shared) == 1)
+    });
+
+    lan.trunk(false);
+    let cut = Instant::now();
+    // Both sides edit the shared order and open orders of their own,
+    // throughout the minute.
+    let mut expected_lines = 1;
+    let mut round: usize = 0;
+    while cut.elapsed() < Duration::from_secs(60) {
+        for t in &terminals {
+            add_line(t, &shared, &format!("{}-{round}", t.name));
+            expected_lines += 1;
+        }
+        if round % 5 == 0 {
+            for t in &terminals {
+                let o = open(t, "bo");
+                add_line(t, &o, "water");
+            }
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let snapshot = |t: &NsTerminal| t.ok("GET", "/api/orders?archived=true", None, 200).to_string();
+    assert_ne!(snapshot(&terminals[0]), snapshot(&terminals[4]), "the sides diverged while cut apart");
+
+    lan.trunk(true);
+    let healed = Instant::now();
+    eventually(Duration::from_secs(30), "full mesh again", || terminals.iter().all(|t| t.peer_count() == 4));
+    eprintln!("full mesh {:?} after the heal", healed.elapsed());
+    eventually(Duration::from_secs(30), "every terminal identical after the heal", || {
+        let first = snapshot(&terminals[0]);
+        lines(&terminals[0], &shared) == expected_lines && terminals[1..].iter().all(|t| snapshot(t) == first)
+    });
+    let identical = healed.elapsed();
+    eprintln!("identical {identical:?} after the heal ({expected_lines} lines on the shared order)");
+    assert!(identical <= Duration::from_secs(2), "identical {identical:?} after the heal");
+    let orders = terminals[0].order_names().len();
+    assert_eq!(orders, 1 + 5 * round.div_ceil(5), "every order opened on either side is kept");
+}

@@ -6,7 +6,7 @@
 //! carries out the [`Dial`]s it returns. A dropped link must come back by
 //! itself (S12): the back-off stays short ([`REDIAL_MAX`]) because a LAN
 //! dial costs one SYN, and a terminal whose cable returns should be online
-//! within a second or two, not at the next mDNS query minutes later.
+//! within a second, not at the next mDNS query minutes later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ pub(crate) const REDIAL_MIN: Duration = Duration::from_millis(250);
 /// Longest redial delay. A dial whose SYN is lost (link down) stays pending
 /// until the transport's outgoing timeout; a fresh dial at this pace is
 /// what notices the link's return quickly.
-pub(crate) const REDIAL_MAX: Duration = Duration::from_secs(1);
+pub(crate) const REDIAL_MAX: Duration = Duration::from_millis(500);
 
 /// A dial the actor should start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,7 +221,7 @@ mod tests {
             dials += dialer.due(at).len();
             at += ms(50);
         }
-        assert!((28..=32).contains(&dials), "one dial a second once backed off, got {dials}");
+        assert!((58..=62).contains(&dials), "two dials a second once backed off, got {dials}");
         // Gone from mDNS: no longer dialled.
         dialer.expired(&peer, &addr(1));
         assert!(dialer.due(at + Duration::from_secs(5)).is_empty());
@@ -233,7 +233,7 @@ mod tests {
         let mut dialer = Dialer::new([addr(1)], t0);
         let times: Vec<Duration> =
             (0..80u64).map(|i| ms(i * 50)).filter(|&d| !dialer.due(t0 + d).is_empty()).collect();
-        assert_eq!(&times[..5], &[ms(0), ms(250), ms(750), ms(1750), ms(2750)]);
+        assert_eq!(&times[..5], &[ms(0), ms(250), ms(750), ms(1250), ms(1750)]);
         let peer = PeerId::random();
         dialer.connected(peer, Some(&addr(1)));
         assert!(dialer.due(t0 + Duration::from_secs(10)).is_empty());

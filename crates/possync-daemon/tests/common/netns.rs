@@ -58,16 +58,40 @@ impl Lan {
         Lan { switch, prefix, hosts: Vec::new() }
     }
 
+    /// Splits the LAN in two: a second bridge joined to the first by a
+    /// trunk link, which [`Self::trunk`] cuts silently.
+    pub fn with_second_switch(self) -> Self {
+        let sw = &self.switch;
+        ip(&["-n", sw, "link", "add", "br1", "type", "bridge"]).unwrap();
+        ip(&["-n", sw, "link", "add", "t0", "type", "veth", "peer", "name", "t1"]).unwrap();
+        ip(&["-n", sw, "link", "set", "t0", "master", "br0", "up"]).unwrap();
+        ip(&["-n", sw, "link", "set", "t1", "master", "br1", "up"]).unwrap();
+        ip(&["-n", sw, "link", "set", "br1", "up"]).unwrap();
+        self
+    }
+
+    /// Takes the trunk between the two switches down (a silent partition:
+    /// connections stay open, packets vanish) or up again.
+    pub fn trunk(&self, up: bool) {
+        ip(&["-n", &self.switch, "link", "set", "t0", if up { "up" } else { "down" }]).unwrap();
+    }
+
     /// Plugs in host `n` (1-based, its address 10.201.0.n) and returns its
     /// namespace's name.
     pub fn host(&mut self, n: u8) -> String {
+        self.host_on(n, 0)
+    }
+
+    /// Like [`Self::host`], on switch `bridge` (0, or 1 after
+    /// [`Self::with_second_switch`]).
+    pub fn host_on(&mut self, n: u8, bridge: u8) -> String {
         let ns = format!("{}-h{n}", self.prefix);
         let _ = ip(&["netns", "del", &ns]);
         ip(&["netns", "add", &ns]).unwrap();
         let port = format!("p{n}");
         ip(&["-n", &self.switch, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns])
             .unwrap();
-        ip(&["-n", &self.switch, "link", "set", &port, "master", "br0", "up"]).unwrap();
+        ip(&["-n", &self.switch, "link", "set", &port, "master", &format!("br{bridge}"), "up"]).unwrap();
         ip(&["-n", &ns, "addr", "add", &format!("10.201.0.{n}/24"), "dev", "eth0"]).unwrap();
         ip(&["-n", &ns, "link", "set", "eth0", "up"]).unwrap();
         ip(&["-n", &ns, "link", "set", "lo", "up"]).unwrap();
