@@ -204,7 +204,7 @@ fn s28_after_a_silent_partition_every_terminal_is_identical_within_2_s() {
             add_line(t, &shared, &format!("{}-{round}", t.name));
             expected_lines += 1;
         }
-        if round % 5 == 0 {
+        if round.is_multiple_of(5) {
             for t in &terminals {
                 let o = open(t, "bo");
                 add_line(t, &o, "water");
