@@ -34,18 +34,51 @@ pub struct DemoTerminal {
     pub api: SocketAddr,
 }
 
-/// Starts the terminals and their API servers.
+/// Starts the terminals and their API servers. The API ports are taken
+/// first, so that a port in use fails before anything is written; a
+/// terminal that fails to start takes the demo's temporary data with it.
 pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
     if !(1..=26).contains(&opts.terminals) {
         bail!("--terminals must be between 1 and 26");
+    }
+    let mut listeners = Vec::new();
+    for i in 0..opts.terminals {
+        let port = if opts.base_port == 0 { 0 } else { opts.base_port.saturating_add(i as u16) };
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.with_context(|| {
+            format!(
+                "API port {port} (terminal T{}): pick other ports with --port (e.g. --port {}), or --port 0 for any free ones",
+                i + 1,
+                opts.base_port.saturating_add(100)
+            )
+        })?;
+        listeners.push(listener);
     }
     let dir = match &opts.data_dir {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
     };
-    let key = SessionKey::generate()?;
     let mut terminals: Vec<DemoTerminal> = Vec::new();
-    for i in 0..opts.terminals {
+    match spawn_terminals(&dir, listeners, &mut terminals).await {
+        Ok(()) => Ok((terminals, dir)),
+        Err(e) => {
+            for t in &terminals {
+                let _ = t.node.shutdown().await;
+            }
+            if opts.data_dir.is_none() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn spawn_terminals(
+    dir: &std::path::Path,
+    listeners: Vec<TcpListener>,
+    terminals: &mut Vec<DemoTerminal>,
+) -> Result<()> {
+    let key = SessionKey::generate()?;
+    for (i, listener) in listeners.into_iter().enumerate() {
         let code = format!("T{}", i + 1);
         let terminal = TerminalId::parse(&code)?;
         let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
@@ -53,10 +86,8 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
             .session_key(key.clone())
             .peers(peers)
             .spawn()
-            .await?;
-        let port = if opts.base_port == 0 { 0 } else { opts.base_port + i as u16 };
-        let listener =
-            TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("API port {port}"))?;
+            .await
+            .with_context(|| format!("starting terminal {code}"))?;
         let api = listener.local_addr()?;
         let state = AppState { node: node.clone(), policy: Arc::new(Policy::permissive()), token: None };
         tokio::spawn(async move {
@@ -64,7 +95,7 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         });
         terminals.push(DemoTerminal { node, api });
     }
-    Ok((terminals, dir))
+    Ok(())
 }
 
 /// One line of live status: each terminal's connectivity, peers, orders.

@@ -71,3 +71,24 @@ fn run_without_a_session_key_must_be_asked_for() {
     assert!(!dir.join("possync.redb").exists(), "refused before anything was opened");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn demo_on_a_taken_port_says_which_option_to_use_and_leaves_nothing_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    // The second terminal's port is the taken one: the first was free.
+    let child = possync()
+        .args(["demo", "--terminals", "2", "--port", &(port - 1).to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The demo's temporary data directory is named after its process id.
+    let data = std::env::temp_dir().join(format!("possync-demo-{}", child.id()));
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // (Port `port - 1` may happen to be taken too: either is named.)
+    assert!(stderr.contains("API port") && stderr.contains("--port 0"), "{stderr}");
+    assert!(!data.exists(), "{} left behind", data.display());
+}
