@@ -928,6 +928,17 @@ impl<P: PeerId> Engine<P> {
         let Some(view) = entry.doc.current_view() else { return };
         let active = view.is_active();
         let was = entry.life();
+        // An order of this terminal's own prefix seen here for the first
+        // time came back from a peer: this terminal was restored from a
+        // backup or replaced with an empty disk. Its next order must not
+        // take a name already used on the floor (S27).
+        if was == Life::Incomplete
+            && let Some(seq) = view.name.sequence_of(&self.terminal)
+            && seq >= self.next_sequence
+        {
+            self.next_sequence = seq + 1;
+            self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
+        }
         let life = match (active, was) {
             (true, _) => Life::Active,
             (false, Life::Archived(since)) => Life::Archived(since),

@@ -147,6 +147,20 @@ impl Sim {
         id
     }
 
+    /// A copy of a node's disk, as a backup takes it.
+    pub fn backup(&self, id: u64) -> SimStore {
+        self.nodes[&id].store.clone()
+    }
+
+    /// Stops a node, replaces its disk (a restored backup, or
+    /// `SimStore::default()` for a replacement with an empty disk and the
+    /// same terminal code) and starts it again (S27).
+    pub fn restore_disk(&mut self, id: u64, disk: SimStore) {
+        self.crash(id);
+        self.node_mut(id).store = disk;
+        self.restart(id);
+    }
+
     fn start(&mut self, id: u64) {
         let actor = owner_of(id).actor(self.rng.next_u64());
         let seed = self.rng.next_u64();

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use possync_model::{Edit, LineId, Money, OrderState, PaymentId, Quantity, ReviewFlag};
-use possync_sim::{NetConfig, Sim, workload};
+use possync_sim::{NetConfig, Sim, SimStore, workload};
 
 const SETTLE: Duration = Duration::from_secs(120);
 
@@ -454,4 +454,38 @@ fn run_rush(seed: u64) {
         );
     }
     sim.assert_invariants();
+}
+
+/// S27 (online part): a terminal restored from a backup, or replaced with
+/// an empty disk and the same terminal code, catches up with the floor and
+/// never gives a new order a name the floor already used.
+#[test]
+fn s27_a_restored_or_replaced_terminal_continues_its_names_after_the_floor_s() {
+    for seed in seed()..seed() + 20 {
+        for empty_disk in [false, true] {
+            let (mut sim, a, b, _c) = three(seed);
+            for _ in 0..3 {
+                sim.open_simple(b);
+            }
+            sim.settle(SETTLE);
+            let backup = sim.backup(b);
+            for _ in 0..5 {
+                sim.open_simple(b);
+            }
+            sim.settle(SETTLE);
+            sim.restore_disk(b, if empty_disk { SimStore::default() } else { backup });
+            sim.settle(SETTLE);
+            assert_eq!(sim.engine(b).all_orders().len(), 8, "seed {seed}: B caught up");
+            let next = sim.open_simple(b);
+            sim.settle(SETTLE);
+            let name = sim.engine(a).view(&next).unwrap().name.to_string();
+            assert_eq!(name, "B-0009", "seed {seed}, empty disk {empty_disk}");
+            sim.assert_no_duplicates();
+            sim.assert_invariants();
+            // The raised counter is on disk: a restart keeps it.
+            sim.crash(b);
+            sim.restart(b);
+            assert_eq!(sim.engine(b).peek_next_name().to_string(), "B-0010", "seed {seed}");
+        }
+    }
 }
