@@ -1,0 +1,50 @@
+//! # possync-catalogue: what the terminals sell, and how much it costs
+//!
+//! The catalogue a point of sale loads from its back office (products,
+//! categories, taxes, fiscal positions, pricelists, payment methods, floors
+//! and tables, currency, users) and the tax computation of that back office,
+//! Odoo 17's `account.tax.compute_all`, reproduced to the minor unit in
+//! integers and exact fractions. Pure: no IO, no clock, no randomness.
+//!
+//! Modules:
+//! - taxes and totals: [`Tax`] (`tax.rs`), [`PricingRules`]
+//!   (`pricing_rules.rs`: currency rounding, round per line / globally),
+//!   [`compute_line`] (`compute_all.rs`: Odoo's `compute_all` for one line),
+//!   [`order_totals`] (`order_totals.rs`: untaxed, tax per tax, total),
+//!   [`LinePricing`] (`line_pricing.rs`: the price and taxes a line keeps),
+//!   [`FiscalPosition`] (`fiscal_position.rs`: tax mapping, price adjustment),
+//!   [`CashRounding`] (`cash_rounding.rs`);
+//! - exact numbers: `ratio.rs` (fractions over `i128`), `decimal.rs`
+//!   (decimal text to scaled integers, never through a float);
+//! - ids: `ids.rs`, one newtype per kind.
+//!
+//! The rules are written out in `docs/ORDER_MODEL.md`, section "Taxes and
+//! totals"; `tests/tax_cases.toml` holds cases worked out by hand.
+
+mod compute_all;
+mod decimal;
+mod field_error;
+mod fiscal_position;
+mod ids;
+mod line_pricing;
+mod order_totals;
+mod pricing_rules;
+mod ratio;
+mod tax;
+
+pub use compute_all::{FineAmount, LineTax, LineTaxes, compute_line};
+pub use decimal::{DecimalError, format_scaled, parse_scaled};
+pub use field_error::FieldError;
+pub use fiscal_position::{FiscalPosition, TaxMapping, price_after_fiscal_position};
+pub use ids::{
+    CategoryId, FiscalPositionId, FloorId, InvalidId, MAX_ID_LEN, PaymentMethodId, PricelistId, ProductId,
+    TableId, TaxId, UserId,
+};
+pub use line_pricing::{LinePricing, MAX_LINE_TAXES};
+pub use order_totals::{OrderTotals, PricedLine, TaxTotal, order_totals, sum_lines};
+pub use pricing_rules::{PricingRules, RoundingMethod};
+pub use ratio::Overflow;
+pub use tax::{AmountType, Tax, TaxAmount};
+
+/// The money types of the order model, so callers name the same ones.
+pub use possync_model::{Discount, Money, Quantity};
