@@ -1,8 +1,8 @@
 //! Odoo 17's `account.tax.compute_all` for one line, in exact fractions.
 //!
-//! Followed line by line from `addons/account/models/account_tax.py` (16.0 /
-//! 17.0) and its twin in the POS front end (`compute_all` in
-//! `point_of_sale/static/src/...`): one pass backwards over the taxes strips
+//! Followed line by line from `addons/account/models/account_tax.py` as last
+//! patched in 17.0 (the back office is the reference where the POS front
+//! end's copy differs): one pass backwards over the taxes strips
 //! the price-included ones from the price to find the untaxed amount, one
 //! pass forwards computes each tax. The rules are written out in
 //! `docs/ORDER_MODEL.md`, "Taxes and totals".
@@ -122,9 +122,12 @@ pub(crate) fn compute_all(
     let mut checkpoints: Vec<Option<Ratio>> = vec![None; taxes.len()];
     let mut incl = Included::default();
     let mut store_checkpoint = true;
+    // Whether the tax after this one (visited just before, going backwards)
+    // takes earlier taxes into its base; a run only closes when it does.
+    let mut next_is_base_affected = true;
     if handle_price_include {
         for (i, tax) in taxes.iter().enumerate().rev() {
-            if tax.include_base_amount {
+            if tax.include_base_amount && next_is_base_affected {
                 base = incl.strip(base)?;
                 store_checkpoint = true;
             }
@@ -133,7 +136,10 @@ pub(crate) fn compute_all(
                 match tax.amount_type {
                     AmountType::Percent => incl.percent += i128::from(a),
                     AmountType::Division => incl.division += i128::from(a),
-                    AmountType::Fixed => incl.fixed = incl.fixed.add(abs_qty.mul(fixed(tax.amount)?)?)?,
+                    // Odoo 17.0 assigns here (`=`, not `+=`): of two included
+                    // fixed taxes in one run only the earlier in sequence
+                    // counts. Kept, to match the back office.
+                    AmountType::Fixed => incl.fixed = abs_qty.mul(fixed(tax.amount)?)?,
                 }
                 // A zero tax would take no amount anyway: not a checkpoint.
                 if store_checkpoint && a != 0 {
@@ -141,6 +147,7 @@ pub(crate) fn compute_all(
                     store_checkpoint = false;
                 }
             }
+            next_is_base_affected = tax.is_base_affected;
         }
     }
     let total_excluded = incl.strip(base)?.round_to(step)?;
