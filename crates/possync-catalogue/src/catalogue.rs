@@ -27,6 +27,8 @@ pub const MAX_NAME_LEN: usize = 256;
 pub const MAX_ITEMS: usize = 100_000;
 /// Largest price or fixed amount, in minor units, as for order lines.
 pub const MAX_PRICE: i64 = 1_000_000_000_000;
+/// Deepest nesting of categories.
+pub const MAX_CATEGORY_DEPTH: usize = 16;
 /// Longest barcode.
 pub const MAX_BARCODE_LEN: usize = 64;
 
@@ -104,6 +106,11 @@ impl Catalogue {
 
     pub fn product(&self, id: &ProductId) -> Option<&Product> {
         self.products.iter().find(|p| &p.id == id)
+    }
+
+    /// The product a scanner read, if any (barcodes are unique).
+    pub fn product_by_barcode(&self, barcode: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.barcode.as_deref() == Some(barcode))
     }
 
     pub fn tax(&self, id: &TaxId) -> Option<&Tax> {
@@ -219,7 +226,7 @@ impl Catalogue {
                 v.push(item.clone(), "parent", format!("no category {:?}", p.as_str()));
             }
         }
-        v.category_cycles(&self.categories);
+        v.category_depths(&self.categories);
 
         v.unique("tax", self.taxes.iter().map(|t| t.id.as_str()));
         let taxes: BTreeSet<&TaxId> = self.taxes.iter().map(|t| &t.id).collect();
@@ -388,25 +395,85 @@ impl Validator {
         }
     }
 
-    fn category_cycles(&mut self, categories: &[Category]) {
+    /// Flags categories that are their own ancestor or nested deeper than
+    /// [`MAX_CATEGORY_DEPTH`]. Each category's depth is computed once.
+    fn category_depths(&mut self, categories: &[Category]) {
+        let parent: BTreeMap<&CategoryId, Option<&CategoryId>> =
+            categories.iter().map(|c| (&c.id, c.parent.as_ref())).collect();
+        // None while being computed: meeting it again means a cycle.
+        let mut depth: BTreeMap<&CategoryId, Option<usize>> = BTreeMap::new();
         for c in categories {
-            let mut current = c.parent.as_ref();
-            for _ in 0..=categories.len() {
-                let Some(p) = current else { break };
-                if p == &c.id {
-                    self.push(
-                        format!("category {:?}", c.id.as_str()),
-                        "parent",
-                        "is its own ancestor".into(),
-                    );
-                    break;
+            let mut path = Vec::new();
+            let mut current = Some(&c.id);
+            let base = loop {
+                let Some(id) = current else { break 0 };
+                match depth.get(id) {
+                    Some(Some(d)) => break *d,
+                    Some(None) => {
+                        self.push(
+                            format!("category {:?}", id.as_str()),
+                            "parent",
+                            "is its own ancestor".into(),
+                        );
+                        break usize::MAX / 2;
+                    }
+                    None => {}
                 }
-                current = categories.iter().find(|x| &x.id == p).and_then(|x| x.parent.as_ref());
+                depth.insert(id, None);
+                path.push(id);
+                current = parent.get(id).copied().flatten().filter(|p| parent.contains_key(p));
+            };
+            for (i, id) in path.iter().rev().enumerate() {
+                let d = base.saturating_add(i + 1);
+                depth.insert(id, Some(d));
+                if d == MAX_CATEGORY_DEPTH + 1 && base < usize::MAX / 2 {
+                    self.push(
+                        format!("category {:?}", id.as_str()),
+                        "parent",
+                        format!("nested more than {MAX_CATEGORY_DEPTH} deep"),
+                    );
+                }
             }
         }
     }
 
     fn finish(self) -> Result<(), ValidationErrors> {
         if self.errors.is_empty() { Ok(()) } else { Err(ValidationErrors(self.errors)) }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn with_categories(parents: &[(&str, Option<&str>)]) -> Catalogue {
+        let mut c = Catalogue::empty(Currency::eur());
+        c.categories = parents
+            .iter()
+            .map(|(id, p)| Category {
+                id: CategoryId::parse(id).unwrap(),
+                name: id.to_string(),
+                parent: p.map(|p| CategoryId::parse(p).unwrap()),
+                sequence: 0,
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn category_cycles_and_depth_are_refused() {
+        assert!(with_categories(&[("a", None), ("b", Some("a")), ("c", Some("b"))]).validate().is_ok());
+        let e =
+            with_categories(&[("a", Some("c")), ("b", Some("a")), ("c", Some("b"))]).validate().unwrap_err();
+        assert!(e.0.iter().any(|e| e.field == "parent" && e.problem.contains("own ancestor")), "{e}");
+        let e = with_categories(&[("a", Some("a"))]).validate().unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        let chain: Vec<(&str, Option<&str>)> =
+            (0..20).map(|i| (names[i].as_str(), i.checked_sub(1).map(|p| names[p].as_str()))).collect();
+        let e = with_categories(&chain).validate().unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].item, "category \"c16\"");
     }
 }

@@ -46,6 +46,17 @@ pub fn parse_scaled(text: &str, places: u32) -> Result<i64, DecimalError> {
     for b in digits.bytes() {
         value = value.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(range)?;
     }
+    if value == 0 {
+        return Ok(0);
+    }
+    // A non-zero i128 has at most 39 digits: a longer shift cannot succeed,
+    // and looping over a huge exponent (`1e999999999`) would only cost time.
+    if shift > 39 {
+        return Err(range());
+    }
+    if shift < -39 {
+        return Err(DecimalError::TooPrecise { text: text.chars().take(40).collect(), places });
+    }
     if shift >= 0 {
         for _ in 0..shift {
             value = value.checked_mul(10).ok_or_else(range)?;
@@ -134,6 +145,10 @@ mod tests {
         assert!(parse_scaled("", 2).is_err());
         assert!(parse_scaled("abc", 2).is_err());
         assert!(parse_scaled("1e40", 2).is_err());
+        assert_eq!(parse_scaled("0e999999999", 2).unwrap(), 0);
+        assert!(parse_scaled("1e999999999", 2).is_err());
+        assert!(parse_scaled("1e-999999999", 2).is_err());
+        assert!(parse_scaled("1e99999999999", 2).is_err());
         assert_eq!(format_scaled(210_000, 4), "21");
         assert_eq!(format_scaled(-55_000, 4), "-5.5");
         assert_eq!(format_scaled(5, 2), "0.05");

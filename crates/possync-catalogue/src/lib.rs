@@ -51,7 +51,9 @@ mod user;
 mod validation_error;
 
 pub use cash_rounding::{CashRounding, CashRoundingMethod};
-pub use catalogue::{Catalogue, MAX_BARCODE_LEN, MAX_ITEMS, MAX_NAME_LEN, MAX_PRICE, PriceError};
+pub use catalogue::{
+    Catalogue, MAX_BARCODE_LEN, MAX_CATEGORY_DEPTH, MAX_ITEMS, MAX_NAME_LEN, MAX_PRICE, PriceError,
+};
 pub use category::Category;
 pub use compute_all::{FineAmount, LineTax, LineTaxes, compute_line};
 pub use currency::{Currency, SymbolPosition};

@@ -30,6 +30,7 @@ fn the_restaurant_example_loads() -> TestResult {
     assert_eq!(c.users.iter().filter(|u| u.role == Role::Manager).count(), 1);
     let ana = c.users.iter().find(|u| u.name == "Ana").ok_or("no Ana")?;
     assert!(ana.check_pin("1111"));
+    assert_eq!(c.product_by_barcode("5400000000026").map(|p| p.name.as_str()), Some("Cappuccino"));
     assert!(!ana.check_pin("2222"));
     // Writing it back and reading it again gives the same catalogue.
     assert_eq!(from_possync_json(&to_possync_json(&c)?)?, c);
