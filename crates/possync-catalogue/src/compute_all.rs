@@ -105,7 +105,9 @@ pub(crate) fn compute_all(
     };
     let minor_per_unit = 10i128.checked_pow(u32::from(rules.decimals)).ok_or(Overflow)?;
     // A fixed amount in minor units: amount (ten-thousandths of a currency unit).
-    let fixed = |a: TaxAmount| Ratio::new(i128::from(a.ten_thousandths()) * minor_per_unit, 10_000);
+    let fixed = |a: TaxAmount| {
+        Ratio::new(i128::from(a.ten_thousandths()).checked_mul(minor_per_unit).ok_or(Overflow)?, 10_000)
+    };
     let abs_qty = quantity.abs()?;
 
     // The base is the rounded line amount; a negative one (a refund) is

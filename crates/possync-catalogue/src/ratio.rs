@@ -17,13 +17,14 @@ pub(crate) struct Ratio {
     den: i128,
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
+/// Greatest common divisor of the magnitudes; `None` only for gcd(MIN, MIN)
+/// or gcd(MIN, 0), which does not fit in an `i128`.
+fn gcd(a: i128, b: i128) -> Option<i128> {
+    let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
     while b != 0 {
         (a, b) = (b, a % b);
     }
-    a
+    i128::try_from(a).ok()
 }
 
 impl Ratio {
@@ -37,7 +38,7 @@ impl Ratio {
         if den == 0 {
             return Err(Overflow);
         }
-        let g = gcd(num, den).max(1);
+        let g = gcd(num, den).ok_or(Overflow)?.max(1);
         let (mut num, mut den) = (num / g, den / g);
         if den < 0 {
             num = num.checked_neg().ok_or(Overflow)?;
@@ -47,7 +48,7 @@ impl Ratio {
     }
 
     pub(crate) fn add(self, o: Ratio) -> Result<Self, Overflow> {
-        let g = gcd(self.den, o.den);
+        let g = gcd(self.den, o.den).ok_or(Overflow)?.max(1);
         let (a, b) = (self.den / g, o.den / g);
         let num = self.num.checked_mul(b).and_then(|x| o.num.checked_mul(a).and_then(|y| x.checked_add(y)));
         let den = self.den.checked_mul(b);
@@ -63,8 +64,8 @@ impl Ratio {
 
     pub(crate) fn mul(self, o: Ratio) -> Result<Self, Overflow> {
         // Cross-reduce first so products stay small.
-        let g1 = gcd(self.num, o.den).max(1);
-        let g2 = gcd(o.num, self.den).max(1);
+        let g1 = gcd(self.num, o.den).ok_or(Overflow)?.max(1);
+        let g2 = gcd(o.num, self.den).ok_or(Overflow)?.max(1);
         let num = (self.num / g1).checked_mul(o.num / g2).ok_or(Overflow)?;
         let den = (self.den / g2).checked_mul(o.den / g1).ok_or(Overflow)?;
         Ratio::new(num, den)
@@ -143,5 +144,7 @@ mod tests {
         assert_eq!(r(3, -6), r(-1, 2));
         assert!(Ratio::new(1, 0).is_err());
         assert!(Ratio::int(i128::MAX).add(Ratio::int(1)).is_err());
+        assert!(Ratio::new(i128::MIN, i128::MIN).is_err());
+        assert!(Ratio::new(i128::MIN, 1).unwrap().neg().is_err());
     }
 }

@@ -150,3 +150,42 @@ fn possync_model_line_total(price: i64, qty: i64) -> i64 {
     let n = i128::from(price) * i128::from(qty);
     ((n + 500) / 1000) as i64
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// A snapshot or rules received from a peer may hold any values: the
+    /// computation answers or reports an overflow, it never panics.
+    #[test]
+    fn any_input_computes_or_overflows(
+        price in prop_oneof![any::<i64>(), -100_000i64..100_000],
+        qty in prop_oneof![any::<i64>(), -10_000i64..10_000],
+        discount in any::<u16>(),
+        amounts in prop::collection::vec(
+            (prop_oneof![any::<i64>(), -2_000_000i64..2_000_000], 0..3u8, any::<bool>(), any::<bool>(), any::<bool>()),
+            0..4,
+        ),
+        decimals in prop_oneof![any::<u8>(), 0u8..8],
+        rounding in prop_oneof![any::<i64>(), -10i64..10],
+        global in any::<bool>(),
+    ) {
+        let taxes: Vec<Tax> = amounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, (a, kind, price_include, include_base_amount, is_base_affected))| Tax {
+                id: TaxId::parse(&format!("t{i}")).expect("generated id"),
+                name: String::new(),
+                amount_type: [AmountType::Percent, AmountType::Fixed, AmountType::Division][usize::from(kind)],
+                amount: TaxAmount::from_ten_thousandths(a),
+                price_include,
+                include_base_amount,
+                is_base_affected,
+                sequence: 0,
+            })
+            .collect();
+        let method = if global { RoundingMethod::RoundGlobally } else { RoundingMethod::RoundPerLine };
+        let rules = PricingRules { decimals, rounding, method };
+        let pricing = LinePricing { unit_price: Money(price), taxes };
+        let _ = order_totals([PricedLine { pricing: &pricing, quantity: Quantity(qty), discount: Discount(discount) }], &rules);
+    }
+}
