@@ -229,6 +229,12 @@ fn broken_odoo_files_are_refused_with_where() {
     let Err(ImportError::Invalid(errors)) = from_odoo_session(&bad) else { panic!("should be invalid") };
     assert_eq!((errors.0[0].item.as_str(), errors.0[0].field.as_str()), ("product \"11\"", "taxes[0]"));
 
+    // A many2one that is neither [id, name] nor false.
+    let bad = ODOO.replacen("\"parent_id\": [\n    2,", "\"parent_id\": [\n    \"two\",", 1);
+    let (_, path, message) = syntax(from_odoo_session(&bad).expect_err("bad many2one"));
+    assert_eq!(path, "pos.category[2].parent_id");
+    assert!(message.contains("many2one"), "{message}");
+
     // A missing currency.
     let bad = ODOO.replacen("\"res.currency\"", "\"res.money\"", 1);
     let (_, _, message) = syntax(from_odoo_session(&bad).expect_err("no currency"));

@@ -58,18 +58,18 @@ struct Many2one(Option<(i64, String)>);
 
 impl<'de> Deserialize<'de> for Many2one {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            False(bool),
-            Pair(i64, String),
-            Id(i64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::False(false) => Ok(Many2one(None)),
-            Raw::False(true) => Err(serde::de::Error::custom("a many2one is [id, name] or false, not true")),
-            Raw::Pair(id, name) => Ok(Many2one(Some((id, name)))),
-            Raw::Id(id) => Ok(Many2one(Some((id, String::new())))),
+        use serde_json::Value;
+        let bad = || serde::de::Error::custom("expected a many2one: [id, \"name\"], an id, or false");
+        match Value::deserialize(d)? {
+            Value::Bool(false) | Value::Null => Ok(Many2one(None)),
+            Value::Number(n) => n.as_i64().map(|id| Many2one(Some((id, String::new())))).ok_or_else(bad),
+            Value::Array(a) => match a.as_slice() {
+                [Value::Number(n), Value::String(name)] => {
+                    n.as_i64().map(|id| Many2one(Some((id, name.clone())))).ok_or_else(bad)
+                }
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
         }
     }
 }
@@ -86,16 +86,11 @@ struct OptText(Option<String>);
 
 impl<'de> Deserialize<'de> for OptText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            False(bool),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::False(true) => Err(serde::de::Error::custom("a char field is a string or false, not true")),
-            Raw::False(false) => Ok(OptText(None)),
-            Raw::Text(s) => Ok(OptText(Some(s).filter(|s| !s.is_empty()))),
+        use serde_json::Value;
+        match Value::deserialize(d)? {
+            Value::Bool(false) | Value::Null => Ok(OptText(None)),
+            Value::String(s) => Ok(OptText(Some(s).filter(|s| !s.is_empty()))),
+            _ => Err(serde::de::Error::custom("expected a string or false")),
         }
     }
 }
