@@ -80,7 +80,10 @@ pub fn parse_scaled(text: &str, places: u32) -> Result<i64, DecimalError> {
 pub fn format_scaled(value: i64, places: u32) -> String {
     let sign = if value < 0 { "-" } else { "" };
     let abs = value.unsigned_abs();
-    let scale = 10u64.pow(places);
+    // More places than a u64 can scale only comes from unvalidated input.
+    let Some(scale) = 10u64.checked_pow(places) else {
+        return format!("{value}e-{places}");
+    };
     let (whole, frac) = (abs / scale, abs % scale);
     if frac == 0 {
         format!("{sign}{whole}")
@@ -152,5 +155,6 @@ mod tests {
         assert_eq!(format_scaled(210_000, 4), "21");
         assert_eq!(format_scaled(-55_000, 4), "-5.5");
         assert_eq!(format_scaled(5, 2), "0.05");
+        assert_eq!(format_scaled(5, 40), "5e-40");
     }
 }
