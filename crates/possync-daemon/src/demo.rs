@@ -58,7 +58,9 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         let listener =
             TcpListener::bind(("127.0.0.1", port)).await.with_context(|| format!("API port {port}"))?;
         let api = listener.local_addr()?;
-        let state = AppState { node: node.clone(), policy: Arc::new(Policy::permissive()), token: None };
+        // "manager" may give money back and resolve reviews in the demo.
+        let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
+        let state = AppState { node: node.clone(), policy: Arc::new(policy), token: None };
         tokio::spawn(async move {
             let _ = axum::serve(listener, router(state)).await;
         });

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use automerge::ChangeHash;
 use possync_model::{OrderId, TerminalId};
 
 use crate::wire::{ClaimMsg, Direct};
@@ -68,6 +69,9 @@ struct Other<P> {
     expires: Instant,
     /// The peer it came from: when that peer goes away, so does its claim.
     via: P,
+    /// Released, once this terminal holds these heads of the order (the
+    /// payment the claimant took may still be on its way).
+    released_at: Option<Vec<ChangeHash>>,
 }
 
 /// Every claim this terminal knows.
@@ -198,12 +202,19 @@ impl<P: Clone + Ord> Claims<P> {
     }
 
     /// This terminal is done with the order's payment (paid, or gave up).
-    pub fn release(&mut self, order: &OrderId, peers: &[P], acts: &mut Vec<ClaimAct<P>>) {
+    pub fn release(
+        &mut self,
+        order: &OrderId,
+        heads: &[ChangeHash],
+        peers: &[P],
+        acts: &mut Vec<ClaimAct<P>>,
+    ) {
         if let Some(own) = self.own.remove(order) {
             for p in peers {
+                let heads = heads.to_vec();
                 acts.push(ClaimAct::Send(
                     p.clone(),
-                    Direct::ClaimRelease { order: order.clone(), token: own.token },
+                    Direct::ClaimRelease { order: order.clone(), token: own.token, heads },
                 ));
             }
             acts.push(ClaimAct::Changed(order.clone()));
@@ -276,6 +287,7 @@ impl<P: Clone + Ord> Claims<P> {
                 received,
                 expires: now + ttl,
                 via: from.clone(),
+                released_at: None,
             },
         );
         acts.push(ClaimAct::Send(
@@ -328,21 +340,49 @@ impl<P: Clone + Ord> Claims<P> {
                     received: now,
                     expires: now + ttl,
                     via: from.clone(),
+                    released_at: None,
                 },
             );
         }
         acts.push(ClaimAct::Changed(order.clone()));
     }
 
+    /// A dropped claim never paid anything: its release names no heads.
     fn send_release(order: &OrderId, token: u64, peers: &[P], except: &P, acts: &mut Vec<ClaimAct<P>>) {
         for p in peers.iter().filter(|p| *p != except) {
-            acts.push(ClaimAct::Send(p.clone(), Direct::ClaimRelease { order: order.clone(), token }));
+            let release = Direct::ClaimRelease { order: order.clone(), token, heads: Vec::new() };
+            acts.push(ClaimAct::Send(p.clone(), release));
         }
     }
 
-    /// A peer is done with its claim.
-    pub fn on_release(&mut self, order: &OrderId, token: u64, acts: &mut Vec<ClaimAct<P>>) {
-        if self.others.get(order).is_some_and(|o| o.token == token) {
+    /// A peer is done with its claim. `held`: whether this terminal holds
+    /// every head the release names; if not, the claim stays until
+    /// [`Claims::order_changed`] says it does.
+    pub fn on_release(
+        &mut self,
+        order: &OrderId,
+        token: u64,
+        heads: Vec<ChangeHash>,
+        held: bool,
+        acts: &mut Vec<ClaimAct<P>>,
+    ) {
+        let Some(other) = self.others.get_mut(order).filter(|o| o.token == token) else { return };
+        if held {
+            self.others.remove(order);
+            acts.push(ClaimAct::Changed(order.clone()));
+        } else {
+            other.released_at = Some(heads);
+        }
+    }
+
+    /// The heads a released claim on `order` still waits for, if any.
+    pub fn waiting_heads(&self, order: &OrderId) -> Option<&[ChangeHash]> {
+        self.others.get(order).and_then(|o| o.released_at.as_deref())
+    }
+
+    /// The order now holds the heads its released claim waited for.
+    pub fn release_complete(&mut self, order: &OrderId, acts: &mut Vec<ClaimAct<P>>) {
+        if self.others.get(order).is_some_and(|o| o.released_at.is_some()) {
             self.others.remove(order);
             acts.push(ClaimAct::Changed(order.clone()));
         }

@@ -319,8 +319,9 @@ impl<P: PeerId> Engine<P> {
     pub fn release_payment(&mut self, now: Instant, order: &OrderId) {
         self.last_now = self.last_now.max(now);
         let peers: Vec<P> = self.peers.keys().cloned().collect();
+        let heads = self.orders.get(order).map(|e| e.doc.heads()).unwrap_or_default();
         let mut acts = Vec::new();
-        self.claims.release(order, &peers, &mut acts);
+        self.claims.release(order, &heads, &peers, &mut acts);
         self.claim_acts(now, acts);
         self.flush();
     }
@@ -333,6 +334,14 @@ impl<P: PeerId> Engine<P> {
     /// Every payment in progress this terminal knows of.
     pub fn payment_claims(&self, now: Instant) -> Vec<PaymentClaim> {
         self.claims.all(now, &self.terminal)
+    }
+
+    /// Whether the order holds every one of `heads` (visible, not parked).
+    fn holds_heads(&self, order: &OrderId, heads: &[ChangeHash]) -> bool {
+        let Some(entry) = self.orders.get(order) else { return heads.is_empty() };
+        let doc = entry.doc.automerge();
+        // Parked changes (missing dependencies) are not in the history.
+        heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some())
     }
 
     fn claim_acts(&mut self, now: Instant, acts: Vec<ClaimAct<P>>) {
@@ -590,9 +599,10 @@ impl<P: PeerId> Engine<P> {
                 self.claims.on_reply(now, &from, &order, token, granted, holder, &peers, &mut acts);
                 self.claim_acts(now, acts);
             }
-            Ok(Direct::ClaimRelease { order, token }) => {
+            Ok(Direct::ClaimRelease { order, token, heads }) => {
+                let held = self.holds_heads(&order, &heads);
                 let mut acts = Vec::new();
-                self.claims.on_release(&order, token, &mut acts);
+                self.claims.on_release(&order, token, heads, held, &mut acts);
                 self.claim_acts(now, acts);
             }
         }
@@ -1029,6 +1039,14 @@ impl<P: PeerId> Engine<P> {
     /// Re-derives the order's place (open list or archive) and its summary
     /// fingerprint, and tells the application what changed.
     fn after_change(&mut self, now: Instant, order: &OrderId, origin: Origin<P>, summary: ChangeSummary) {
+        // A released claim waiting for the payment it took: here it may be.
+        if let Some(heads) = self.claims.waiting_heads(order)
+            && self.holds_heads(order, &heads.to_vec())
+        {
+            let mut acts = Vec::new();
+            self.claims.release_complete(order, &mut acts);
+            self.claim_acts(now, acts);
+        }
         let Some(entry) = self.orders.get(order) else { return };
         let Some(view) = entry.doc.current_view() else { return };
         let active = view.is_active();

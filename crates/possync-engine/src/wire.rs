@@ -54,8 +54,11 @@ pub enum Direct {
     /// The answer to a `Claim` (kind 22): granted, or refused because
     /// `holder` holds (or is also asking for) the order's claim.
     ClaimReply { order: OrderId, token: u64, granted: bool, holder: ClaimMsg },
-    /// The claimant is done (paid or gave up) (kind 23).
-    ClaimRelease { order: OrderId, token: u64 },
+    /// The claimant is done (paid or gave up) (kind 23). `heads`: the
+    /// order's heads when it let go: the receiver keeps showing the claim
+    /// until it holds them, so that nobody pays again before the payment
+    /// that was just taken has arrived.
+    ClaimRelease { order: OrderId, token: u64, heads: Vec<ChangeHash> },
 }
 
 /// One terminal's claim on an order's payment, as it travels.
@@ -205,10 +208,14 @@ impl Direct {
                 w.claim(holder);
                 w.out
             }
-            Direct::ClaimRelease { order, token } => {
+            Direct::ClaimRelease { order, token, heads } => {
                 let mut w = Writer::new(KIND_CLAIM_RELEASE);
                 w.str(order.as_str());
                 w.varint(*token);
+                w.varint(heads.len() as u64);
+                for h in heads {
+                    w.out.extend_from_slice(&h.0);
+                }
                 w.out
             }
         }
@@ -278,7 +285,16 @@ impl Direct {
                 };
                 Direct::ClaimReply { order, token, granted, holder: r.claim()? }
             }
-            KIND_CLAIM_RELEASE => Direct::ClaimRelease { order: r.order_id()?, token: r.varint("token")? },
+            KIND_CLAIM_RELEASE => {
+                let order = r.order_id()?;
+                let token = r.varint("token")?;
+                let heads = r.list("heads", |r| {
+                    let h = r.take(32, "change hash")?;
+                    ChangeHash::try_from(h)
+                        .map_err(|e| WireError::Invalid { what: "change hash", detail: e.to_string() })
+                })?;
+                Direct::ClaimRelease { order, token, heads }
+            }
             other => return Err(WireError::UnknownKind(other)),
         };
         r.finish()?;
@@ -499,7 +515,7 @@ mod tests {
             Direct::Sync { items: vec![(order(5), vec![]), (order(6), vec![9; 300])] },
             Direct::Claim(claim()),
             Direct::ClaimReply { order: order(7), token: 3, granted: false, holder: claim() },
-            Direct::ClaimRelease { order: order(7), token: u64::MAX },
+            Direct::ClaimRelease { order: order(7), token: u64::MAX, heads: vec![hash] },
         ];
         for msg in direct {
             assert_eq!(Direct::decode(&msg.encode()).unwrap(), msg);

@@ -285,3 +285,28 @@ fn three_terminals_pressing_at_once_never_charge_twice() {
         }
     }
 }
+
+#[test]
+fn a_released_claim_stands_until_the_payment_it_took_has_arrived() {
+    for seed in seeds() {
+        let mut sim = Sim::new(seed);
+        let a = sim.add_node("A");
+        let b = sim.add_node("B");
+        sim.run_for(Duration::from_millis(100));
+        let order = order_on_every_terminal(&mut sim, a);
+        // Every gossip message is lost from now on: A's payment reaches B
+        // only through catch-up, long after A's release.
+        sim.net.gossip_loss = 1.0;
+        let tills = press_card_at_once(&mut sim, &[a], &order);
+        assert_eq!(tills, vec![Till::Charged]);
+        sim.run_for(Duration::from_millis(300));
+        assert_eq!(payments(&sim, b, &order), 0, "seed {seed}: the payment has not arrived");
+        let seen = sim.claim_payment(b, "bob", &order).unwrap();
+        assert!(!seen.mine, "seed {seed}: B still sees A paying, so it cannot charge again");
+        sim.net.gossip_loss = 0.0;
+        sim.settle(SETTLE);
+        sim.assert_invariants();
+        assert_eq!(payments(&sim, b, &order), 1);
+        assert_eq!(sim.payment_claim(b, &order), None, "seed {seed}: released once the payment is here");
+    }
+}
