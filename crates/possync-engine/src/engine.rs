@@ -1041,7 +1041,7 @@ impl<P: PeerId> Engine<P> {
     fn after_change(&mut self, now: Instant, order: &OrderId, origin: Origin<P>, summary: ChangeSummary) {
         // A released claim waiting for the payment it took: here it may be.
         if let Some(heads) = self.claims.waiting_heads(order)
-            && self.holds_heads(order, &heads.to_vec())
+            && self.holds_heads(order, heads)
         {
             let mut acts = Vec::new();
             self.claims.release_complete(order, &mut acts);
