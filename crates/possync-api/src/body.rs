@@ -2,7 +2,7 @@
 //! (`deny_unknown_fields`) so that a misspelt field is an error, not a
 //! silently ignored value.
 
-use possync_model::{Edit, LineId, NewOrder, OrderId, OrderName, PaymentId, Quantity};
+use possync_model::{Edit, LineId, Money, NewOrder, OrderId, OrderName, PaymentId, Quantity};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -86,7 +86,7 @@ pub fn parse_edit(mut raw: Value, mut fresh: impl FnMut() -> u128) -> Result<Edi
         Some("add_line") if !obj.contains_key("id") => {
             obj.insert("id".into(), Value::String(LineId::from_random(fresh()).to_string()));
         }
-        Some("add_payment") if !obj.contains_key("payment") => {
+        Some("add_payment" | "pay" | "refund") if !obj.contains_key("payment") => {
             obj.insert("payment".into(), Value::String(PaymentId::from_random(fresh()).to_string()));
         }
         _ => {}
@@ -122,4 +122,100 @@ impl SplitBody {
 #[serde(deny_unknown_fields)]
 pub struct NetworkBody {
     pub isolated: bool,
+}
+
+/// `POST /api/orders/{id}/payment/claim` and `/payment/release`: the payment
+/// screen of an order opens (or stays open: a renewal) or closes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimBody {
+    pub user: String,
+}
+
+/// One tender of `POST /api/orders/{id}/pay`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenderBody {
+    /// `cash`, `card`, ...: only cash gives change.
+    pub method: String,
+    /// Handed over (cash) or charged (card), tip included, in minor units.
+    pub tendered: Money,
+    #[serde(default)]
+    pub tip: Money,
+}
+
+/// Most tenders one `pay` request may carry (a split between a few methods).
+pub const MAX_TENDERS: usize = 10;
+
+/// `POST /api/orders/{id}/pay`: takes one or more tenders (split tender) and
+/// closes the order as paid once nothing is due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    pub user: String,
+    pub tenders: Vec<TenderBody>,
+    /// Close the order as paid when the tenders cover it (default true).
+    #[serde(default = "yes")]
+    pub close: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl PayBody {
+    pub fn check(&self) -> Result<(), BodyError> {
+        check_user(&self.user)?;
+        if self.tenders.is_empty() || self.tenders.len() > MAX_TENDERS {
+            return Err(BodyError::InvalidEdit(format!("between 1 and {MAX_TENDERS} tenders")));
+        }
+        Ok(())
+    }
+}
+
+/// `POST /api/orders/{id}/refund`: gives money back (managers only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundBody {
+    pub user: String,
+    pub method: String,
+    /// How much is given back, above zero, in minor units.
+    pub amount: Money,
+    pub reason: String,
+    #[serde(default)]
+    pub refund_of: Option<PaymentId>,
+}
+
+/// What a manager does with a flagged order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAction {
+    /// Give back what payments exceed the total by, then resolve.
+    Refund,
+    /// Keep what payments exceed the total by, then resolve.
+    Accept,
+    /// Resolve as the order is (no money to give back).
+    Resolve,
+}
+
+/// `POST /api/orders/{id}/review`: a manager resolves a flagged order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    pub user: String,
+    pub action: ReviewAction,
+    pub reason: String,
+    /// For `refund`: how the money goes back (default: the method of the
+    /// last payment).
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+/// `POST /api/orders/{id}/refund_order`: opens a refund order for a paid
+/// order, with its lines at minus their price (managers only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundOrderBody {
+    pub user: String,
+    pub reason: String,
 }

@@ -9,9 +9,14 @@
 //! - [`EditBody`] and [`parse_edit`]: `POST /api/orders/{id}/edit`.
 //! - [`SplitBody`]: `POST /api/orders/{id}/split`.
 //! - [`NetworkBody`]: `POST /api/network`.
+//! - [`ClaimBody`], [`PayBody`], [`RefundBody`], [`ReviewBody`],
+//!   [`RefundOrderBody`]: the payment routes.
 
 mod body;
 mod error;
 
-pub use body::{EditBody, MAX_USER_LEN, NetworkBody, OpenBody, SplitBody, SplitLine, check_user, parse_edit};
+pub use body::{
+    ClaimBody, EditBody, MAX_TENDERS, MAX_USER_LEN, NetworkBody, OpenBody, PayBody, RefundBody,
+    RefundOrderBody, ReviewAction, ReviewBody, SplitBody, SplitLine, TenderBody, check_user, parse_edit,
+};
 pub use error::BodyError;

@@ -31,6 +31,20 @@ impl Policy {
         Policy { accept_incoming: true, one_waiter_per_table: false, managers: BTreeSet::new() }
     }
 
+    /// Managers give money back and resolve flagged orders.
+    pub fn is_manager(&self, user: &str) -> bool {
+        self.managers.contains(user)
+    }
+
+    /// Why `user` may not give money back or resolve a review, if they may
+    /// not.
+    pub fn refuses_manager_action(&self, user: &str) -> Option<String> {
+        if self.is_manager(user) {
+            return None;
+        }
+        Some(format!("only a manager may give money back or resolve a review; {user} is not one"))
+    }
+
     /// Whether this terminal shows `order`.
     pub fn shows(&self, terminal: &TerminalId, order: &OrderView) -> bool {
         self.accept_incoming || &order.created.terminal == terminal

@@ -132,9 +132,14 @@ async fn orders_open_edit_split_pay_over_the_api() {
 
     let (s, v) = edit(&f.app, &id, "ana", json!({"op": "mark_paid"})).await;
     assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "not_fully_paid"));
-    let (s, _) =
+    // More than is due on a plain payment: refused (cash change goes
+    // through `pay` with `tendered`).
+    let (s, v) =
         edit(&f.app, &id, "ana", json!({"op": "add_payment", "method": "cash", "amount": 3000})).await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "overpayment"));
+    let (s, v) = edit(&f.app, &id, "ana", json!({"op": "pay", "method": "cash", "tendered": 3000})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["order"]["totals"]["change"], 420);
     let (s, v) = edit(&f.app, &id, "ana", json!({"op": "mark_paid"})).await;
     assert_eq!((s, v["order"]["state"].clone()), (StatusCode::OK, json!("paid")));
     let (_, open_list) = call(&f.app, "GET", "/api/orders", None).await;

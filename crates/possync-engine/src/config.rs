@@ -51,6 +51,14 @@ pub struct EngineConfig {
     /// this within `offence_window` is disconnected.
     pub max_offences: u32,
     pub offence_window: Duration,
+    /// How long a payment claim lasts unless renewed (the payment screen
+    /// renews it while open); a terminal that died holding one frees the
+    /// order after this at the latest.
+    pub payment_claim_ttl: Duration,
+    /// How long a claim waits for every peer's answer before it is granted
+    /// anyway: a peer that stays silent (partitioned while still connected)
+    /// must not stop a terminal from taking a payment.
+    pub payment_claim_ack_timeout: Duration,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +84,8 @@ impl Default for EngineConfig {
             peer_duplicate_burst: 1_000,
             max_offences: 20,
             offence_window: Duration::from_secs(60),
+            payment_claim_ttl: Duration::from_secs(30),
+            payment_claim_ack_timeout: Duration::from_secs(3),
         }
     }
 }

@@ -14,6 +14,7 @@ use possync_model::{
     Quantity, RemoteApplied, TerminalId, decode_changes,
 };
 
+use crate::claims::{ClaimAct, Claims, PaymentClaim};
 use crate::config::EngineConfig;
 use crate::orders::{Entry, Life, Orders};
 use crate::output::{Event, Origin, Output, Rejection, StoreOp};
@@ -104,6 +105,11 @@ pub struct Engine<P: PeerId> {
     pending_store: Vec<StoreOp>,
     next_anti_entropy: Option<Instant>,
     next_maintenance: Instant,
+    /// Who is taking which order's payment (ephemeral, never stored).
+    claims: Claims<P>,
+    /// The latest `now` any input brought, for inputs that carry none
+    /// (`peer_down`).
+    last_now: Instant,
 }
 
 impl<P: PeerId> Engine<P> {
@@ -111,7 +117,6 @@ impl<P: PeerId> Engine<P> {
         Engine {
             summary: Summary::new(cfg.summary_buckets),
             next_maintenance: now + MAINTENANCE_INTERVAL,
-            cfg,
             terminal,
             actor,
             rng: SplitMix64::new(seed),
@@ -122,6 +127,9 @@ impl<P: PeerId> Engine<P> {
             outbox: VecDeque::new(),
             pending_store: Vec::new(),
             next_anti_entropy: None,
+            claims: Claims::new(cfg.payment_claim_ttl, cfg.payment_claim_ack_timeout),
+            last_now: now,
+            cfg,
         }
     }
 
@@ -284,6 +292,76 @@ impl<P: PeerId> Engine<P> {
         Ok(new_id)
     }
 
+    // ----- payment claims -------------------------------------------------
+
+    /// Asks for (or renews) this terminal's claim on taking `order`'s
+    /// payment (see `claims.rs`). The answer is the claim that stands:
+    /// ours, granted or still waiting for peers' answers, or another
+    /// terminal's, which refuses ours ("being paid on T2 by ana").
+    pub fn claim_payment(
+        &mut self,
+        now: Instant,
+        user: &str,
+        order: &OrderId,
+    ) -> Result<PaymentClaim, EngineError> {
+        self.usable_entry(order)?;
+        self.last_now = self.last_now.max(now);
+        let peers: Vec<P> = self.peers.keys().cloned().collect();
+        let token = self.rng.next_u64();
+        let mut acts = Vec::new();
+        let claim = self.claims.claim(now, &self.terminal, user, order, &peers, token, &mut acts);
+        self.claim_acts(now, acts);
+        self.flush();
+        Ok(claim)
+    }
+
+    /// This terminal is done taking `order`'s payment (paid, or gave up).
+    pub fn release_payment(&mut self, now: Instant, order: &OrderId) {
+        self.last_now = self.last_now.max(now);
+        let peers: Vec<P> = self.peers.keys().cloned().collect();
+        let heads = self.orders.get(order).map(|e| e.doc.heads()).unwrap_or_default();
+        let mut acts = Vec::new();
+        self.claims.release(order, &heads, &peers, &mut acts);
+        self.claim_acts(now, acts);
+        self.flush();
+    }
+
+    /// Who is taking `order`'s payment right now, if anyone.
+    pub fn payment_claim(&self, now: Instant, order: &OrderId) -> Option<PaymentClaim> {
+        self.claims.get(now, &self.terminal, order)
+    }
+
+    /// Every payment in progress this terminal knows of.
+    pub fn payment_claims(&self, now: Instant) -> Vec<PaymentClaim> {
+        self.claims.all(now, &self.terminal)
+    }
+
+    /// Whether the order holds every one of `heads` (visible, not parked).
+    fn holds_heads(&self, order: &OrderId, heads: &[ChangeHash]) -> bool {
+        let Some(entry) = self.orders.get(order) else { return heads.is_empty() };
+        let doc = entry.doc.automerge();
+        // Parked changes (missing dependencies) are not in the history.
+        heads.iter().all(|h| doc.get_change_meta_by_hash(h).is_some())
+    }
+
+    fn claim_acts(&mut self, now: Instant, acts: Vec<ClaimAct<P>>) {
+        let mut changed: Vec<OrderId> = Vec::new();
+        for act in acts {
+            match act {
+                ClaimAct::Send(to, msg) => self.send(&to, msg.encode()),
+                ClaimAct::Changed(order) => {
+                    if !changed.contains(&order) {
+                        changed.push(order);
+                    }
+                }
+            }
+        }
+        for order in changed {
+            let claim = self.claims.get(now, &self.terminal, &order);
+            self.outbox.push_back(Output::Event(Event::PaymentClaim { order, claim }));
+        }
+    }
+
     fn usable_entry(&mut self, order: &OrderId) -> Result<&mut Entry, EngineError> {
         match self.orders.get_mut(order) {
             Some(e) if e.is_complete() => Ok(e),
@@ -353,9 +431,13 @@ impl<P: PeerId> Engine<P> {
 
     /// When [`Engine::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Instant {
-        match self.next_anti_entropy {
+        let t = match self.next_anti_entropy {
             Some(t) => t.min(self.next_maintenance),
             None => self.next_maintenance,
+        };
+        match self.claims.next_deadline() {
+            Some(c) => t.min(c),
+            None => t,
         }
     }
 
@@ -364,8 +446,12 @@ impl<P: PeerId> Engine<P> {
     /// A connection to a peer of the multi-session is up (and its gossip
     /// subscription seen). Starts catch-up with it.
     pub fn peer_up(&mut self, now: Instant, peer: P) {
+        self.last_now = self.last_now.max(now);
         self.peers.insert(peer.clone(), PeerState::new(now, &self.cfg));
         self.send_summary(&peer);
+        let mut acts = Vec::new();
+        self.claims.peer_up(now, &self.terminal, &peer, &mut acts);
+        self.claim_acts(now, acts);
         if self.next_anti_entropy.is_none() {
             self.next_anti_entropy = Some(now + self.jittered(self.cfg.anti_entropy_interval));
         }
@@ -393,6 +479,12 @@ impl<P: PeerId> Engine<P> {
         if self.peers.is_empty() {
             self.next_anti_entropy = None;
         }
+        let mut acts = Vec::new();
+        self.claims.peer_down(peer, &mut acts);
+        // No clock here: the events' views are read at the last known time,
+        // which only matters for claims that lapse this very instant.
+        let now = self.last_now;
+        self.claim_acts(now, acts);
     }
 
     /// A gossip message arrived: forwarded to us by `from`, published and
@@ -476,6 +568,7 @@ impl<P: PeerId> Engine<P> {
 
     /// A pairwise catch-up message arrived from `from`.
     pub fn handle_direct(&mut self, now: Instant, from: P, bytes: &[u8]) {
+        self.last_now = self.last_now.max(now);
         let cfg = &self.cfg;
         let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
         if !peer.guard.admit(now, cfg) {
@@ -494,6 +587,24 @@ impl<P: PeerId> Engine<P> {
             Ok(Direct::Fetch { orders }) => self.on_fetch(&from, orders),
             Ok(Direct::Docs { docs }) => self.on_docs(now, &from, docs),
             Ok(Direct::Sync { items }) => self.on_sync(now, &from, items),
+            Ok(Direct::Claim(msg)) => {
+                let mut acts = Vec::new();
+                let peers: Vec<P> = self.peers.keys().cloned().collect();
+                self.claims.on_claim(now, &self.terminal, &from, msg, &peers, &mut acts);
+                self.claim_acts(now, acts);
+            }
+            Ok(Direct::ClaimReply { order, token, granted, holder }) => {
+                let mut acts = Vec::new();
+                let peers: Vec<P> = self.peers.keys().cloned().collect();
+                self.claims.on_reply(now, &from, &order, token, granted, holder, &peers, &mut acts);
+                self.claim_acts(now, acts);
+            }
+            Ok(Direct::ClaimRelease { order, token, heads }) => {
+                let held = self.holds_heads(&order, &heads);
+                let mut acts = Vec::new();
+                self.claims.on_release(&order, token, heads, held, &mut acts);
+                self.claim_acts(now, acts);
+            }
         }
         self.flush();
     }
@@ -508,6 +619,7 @@ impl<P: PeerId> Engine<P> {
 
     /// Time passed: anti-entropy rounds, stalled sessions, retention.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.next_anti_entropy.is_some_and(|t| now >= t) && !self.peers.is_empty() {
             let pick = self.rng.below(self.peers.len() as u64) as usize;
             if let Some(peer) = self.peers.keys().nth(pick).cloned() {
@@ -519,6 +631,9 @@ impl<P: PeerId> Engine<P> {
             self.maintain(now);
             self.next_maintenance = now + MAINTENANCE_INTERVAL;
         }
+        let mut acts = Vec::new();
+        self.claims.tick(now, &mut acts);
+        self.claim_acts(now, acts);
         self.flush();
     }
 
@@ -924,6 +1039,14 @@ impl<P: PeerId> Engine<P> {
     /// Re-derives the order's place (open list or archive) and its summary
     /// fingerprint, and tells the application what changed.
     fn after_change(&mut self, now: Instant, order: &OrderId, origin: Origin<P>, summary: ChangeSummary) {
+        // A released claim waiting for the payment it took: here it may be.
+        if let Some(heads) = self.claims.waiting_heads(order)
+            && self.holds_heads(order, heads)
+        {
+            let mut acts = Vec::new();
+            self.claims.release_complete(order, &mut acts);
+            self.claim_acts(now, acts);
+        }
         let Some(entry) = self.orders.get(order) else { return };
         let Some(view) = entry.doc.current_view() else { return };
         let active = view.is_active();

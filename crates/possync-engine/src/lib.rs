@@ -11,10 +11,12 @@
 //! - [`ActorOwner`]: which terminal an Automerge actor belongs to.
 //! - [`summary`]: bucketed fingerprints of orders for anti-entropy.
 //! - [`Engine`]: fan-out of local changes, catch-up (summary → heads → fetch
-//!   or Automerge sync), lifecycle (open list, archive, retention).
+//!   or Automerge sync), lifecycle (open list, archive, retention), payment
+//!   claims ([`PaymentClaim`]: who is taking an order's payment right now).
 //!
 //! How a runtime drives it is in `docs/ARCHITECTURE.md`.
 
+mod claims;
 mod config;
 mod engine;
 mod guard;
@@ -26,6 +28,7 @@ mod rng;
 pub mod summary;
 pub mod wire;
 
+pub use claims::PaymentClaim;
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;

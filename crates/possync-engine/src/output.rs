@@ -58,6 +58,8 @@ pub enum Event<P> {
     OrderChanged { order: OrderId, origin: Origin<P>, summary: ChangeSummary, active: bool },
     /// An order left the open list (paid or cancelled, nothing to review).
     Archived { order: OrderId },
+    /// Who is taking the order's payment changed: `None` when nobody is.
+    PaymentClaim { order: OrderId, claim: Option<crate::PaymentClaim> },
     /// Data from a peer was refused; nothing was applied.
     Rejected { from: P, reason: Rejection },
 }

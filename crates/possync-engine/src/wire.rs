@@ -13,7 +13,7 @@
 //! every length is checked against the bytes that remain.
 
 use automerge::ChangeHash;
-use possync_model::OrderId;
+use possync_model::{OrderId, TerminalId};
 use sha2::{Digest, Sha256};
 
 /// First two bytes of every message.
@@ -47,7 +47,37 @@ pub enum Direct {
     /// Automerge sync-protocol messages, one per order (kind 20). An empty
     /// payload means "done": the sender ended its session for that order.
     Sync { items: Vec<(OrderId, Vec<u8>)> },
+    /// "I am taking a payment for this order" (kind 21): a short-lived claim,
+    /// sent to every connected peer, answered with `ClaimReply`. Never
+    /// stored: see [`crate::claims`].
+    Claim(ClaimMsg),
+    /// The answer to a `Claim` (kind 22): granted, or refused because
+    /// `holder` holds (or is also asking for) the order's claim.
+    ClaimReply { order: OrderId, token: u64, granted: bool, holder: ClaimMsg },
+    /// The claimant is done (paid or gave up) (kind 23). `heads`: the
+    /// order's heads when it let go: the receiver keeps showing the claim
+    /// until it holds them, so that nobody pays again before the payment
+    /// that was just taken has arrived.
+    ClaimRelease { order: OrderId, token: u64, heads: Vec<ChangeHash> },
 }
+
+/// One terminal's claim on an order's payment, as it travels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimMsg {
+    pub order: OrderId,
+    /// Random, drawn per claim: names it in replies and releases, and breaks
+    /// the tie between two claims made at once (the smaller wins).
+    pub token: u64,
+    pub terminal: TerminalId,
+    pub user: String,
+    /// How long the claim lasts from its receipt, unless renewed.
+    pub ttl_ms: u32,
+}
+
+/// Longest user name a claim carries, in bytes.
+pub const MAX_CLAIM_USER: usize = 64;
+/// Longest claim lifetime a message may ask for.
+pub const MAX_CLAIM_TTL_MS: u32 = 5 * 60 * 1000;
 
 const KIND_CHANGES: u8 = 1;
 const KIND_SUMMARY: u8 = 16;
@@ -55,6 +85,9 @@ const KIND_HEADS: u8 = 17;
 const KIND_FETCH: u8 = 18;
 const KIND_DOCS: u8 = 19;
 const KIND_SYNC: u8 = 20;
+const KIND_CLAIM: u8 = 21;
+const KIND_CLAIM_REPLY: u8 = 22;
+const KIND_CLAIM_RELEASE: u8 = 23;
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,6 +195,29 @@ impl Direct {
             }
             Direct::Docs { docs } => Self::encode_pairs(KIND_DOCS, docs),
             Direct::Sync { items } => Self::encode_pairs(KIND_SYNC, items),
+            Direct::Claim(claim) => {
+                let mut w = Writer::new(KIND_CLAIM);
+                w.claim(claim);
+                w.out
+            }
+            Direct::ClaimReply { order, token, granted, holder } => {
+                let mut w = Writer::new(KIND_CLAIM_REPLY);
+                w.str(order.as_str());
+                w.varint(*token);
+                w.out.push(u8::from(*granted));
+                w.claim(holder);
+                w.out
+            }
+            Direct::ClaimRelease { order, token, heads } => {
+                let mut w = Writer::new(KIND_CLAIM_RELEASE);
+                w.str(order.as_str());
+                w.varint(*token);
+                w.varint(heads.len() as u64);
+                for h in heads {
+                    w.out.extend_from_slice(&h.0);
+                }
+                w.out
+            }
         }
     }
 
@@ -216,6 +272,29 @@ impl Direct {
             KIND_FETCH => Direct::Fetch { orders: r.list("orders", Reader::order_id)? },
             KIND_DOCS => Direct::Docs { docs: r.pairs()? },
             KIND_SYNC => Direct::Sync { items: r.pairs()? },
+            KIND_CLAIM => Direct::Claim(r.claim()?),
+            KIND_CLAIM_REPLY => {
+                let order = r.order_id()?;
+                let token = r.varint("token")?;
+                let granted = match r.take(1, "granted flag")?[0] {
+                    0 => false,
+                    1 => true,
+                    other => {
+                        return Err(WireError::Invalid { what: "granted flag", detail: other.to_string() });
+                    }
+                };
+                Direct::ClaimReply { order, token, granted, holder: r.claim()? }
+            }
+            KIND_CLAIM_RELEASE => {
+                let order = r.order_id()?;
+                let token = r.varint("token")?;
+                let heads = r.list("heads", |r| {
+                    let h = r.take(32, "change hash")?;
+                    ChangeHash::try_from(h)
+                        .map_err(|e| WireError::Invalid { what: "change hash", detail: e.to_string() })
+                })?;
+                Direct::ClaimRelease { order, token, heads }
+            }
             other => return Err(WireError::UnknownKind(other)),
         };
         r.finish()?;
@@ -230,6 +309,9 @@ impl Direct {
             Direct::Fetch { .. } => "fetch",
             Direct::Docs { .. } => "docs",
             Direct::Sync { .. } => "sync",
+            Direct::Claim(_) => "claim",
+            Direct::ClaimReply { .. } => "claim_reply",
+            Direct::ClaimRelease { .. } => "claim_release",
         }
     }
 }
@@ -262,6 +344,14 @@ impl Writer {
     fn bytes(&mut self, b: &[u8]) {
         self.varint(b.len() as u64);
         self.out.extend_from_slice(b);
+    }
+
+    fn claim(&mut self, c: &ClaimMsg) {
+        self.str(c.order.as_str());
+        self.varint(c.token);
+        self.str(c.terminal.as_str());
+        self.str(&c.user);
+        self.varint(u64::from(c.ttl_ms));
     }
 
     fn str(&mut self, s: &str) {
@@ -352,6 +442,28 @@ impl<'a> Reader<'a> {
         self.list("items", |r| Ok((r.order_id()?, r.bytes("payload")?.to_vec())))
     }
 
+    fn claim(&mut self) -> Result<ClaimMsg, WireError> {
+        let order = self.order_id()?;
+        let token = self.varint("token")?;
+        let terminal = self.bytes("terminal")?;
+        let terminal = std::str::from_utf8(terminal)
+            .ok()
+            .and_then(|t| TerminalId::parse(t).ok())
+            .ok_or_else(|| WireError::Invalid { what: "terminal", detail: "not a terminal id".into() })?;
+        let user = self.bytes("user")?;
+        let user = std::str::from_utf8(user)
+            .ok()
+            .filter(|u| u.len() <= MAX_CLAIM_USER)
+            .ok_or_else(|| WireError::Invalid { what: "user", detail: "not UTF-8 or too long".into() })?
+            .to_owned();
+        let ttl = self.varint("ttl")?;
+        let ttl_ms = u32::try_from(ttl)
+            .ok()
+            .filter(|t| *t <= MAX_CLAIM_TTL_MS)
+            .ok_or_else(|| WireError::Invalid { what: "ttl", detail: format!("{ttl} ms") })?;
+        Ok(ClaimMsg { order, token, terminal, user, ttl_ms })
+    }
+
     fn finish(self) -> Result<(), WireError> {
         if self.rest.is_empty() { Ok(()) } else { Err(WireError::Trailing(self.rest.len())) }
     }
@@ -364,6 +476,28 @@ mod tests {
 
     fn order(n: u128) -> OrderId {
         OrderId::from_random(n)
+    }
+
+    fn claim() -> ClaimMsg {
+        ClaimMsg {
+            order: order(7),
+            token: 0xdead_beef,
+            terminal: TerminalId::parse("T2").unwrap(),
+            user: "ana".into(),
+            ttl_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn a_bad_claim_is_an_error() {
+        let good = Direct::Claim(claim()).encode();
+        for cut in 0..good.len() {
+            assert!(Direct::decode(&good[..cut]).is_err(), "prefix of {cut} bytes decoded");
+        }
+        let long_ttl = Direct::Claim(ClaimMsg { ttl_ms: MAX_CLAIM_TTL_MS + 1, ..claim() }).encode();
+        assert!(matches!(Direct::decode(&long_ttl), Err(WireError::Invalid { what: "ttl", .. })));
+        let long_user = Direct::Claim(ClaimMsg { user: "x".repeat(MAX_CLAIM_USER + 1), ..claim() }).encode();
+        assert!(matches!(Direct::decode(&long_user), Err(WireError::Invalid { what: "user", .. })));
     }
 
     #[test]
@@ -379,6 +513,9 @@ mod tests {
             Direct::Fetch { orders: vec![order(2), order(3)] },
             Direct::Docs { docs: vec![(order(4), vec![1, 2, 3])] },
             Direct::Sync { items: vec![(order(5), vec![]), (order(6), vec![9; 300])] },
+            Direct::Claim(claim()),
+            Direct::ClaimReply { order: order(7), token: 3, granted: false, holder: claim() },
+            Direct::ClaimRelease { order: order(7), token: u64::MAX, heads: vec![hash] },
         ];
         for msg in direct {
             assert_eq!(Direct::decode(&msg.encode()).unwrap(), msg);

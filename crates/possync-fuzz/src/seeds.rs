@@ -217,7 +217,7 @@ fn api_bodies() -> Vec<(&'static str, String)> {
                 method: "cash".into(),
                 amount: Money(10),
             }),
-            edit(&Edit::ResolveReview { state: None }),
+            edit(&Edit::ResolveReview { state: None, reason: None, accept: false }),
         ]
         .iter()
         .map(Value::to_string)

@@ -35,4 +35,8 @@ pub enum ReviewFlag {
     EditedAfterClose { state: OrderState, closed_total: i64, total: i64 },
     /// A paid order whose payments no longer cover its total.
     Underpaid { total: i64, paid: i64 },
+    /// Payments exceed the total (change already left out): a customer
+    /// charged twice, or lines removed after payment. Cleared by giving the
+    /// extra back (a refund) or by a manager accepting it.
+    Overpaid { total: i64, paid: i64 },
 }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
 use crate::money::{Discount, Money, Quantity};
+use crate::till::{NewRefund, Tender};
 
 /// Everything needed to open an order.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub struct NewOrder {
     pub fiscal_position: Option<String>,
     #[serde(default)]
     pub ext: Map<String, Json>,
+    /// Set on a refund order: the paid order it gives money back for.
+    #[serde(default)]
+    pub refund_of: Option<OrderId>,
 }
 
 impl NewOrder {
@@ -41,6 +45,7 @@ impl NewOrder {
             pricelist: None,
             fiscal_position: None,
             ext: Map::new(),
+            refund_of: None,
         }
     }
 }
@@ -125,6 +130,11 @@ pub enum Edit {
         method: String,
         amount: Money,
     },
+    /// A payment taken at the till: what was tendered, a tip, and change
+    /// for cash. Refused when nothing is due. See `till.rs`.
+    Pay(Tender),
+    /// Money given back, with a reason: a payment of minus the amount.
+    Refund(NewRefund),
     /// Close as paid; payments must cover the total.
     MarkPaid,
     Cancel,
@@ -140,9 +150,17 @@ pub enum Edit {
     /// A manager has looked at a flagged order: record a fresh closing over the
     /// order as it is now, as `state` (paid or cancelled; the current state when
     /// `None`). Clears `closed_concurrently` and `edited_after_close`;
-    /// `underpaid` clears only once payments cover the total.
+    /// `underpaid` clears only once payments cover the total, `overpaid`
+    /// once the extra is given back (`Refund`) or with `accept`.
     ResolveReview {
         state: Option<crate::schema::OrderState>,
+        /// Why: recorded on the closing with who resolved it.
+        #[serde(default)]
+        reason: Option<String>,
+        /// Keep payments above the total as they are (the customer left the
+        /// extra): clears `overpaid` for the order exactly as it is now.
+        #[serde(default)]
+        accept: bool,
     },
 }
 
@@ -165,6 +183,8 @@ impl Edit {
             Edit::SetNote { .. } => "set_note",
             Edit::SendToKitchen { .. } => "send_to_kitchen",
             Edit::AddPayment { .. } => "add_payment",
+            Edit::Pay(_) => "pay",
+            Edit::Refund(_) => "refund",
             Edit::MarkPaid => "mark_paid",
             Edit::Cancel => "cancel",
             Edit::SetExt { .. } => "set_ext",

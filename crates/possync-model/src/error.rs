@@ -49,6 +49,15 @@ pub enum EditError {
     Invalid { field: &'static str, detail: String },
     #[error("order is not fully paid: total {total}, paid {paid} (minor units)")]
     NotFullyPaid { total: i64, paid: i64 },
+    /// A payment of a bill with nothing left to pay: the second of two
+    /// cashiers charging one customer, refused before anything is written.
+    #[error("nothing is due on this order (due {due} minor units): it is already paid")]
+    NothingDue { due: i64 },
+    /// A payment above what is due that cannot give change (a card).
+    #[error("{amount} minor units is more than the {due} due; only cash gives change")]
+    Overpayment { due: i64, amount: i64 },
+    #[error("at most {max} minor units may be given back here, not {amount}")]
+    RefundTooLarge { max: i64, amount: i64 },
     #[error("the stored order is invalid: {0}")]
     Schema(#[from] SchemaError),
     #[error("automerge: {0}")]

@@ -28,6 +28,7 @@ mod money;
 mod order_doc;
 mod read;
 pub mod schema;
+pub mod till;
 mod touched;
 mod view;
 
@@ -41,6 +42,7 @@ pub use ids::{LineId, MAX_ID_LEN, OrderId, OrderName, PaymentId, TerminalId};
 pub use money::{Discount, Money, Quantity, line_total};
 pub use order_doc::{LocalChange, OrderDoc, RemoteApplied, change_author, decode_changes};
 pub use schema::OrderState;
+pub use till::{NewRefund, Tender};
 pub use view::{LineView, OrderView, PaymentView, Totals};
 
 /// Re-exported so integrators name the same Automerge types possync uses.

@@ -15,9 +15,10 @@ use crate::conflict::ReviewFlag;
 use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError, SchemaError};
 use crate::ext;
-use crate::ids::{LineId, OrderId};
-use crate::money::Quantity;
+use crate::ids::{LineId, OrderId, PaymentId};
+use crate::money::{Money, Quantity};
 use crate::schema::*;
+use crate::till;
 use crate::touched::touched_by;
 use crate::view::{OrderView, content_digest};
 
@@ -91,6 +92,9 @@ impl OrderDoc {
         check_opt_text("fiscal_position", new.fiscal_position.as_deref())?;
         check_guests(new.guests)?;
         ext::check_fields(&new.ext)?;
+        if new.refund_of.as_ref() == Some(&new.id) {
+            return Err(invalid("refund_of", "an order cannot refund itself".into()));
+        }
         let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor), view: None };
         let stamp = ctx.stamp();
         let mut tx = order.doc.transaction();
@@ -110,6 +114,9 @@ impl OrderDoc {
         tx.put_object(ROOT, K_PAYMENTS, ObjType::Map)?;
         let ext_obj = tx.put_object(ROOT, K_EXT, ObjType::Map)?;
         ext::write_fields(&mut tx, &ext_obj, &new.ext)?;
+        if let Some(original) = &new.refund_of {
+            tx.put(ROOT, K_REFUND_OF, original.as_str())?;
+        }
         fill(&mut tx, &lines)?;
         let change = commit(tx, ctx)?.ok_or_else(|| EditError::Automerge("opening made no change".into()))?;
         let change = order.local_change(change, None, ctx)?;
@@ -182,7 +189,12 @@ impl OrderDoc {
             Edit::ResolveReview { .. } => true,
             // A paid order left short (a line added concurrently with its
             // payment) can still take the missing payment; see ResolveReview.
-            Edit::AddPayment { .. } => view.review.iter().any(|f| matches!(f, ReviewFlag::Underpaid { .. })),
+            Edit::AddPayment { .. } | Edit::Pay(_) => {
+                view.review.iter().any(|f| matches!(f, ReviewFlag::Underpaid { .. }))
+            }
+            // Giving back what a closed order was paid too much (checked
+            // below against what it exceeds the total by).
+            Edit::Refund(_) => true,
             _ => false,
         };
         if view.state != OrderState::Open && !closed_ok {
@@ -285,25 +297,48 @@ impl OrderDoc {
                 }
             }
             Edit::AddPayment { payment, method, amount } => {
-                check_text("method", method)?;
-                if method.is_empty() {
-                    return Err(invalid("method", "must not be empty".into()));
-                }
-                check_amount("amount", amount.0)?;
-                if view.payments.len() >= MAX_PAYMENTS {
+                // A plain payment of part or all of what is due; a second
+                // payment of a paid bill is refused here, before anything is
+                // written (the concurrent case is flagged `overpaid`).
+                if amount.0 <= 0 {
                     return Err(invalid(
-                        "payment",
-                        format!("an order holds at most {MAX_PAYMENTS} payments"),
+                        "amount",
+                        "a payment is above zero; give money back with a refund".into(),
                     ));
                 }
-                let payments = obj(&tx, &ROOT, K_PAYMENTS)?;
-                if tx.get(&payments, payment.as_str())?.is_some() {
-                    return Err(EditError::DuplicatePayment(payment.clone()));
+                if view.totals.due.0 <= 0 {
+                    return Err(EditError::NothingDue { due: view.totals.due.0 });
                 }
-                let p = tx.put_object(&payments, payment.as_str(), ObjType::Map)?;
-                tx.put(&p, K_METHOD, method.as_str())?;
-                tx.put(&p, K_AMOUNT, amount.0)?;
-                put_stamp(&mut tx, &p, K_BY, &stamp)?;
+                if *amount > view.totals.due {
+                    return Err(EditError::Overpayment { due: view.totals.due.0, amount: amount.0 });
+                }
+                new_payment(&mut tx, &view, payment, method, *amount, &stamp)?;
+            }
+            Edit::Pay(tender) => {
+                let split = till::split_tender(view.totals.due, tender)?;
+                let p = new_payment(&mut tx, &view, &tender.payment, &tender.method, split.amount, &stamp)?;
+                tx.put(&p, K_TENDERED, tender.tendered.0)?;
+                tx.put(&p, K_CHANGE, split.change.0)?;
+                tx.put(&p, K_TIP, tender.tip.0)?;
+            }
+            Edit::Refund(refund) => {
+                till::check_refund(view.state, view.totals.total, view.totals.paid, refund)?;
+                check_text("reason", &refund.reason)?;
+                let p = new_payment(
+                    &mut tx,
+                    &view,
+                    &refund.payment,
+                    &refund.method,
+                    Money(-refund.amount.0),
+                    &stamp,
+                )?;
+                tx.put(&p, K_REASON, refund.reason.as_str())?;
+                if let Some(of) = &refund.refund_of {
+                    if !view.payments.iter().any(|p| &p.id == of) {
+                        return Err(invalid("refund_of", format!("order has no payment `{of}`")));
+                    }
+                    tx.put(&p, K_REFUND_OF, of.as_str())?;
+                }
             }
             Edit::MarkPaid => {
                 if view.totals.paid < view.totals.total {
@@ -314,7 +349,9 @@ impl OrderDoc {
                 }
                 put_closing(&mut tx, OrderState::Paid, &view, &stamp)?;
             }
-            Edit::Cancel => put_closing(&mut tx, OrderState::Cancelled, &view, &stamp)?,
+            Edit::Cancel => {
+                put_closing(&mut tx, OrderState::Cancelled, &view, &stamp)?;
+            }
             Edit::SetExt { fields } => {
                 ext::check_fields(fields)?;
                 let o = obj(&tx, &ROOT, K_EXT)?;
@@ -330,7 +367,7 @@ impl OrderDoc {
                 ext::write_fields(&mut tx, &o, fields)?;
                 touched_line = Some(l);
             }
-            Edit::ResolveReview { state } => {
+            Edit::ResolveReview { state, reason, accept } => {
                 if view.state == OrderState::Open {
                     return Err(EditError::NotClosed);
                 }
@@ -338,7 +375,16 @@ impl OrderDoc {
                 if state == OrderState::Open {
                     return Err(invalid("state", "a review resolves to paid or cancelled".into()));
                 }
-                put_closing(&mut tx, state, &view, &stamp)?;
+                if let Some(reason) = reason {
+                    check_text("reason", reason)?;
+                }
+                let c = put_closing(&mut tx, state, &view, &stamp)?;
+                if let Some(reason) = reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                    tx.put(&c, K_REASON, reason)?;
+                }
+                if *accept {
+                    tx.put(&c, K_ACCEPTED_PAID, view.totals.paid.0)?;
+                }
             }
         }
         if tx.pending_ops() == 0 {
@@ -713,13 +759,42 @@ fn put_closing(
     state: OrderState,
     view: &OrderView,
     stamp: &Stamp,
-) -> Result<(), EditError> {
+) -> Result<ObjId, EditError> {
     let c = tx.put_object(ROOT, K_CLOSED, ObjType::Map)?;
     tx.put(&c, K_STATE, state.as_str())?;
     tx.put(&c, K_DIGEST, content_digest(&view.lines, &view.payments))?;
     tx.put(&c, K_TOTAL, view.totals.total.0)?;
     put_stamp(tx, &c, K_BY, stamp)?;
-    Ok(())
+    Ok(c)
+}
+
+/// Writes a new payment map with the keys every payment has; `Pay` and
+/// `Refund` add their own.
+fn new_payment(
+    tx: &mut Transaction<'_>,
+    view: &OrderView,
+    payment: &PaymentId,
+    method: &str,
+    amount: Money,
+    stamp: &Stamp,
+) -> Result<ObjId, EditError> {
+    check_text("method", method)?;
+    if method.is_empty() {
+        return Err(invalid("method", "must not be empty".into()));
+    }
+    check_amount("amount", amount.0)?;
+    if view.payments.len() >= MAX_PAYMENTS {
+        return Err(invalid("payment", format!("an order holds at most {MAX_PAYMENTS} payments")));
+    }
+    let payments = obj(tx, &ROOT, K_PAYMENTS)?;
+    if tx.get(&payments, payment.as_str())?.is_some() {
+        return Err(EditError::DuplicatePayment(payment.clone()));
+    }
+    let p = tx.put_object(&payments, payment.as_str(), ObjType::Map)?;
+    tx.put(&p, K_METHOD, method)?;
+    tx.put(&p, K_AMOUNT, amount.0)?;
+    put_stamp(tx, &p, K_BY, stamp)?;
+    Ok(p)
 }
 
 /// Writes a stamp. An existing stamp map is updated field by field (only

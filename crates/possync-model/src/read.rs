@@ -45,6 +45,11 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         self.entries.iter().map(|(k, ..)| k.as_str())
     }
 
+    /// Whether the key is present (with any value).
+    pub fn has(&self, key: &str) -> bool {
+        self.entry(key).is_some()
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

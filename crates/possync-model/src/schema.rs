@@ -40,6 +40,13 @@ pub const K_KITCHEN_QTY: &str = "kitchen_qty";
 pub const K_METHOD: &str = "method";
 pub const K_AMOUNT: &str = "amount";
 pub const K_BY: &str = "by";
+// Till payment keys (optional: written by `Pay` and `Refund`; a payment
+// without them is a plain `AddPayment`, as older releases wrote).
+pub const K_TENDERED: &str = "tendered";
+pub const K_CHANGE: &str = "change";
+pub const K_TIP: &str = "tip";
+pub const K_REASON: &str = "reason";
+pub const K_REFUND_OF: &str = "refund_of";
 
 // Stamp keys (created / changed / by).
 pub const K_USER: &str = "user";
@@ -50,6 +57,10 @@ pub const K_AT: &str = "at";
 pub const K_STATE: &str = "state";
 pub const K_DIGEST: &str = "digest";
 pub const K_TOTAL: &str = "total";
+/// On a closing written by `ResolveReview` accepting an overpayment: the
+/// payments sum it accepted. The `overpaid` flag stays away while the order's
+/// payments and lines are exactly those of that closing.
+pub const K_ACCEPTED_PAID: &str = "accepted_paid";
 
 /// Longest free-text field (names, notes, product refs) accepted.
 pub const MAX_TEXT_LEN: usize = 1024;

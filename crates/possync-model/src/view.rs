@@ -37,6 +37,9 @@ pub struct OrderView {
     pub note: String,
     /// The order this one was split from, if any.
     pub split_from: Option<OrderId>,
+    /// On a refund order: the paid order it gives money back for.
+    #[serde(default)]
+    pub refund_of: Option<OrderId>,
     /// Every line, removed ones (quantity 0) included, in creation order.
     pub lines: Vec<LineView>,
     pub payments: Vec<PaymentView>,
@@ -83,17 +86,46 @@ impl LineView {
 pub struct PaymentView {
     pub id: PaymentId,
     pub method: String,
+    /// What this payment counts against the bill: change and tip left out;
+    /// negative for a refund.
     pub amount: Money,
     pub by: Stamp,
+    /// Handed over at the till (a `Pay`); absent on a plain payment.
+    #[serde(default)]
+    pub tendered: Option<Money>,
+    /// Given back in cash out of `tendered`.
+    #[serde(default)]
+    pub change: Money,
+    #[serde(default)]
+    pub tip: Money,
+    /// Why money was given back (a refund).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The payment a refund gives back, when it names one.
+    #[serde(default)]
+    pub refund_of: Option<PaymentId>,
+}
+
+impl PaymentView {
+    pub fn is_refund(&self) -> bool {
+        self.amount.0 < 0
+    }
 }
 
 /// Derived from lines and payments on every read; never stored.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub total: Money,
+    /// Payments against the bill, refunds taken off.
     pub paid: Money,
-    /// `total - paid`; negative when change is due.
+    /// `total - paid`; negative when money is owed back to the customer.
     pub due: Money,
+    /// Change handed back out of cash tendered (already left out of `paid`).
+    #[serde(default)]
+    pub change: Money,
+    /// Tips, on top of the bill.
+    #[serde(default)]
+    pub tip: Money,
 }
 
 impl OrderView {
@@ -179,6 +211,7 @@ impl OrderView {
             guests: before.guests,
             note: before.note.clone(),
             split_from: before.split_from.clone(),
+            refund_of: before.refund_of.clone(),
             lines,
             payments: before.payments.clone(),
             ext: before.ext.clone(),
@@ -230,6 +263,14 @@ impl OrderView {
         let payments = read_payments(&root)?;
         let closings = read_closings(doc)?;
         let (totals, state, review) = derived(&lines, &payments, &closings);
+        let refund_of =
+            match root.opt_str(K_REFUND_OF)? {
+                None => None,
+                Some(s) => Some(OrderId::parse(&s).map_err(|e| SchemaError::OutOfRange {
+                    path: K_REFUND_OF.into(),
+                    detail: e.to_string(),
+                })?),
+            };
 
         Ok(OrderView {
             id: expected.clone(),
@@ -246,6 +287,7 @@ impl OrderView {
             guests,
             note: root.opt_str(K_NOTE)?.unwrap_or_default(),
             split_from,
+            refund_of,
             lines,
             payments,
             ext: root.json_map(K_EXT)?,
@@ -302,7 +344,9 @@ fn derived(
 ) -> (Totals, OrderState, Vec<ReviewFlag>) {
     let total = Money(lines.iter().map(|l| l.total.0).fold(0i64, i64::saturating_add));
     let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
-    let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)) };
+    let change = Money(payments.iter().map(|p| p.change.0).fold(0i64, i64::saturating_add));
+    let tip = Money(payments.iter().map(|p| p.tip.0).fold(0i64, i64::saturating_add));
+    let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)), change, tip };
     let state = if closings.iter().any(|c| c.state == OrderState::Paid) {
         OrderState::Paid
     } else if closings.is_empty() {
@@ -310,8 +354,8 @@ fn derived(
     } else {
         OrderState::Cancelled
     };
-    // The digest is only compared with a closing's.
-    let review = if closings.is_empty() {
+    // The digest is only compared with a closing's (and an acceptance's).
+    let review = if closings.is_empty() && totals.paid <= totals.total {
         Vec::new()
     } else {
         review_flags(state, closings, &totals, &content_digest(lines, payments))
@@ -417,11 +461,29 @@ fn read_payments<D: ReadDoc>(root: &MapReader<'_, D>) -> Result<Vec<PaymentView>
         let p = payments_map.map(key)?;
         let id = PaymentId::parse(key)
             .map_err(|e| SchemaError::OutOfRange { path: p.path.clone(), detail: e.to_string() })?;
+        let opt_amount = |key: &str| -> Result<Option<Money>, SchemaError> {
+            match p.has(key) {
+                true => Ok(Some(Money(p.int(key, -MAX_AMOUNT..=MAX_AMOUNT)?))),
+                false => Ok(None),
+            }
+        };
+        let refund_of = match p.opt_str(K_REFUND_OF)? {
+            None => None,
+            Some(s) => Some(PaymentId::parse(&s).map_err(|e| SchemaError::OutOfRange {
+                path: p.field_path(K_REFUND_OF),
+                detail: e.to_string(),
+            })?),
+        };
         payments.push(PaymentView {
             id,
             method: p.str(K_METHOD)?,
             amount: Money(p.int(K_AMOUNT, -MAX_AMOUNT..=MAX_AMOUNT)?),
             by: p.stamp(K_BY)?,
+            tendered: opt_amount(K_TENDERED)?,
+            change: opt_amount(K_CHANGE)?.unwrap_or_default(),
+            tip: opt_amount(K_TIP)?.unwrap_or_default(),
+            reason: p.opt_str(K_REASON)?,
+            refund_of,
         });
     }
     payments.sort_by(|a, b| (a.by.at_ms, &a.id).cmp(&(b.by.at_ms, &b.id)));
@@ -435,6 +497,8 @@ pub(crate) struct Closing {
     pub digest: String,
     pub total: i64,
     pub by: Stamp,
+    /// A manager accepted payments of this sum above the total.
+    pub accepted_paid: Option<i64>,
 }
 
 /// Every concurrent value of `closed`: more than one means the order was
@@ -469,6 +533,10 @@ fn read_closings<D: ReadDoc>(doc: &D) -> Result<Vec<Closing>, SchemaError> {
             digest: m.str(K_DIGEST)?,
             total: m.int(K_TOTAL, i64::MIN..=i64::MAX)?,
             by: m.stamp(K_BY)?,
+            accepted_paid: match m.has(K_ACCEPTED_PAID) {
+                true => Some(m.int(K_ACCEPTED_PAID, i64::MIN..=i64::MAX)?),
+                false => None,
+            },
         });
     }
     closings.sort_by(|a, b| (&a.by, a.state).cmp(&(&b.by, b.state)));
@@ -494,6 +562,13 @@ fn review_flags(state: OrderState, closings: &[Closing], totals: &Totals, digest
     }
     if state == OrderState::Paid && totals.paid < totals.total {
         flags.push(ReviewFlag::Underpaid { total: totals.total.0, paid: totals.paid.0 });
+    }
+    // Accepted only for the order exactly as the manager saw it: one closing,
+    // same lines and payments.
+    let accepted =
+        matches!(closings, [only] if only.accepted_paid == Some(totals.paid.0) && only.digest == digest);
+    if totals.paid > totals.total && !accepted {
+        flags.push(ReviewFlag::Overpaid { total: totals.total.0, paid: totals.paid.0 });
     }
     flags
 }

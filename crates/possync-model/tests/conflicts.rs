@@ -362,9 +362,12 @@ fn paid_twice_while_partitioned_is_flagged_closed_concurrently() {
     assert_eq!(v.state, OrderState::Paid);
     assert_eq!(
         v.review,
-        vec![ReviewFlag::ClosedConcurrently {
-            closings: vec![(OrderState::Paid, a_stamp), (OrderState::Paid, b_stamp)]
-        }]
+        vec![
+            ReviewFlag::ClosedConcurrently {
+                closings: vec![(OrderState::Paid, a_stamp), (OrderState::Paid, b_stamp)]
+            },
+            ReviewFlag::Overpaid { total: 900, paid: 1800 },
+        ]
     );
     assert_eq!(v.payments.len(), 2, "both payments are kept");
     assert_eq!(v.totals.paid, Money(1800));
@@ -441,7 +444,10 @@ fn local_edit_on_a_closed_order_is_refused_and_changes_nothing() {
     assert_eq!(a.json(), json);
     // ResolveReview needs a closed order, and is refused on an open one.
     let (mut open, _, _) = pair_with_line();
-    assert_eq!(open.try_edit(Edit::ResolveReview { state: None }), Err(EditError::NotClosed));
+    assert_eq!(
+        open.try_edit(Edit::ResolveReview { state: None, reason: None, accept: false }),
+        Err(EditError::NotClosed)
+    );
 }
 
 #[test]
@@ -452,7 +458,7 @@ fn resolve_review_clears_closed_concurrently() {
     b.edit(Edit::Cancel);
     exchange(&mut a, &mut b);
     assert!(!a.view().review.is_empty());
-    b.edit(Edit::ResolveReview { state: None });
+    b.edit(Edit::ResolveReview { state: None, reason: None, accept: false });
     exchange(&mut a, &mut b);
     let v = assert_converged(&[&a, &b]);
     assert_eq!(v.state, OrderState::Paid);
@@ -467,7 +473,7 @@ fn resolve_review_clears_edited_after_close() {
     b.edit(Edit::AddLine(new_line("l2", "tea", 1, 300)));
     exchange(&mut a, &mut b);
     assert!(matches!(a.view().review.as_slice(), [ReviewFlag::EditedAfterClose { .. }]));
-    a.edit(Edit::ResolveReview { state: None });
+    a.edit(Edit::ResolveReview { state: None, reason: None, accept: false });
     exchange(&mut a, &mut b);
     let v = assert_converged(&[&a, &b]);
     assert_eq!(v.state, OrderState::Cancelled);
@@ -485,7 +491,7 @@ fn s10_underpaid_order_collects_the_rest_then_resolves() {
     a.edit(Edit::MarkPaid);
     b.edit(Edit::AddLine(new_line("l2", "tea", 1, 300)));
     exchange(&mut a, &mut b);
-    a.edit(Edit::ResolveReview { state: None });
+    a.edit(Edit::ResolveReview { state: None, reason: None, accept: false });
     assert_eq!(a.view().review, vec![ReviewFlag::Underpaid { total: 1200, paid: 900 }]);
     // Other edits stay refused on the paid order.
     assert_eq!(
@@ -497,7 +503,7 @@ fn s10_underpaid_order_collects_the_rest_then_resolves() {
         a.view().review,
         vec![ReviewFlag::EditedAfterClose { state: OrderState::Paid, closed_total: 1200, total: 1200 }]
     );
-    a.edit(Edit::ResolveReview { state: None });
+    a.edit(Edit::ResolveReview { state: None, reason: None, accept: false });
     exchange(&mut a, &mut b);
     let v = assert_converged(&[&a, &b]);
     assert_eq!(v.state, OrderState::Paid);

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
 
 use automerge::{ChangeHash, ReadDoc};
-use possync_engine::{ActorOwner, Engine, EngineConfig, EngineError, Event, Output, SplitMix64};
+use possync_engine::{
+    ActorOwner, Engine, EngineConfig, EngineError, Event, Output, PaymentClaim, SplitMix64,
+};
 use possync_model::{Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, TerminalId};
 
 use crate::net::{Delivery, NetConfig, Scheduled};
@@ -325,6 +327,34 @@ impl Sim {
             self.node_mut(id).acked.push((order.clone(), *hash));
         }
         result
+    }
+
+    /// `user` on terminal `id` opens the payment screen of `order`: asks
+    /// for (or renews) the payment claim. See `possync_engine::PaymentClaim`.
+    pub fn claim_payment(
+        &mut self,
+        id: u64,
+        user: &str,
+        order: &OrderId,
+    ) -> Result<PaymentClaim, EngineError> {
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        let result = engine.claim_payment(now, user, order);
+        self.drain(id);
+        result
+    }
+
+    /// Terminal `id` is done with `order`'s payment.
+    pub fn release_payment(&mut self, id: u64, order: &OrderId) {
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        engine.release_payment(now, order);
+        self.drain(id);
+    }
+
+    /// The payment claim on `order` terminal `id` knows of, now.
+    pub fn payment_claim(&self, id: u64, order: &OrderId) -> Option<PaymentClaim> {
+        self.engine(id).payment_claim(self.now, order)
     }
 
     pub fn split(

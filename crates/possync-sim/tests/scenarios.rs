@@ -368,12 +368,13 @@ fn paid_orders_leave_the_open_list_everywhere_and_expire() {
     add_lines(&mut sim, a, &order, 1);
     sim.settle(SETTLE);
     let due = sim.engine(a).view(&order).unwrap().totals.due;
-    // Cash with change due: paid more than the total.
-    let cash = Edit::AddPayment {
+    // Cash with change: 1.00 more tendered than due, given back.
+    let cash = Edit::Pay(possync_model::Tender {
         payment: PaymentId::from_random(9),
         method: "cash".into(),
-        amount: Money(due.0 + 100),
-    };
+        tendered: Money(due.0 + 100),
+        tip: Money::ZERO,
+    });
     sim.edit(b, &order, &cash).unwrap();
     sim.settle(SETTLE);
     sim.edit(a, &order, &Edit::MarkPaid).unwrap();

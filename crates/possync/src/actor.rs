@@ -25,6 +25,7 @@ use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
+use crate::payment_claim::ClaimView;
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
@@ -422,6 +423,20 @@ impl Actor {
             }
             Command::Status { reply } => {
                 let _ = reply.send(Ok(self.status()));
+            }
+            Command::Claim { user, order, reply } => {
+                let result = self.engine.claim_payment(now, &user, &order);
+                self.collect();
+                let _ = reply.send(result.map(|c| ClaimView::new(c, now)).map_err(NodeError::from));
+            }
+            Command::Release { order, reply } => {
+                self.engine.release_payment(now, &order);
+                self.collect();
+                let _ = reply.send(Ok(()));
+            }
+            Command::Claims { reply } => {
+                let claims = self.engine.payment_claims(now).into_iter().map(|c| ClaimView::new(c, now));
+                let _ = reply.send(Ok(claims.collect()));
             }
             Command::Dial { addr, reply } => {
                 let result = self
@@ -940,6 +955,9 @@ impl Actor {
                 NodeEvent::OrderChanged { order, origin, summary, active, view }
             }
             Event::Archived { order } => NodeEvent::Archived { order },
+            Event::PaymentClaim { order, claim } => {
+                NodeEvent::PaymentClaim { order, claim: claim.map(|c| ClaimView::new(c, Self::now())) }
+            }
             Event::Rejected { from, reason } => {
                 self.counters.rejected += 1;
                 *self.counters.rejected_by_kind.entry(reason.kind()).or_default() += 1;

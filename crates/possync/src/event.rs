@@ -32,6 +32,8 @@ pub enum NodeEvent {
     },
     /// The order left the open list (paid or cancelled, nothing to review).
     Archived { order: OrderId },
+    /// Who is taking the order's payment changed (`None`: nobody now).
+    PaymentClaim { order: OrderId, claim: Option<crate::ClaimView> },
     /// A peer sent data that was refused; nothing was applied.
     Rejected {
         #[serde(serialize_with = "crate::status::peer_id_str")]

@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::config::NodeBuilder;
 use crate::event::NodeEvent;
+use crate::payment_claim::ClaimView;
 use crate::status::NodeStatus;
 
 /// Errors of node operations.
@@ -74,6 +75,18 @@ pub(crate) enum Command {
     },
     Status {
         reply: Reply<NodeStatus>,
+    },
+    Claim {
+        user: String,
+        order: OrderId,
+        reply: Reply<ClaimView>,
+    },
+    Release {
+        order: OrderId,
+        reply: Reply<()>,
+    },
+    Claims {
+        reply: Reply<Vec<ClaimView>>,
     },
     Dial {
         addr: Multiaddr,
@@ -199,6 +212,27 @@ impl Node {
 
     pub async fn status(&self) -> Result<NodeStatus, NodeError> {
         self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// `user` opens the payment screen of `order`: asks every connected
+    /// terminal for the order's payment claim, or renews ours. Returns the
+    /// claim that stands: ours (`granted` once every peer agreed, which
+    /// takes one round trip; poll [`Node::payment_claims`]), or another
+    /// terminal's, which means this one must not take the payment.
+    pub async fn claim_payment(&self, user: &str, order: &OrderId) -> Result<ClaimView, NodeError> {
+        let (user, order) = (user.to_owned(), order.clone());
+        self.call(|reply| Command::Claim { user, order, reply }).await
+    }
+
+    /// This terminal is done with `order`'s payment (paid, or gave up).
+    pub async fn release_payment(&self, order: &OrderId) -> Result<(), NodeError> {
+        let order = order.clone();
+        self.call(|reply| Command::Release { order, reply }).await
+    }
+
+    /// Every payment in progress this terminal knows of, its own included.
+    pub async fn payment_claims(&self) -> Result<Vec<ClaimView>, NodeError> {
+        self.call(|reply| Command::Claims { reply }).await
     }
 
     /// Dials another terminal once (static peers are redialled by the node).

@@ -19,7 +19,9 @@
 //! # }
 //! ```
 //!
-//! - [`Node`]: the cloneable handle (open, edit, split, read, subscribe).
+//! - [`Node`]: the cloneable handle (open, edit, split, read, subscribe,
+//!   claim an order's payment).
+//! - [`ClaimView`]: a payment in progress on some terminal.
 //! - [`NodeEvent`]: change events naming the order, lines and fields that
 //!   changed and who changed them.
 //! - [`NodeStatus`]: online / syncing / offline, peers, counters.
@@ -37,6 +39,7 @@ mod handle;
 mod keys;
 mod liveness;
 pub mod net;
+mod payment_claim;
 mod relay_delay;
 mod slow_peers;
 mod status;
@@ -48,6 +51,7 @@ pub use config::{NodeBuilder, NodeConfig};
 pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
+pub use payment_claim::ClaimView;
 pub use status::{Connectivity, Counters, Histogram, NodeStatus};
 
 pub use libp2p::{Multiaddr, PeerId};

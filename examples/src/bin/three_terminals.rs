@@ -180,6 +180,7 @@ fn flag(f: &ReviewFlag) -> String {
             Money(*total)
         ),
         ReviewFlag::Underpaid { total, paid } => format!("underpaid: {} of {}", Money(*paid), Money(*total)),
+        ReviewFlag::Overpaid { total, paid } => format!("overpaid: {} of {}", Money(*paid), Money(*total)),
     }
 }
 

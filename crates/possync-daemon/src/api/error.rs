@@ -16,11 +16,19 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// More for the client to show, under `error` (e.g. the payment claim
+    /// that refused a payment: who is paying, on which terminal).
+    pub detail: Option<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), detail: None }
+    }
+
+    pub fn with_detail(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.detail = Some((key, value));
+        self
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
@@ -34,7 +42,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some((key, value)) = self.detail {
+            error[key] = value;
+        }
+        let body = Json(json!({ "error": error }));
         (self.status, body).into_response()
     }
 }
@@ -116,6 +128,9 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::DuplicatePayment(_) => ApiError::new(S::CONFLICT, "duplicate_payment", message),
         EditError::Invalid { .. } => ApiError::new(S::UNPROCESSABLE_ENTITY, "invalid_field", message),
         EditError::NotFullyPaid { .. } => ApiError::new(S::CONFLICT, "not_fully_paid", message),
+        EditError::NothingDue { .. } => ApiError::new(S::CONFLICT, "nothing_due", message),
+        EditError::Overpayment { .. } => ApiError::new(S::CONFLICT, "overpayment", message),
+        EditError::RefundTooLarge { .. } => ApiError::new(S::CONFLICT, "refund_too_large", message),
         EditError::Schema(_) | EditError::Automerge(_) => {
             tracing::error!(error = %message, "edit failed inside the model");
             ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")

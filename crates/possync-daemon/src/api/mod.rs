@@ -4,6 +4,8 @@
 mod error;
 mod metrics;
 mod orders;
+mod payments;
+mod receipt;
 mod ws;
 
 use std::sync::Arc;
@@ -40,6 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders/{id}", get(orders::show))
         .route("/api/orders/{id}/edit", axum::routing::post(orders::edit))
         .route("/api/orders/{id}/split", axum::routing::post(orders::split))
+        .route("/api/orders/{id}/payment/claim", axum::routing::post(payments::claim))
+        .route("/api/orders/{id}/payment/release", axum::routing::post(payments::release))
+        .route("/api/orders/{id}/pay", axum::routing::post(payments::pay))
+        .route("/api/orders/{id}/refund", axum::routing::post(payments::refund))
+        .route("/api/orders/{id}/review", axum::routing::post(payments::review))
+        .route("/api/orders/{id}/refund_order", axum::routing::post(payments::refund_order))
+        .route("/api/orders/{id}/receipt", get(receipt::receipt))
+        .route("/api/payments", get(payments::claims))
         .route("/api/events", get(ws::events))
         .route("/api/network", axum::routing::post(orders::network))
         .route("/metrics", get(metrics::metrics))

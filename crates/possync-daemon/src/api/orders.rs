@@ -11,19 +11,19 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 
-fn random_bits() -> u128 {
+pub(super) fn random_bits() -> u128 {
     let mut b = [0u8; 16];
     // An all-zero id is still unique enough to fail loudly on reuse.
     let _ = getrandom::fill(&mut b);
     u128::from_le_bytes(b)
 }
 
-fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
+pub(super) fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
     OrderId::parse(id).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
 }
 
 /// The order if this terminal shows it (see `Policy::accept_incoming`).
-async fn visible(state: &AppState, id: &OrderId) -> Result<OrderView, ApiError> {
+pub(super) async fn visible(state: &AppState, id: &OrderId) -> Result<OrderView, ApiError> {
     match state.node.order(id).await? {
         Some(v) if state.policy.shows(state.node.terminal(), &v) => Ok(v),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_order", format!("no order {id}"))),
@@ -32,7 +32,7 @@ async fn visible(state: &AppState, id: &OrderId) -> Result<OrderView, ApiError> 
 
 /// The order, if this terminal shows it and `user` may change it (see
 /// `Policy::one_waiter_per_table`).
-async fn editable(state: &AppState, id: &OrderId, user: &str) -> Result<OrderView, ApiError> {
+pub(super) async fn editable(state: &AppState, id: &OrderId, user: &str) -> Result<OrderView, ApiError> {
     let view = visible(state, id).await?;
     match state.policy.refuses_edit(user, &view) {
         Some(why) => Err(ApiError::new(StatusCode::FORBIDDEN, "table_owned_by_other", why)),

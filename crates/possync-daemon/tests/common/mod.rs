@@ -119,6 +119,12 @@ impl Terminal {
         Terminal { name: name.into(), data_dir, api, listen_port, args, child: None }
     }
 
+    /// Adds command-line arguments (e.g. `--config <file>`).
+    pub fn with_args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
     pub fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_possync"))
             .args(&self.args)
