@@ -583,7 +583,20 @@ impl Actor {
 
     /// Refuses a connected terminal that is not of this session, naming
     /// both sessions; it is neither dialled nor heard for [`REFUSED_FOR`].
+    /// One that joined no session in time is only disconnected.
     fn refuse(&mut self, peer: PeerId, refusal: Refusal, now: std::time::Instant) {
+        let _ = self.swarm.disconnect_peer_id(peer);
+        if self.connected.remove(&peer) {
+            self.slow_peers.forget(&peer);
+            self.engine.peer_down(&peer);
+        }
+        if refusal == Refusal::NoSession {
+            // Most likely a link too lossy or slow to carry the subscription
+            // in time: hang up and try afresh, as after any lost link.
+            debug!(%peer, %refusal, "disconnected; it will be dialled again");
+            self.dialer.disconnected(&peer, now);
+            return;
+        }
         if self.warned_refusals.len() >= MAX_WARNED_REFUSALS {
             self.warned_refusals.clear();
         }
@@ -595,11 +608,6 @@ impl Actor {
         }
         self.counters.peers_refused += 1;
         self.dialer.refuse(peer, now + REFUSED_FOR);
-        let _ = self.swarm.disconnect_peer_id(peer);
-        if self.connected.remove(&peer) {
-            self.slow_peers.forget(&peer);
-            self.engine.peer_down(&peer);
-        }
     }
 
     /// The periodic look at peers: dials that are due, links that went

@@ -10,7 +10,7 @@
 //! sends are held (a few, see [`MAX_HELD_REQUESTS`]) and answered once it is
 //! admitted. A terminal subscribed only to other possync sessions is refused
 //! and named in the log; one that subscribes to nothing within
-//! [`ADMISSION_TIMEOUT`] is refused too.
+//! [`ADMISSION_TIMEOUT`] is disconnected (the actor dials it again).
 //!
 //! Sans-IO: the actor reports connections and subscriptions and carries out
 //! the verdicts.

@@ -85,7 +85,7 @@ pub struct Counters {
     pub catchup_sent: u64,
     pub catchup_received: u64,
     /// Connected terminals refused because they belong to another
-    /// multi-session (or joined none): nothing was exchanged with them.
+    /// multi-session: nothing was exchanged with them.
     pub peers_refused: u64,
     /// Links closed because they stopped answering pings (a silently dead
     /// network: cable pulled, Wi-Fi gone).

@@ -51,7 +51,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     metric(
         "possync_peers_refused_total",
         "counter",
-        "Connected terminals refused as members of another multi-session (or of none).",
+        "Connected terminals refused as members of another multi-session.",
         c.peers_refused as f64,
     );
     metric(

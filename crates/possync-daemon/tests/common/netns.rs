@@ -133,37 +133,84 @@ pub const API: &str = "127.0.0.1:8080";
 /// The libp2p port of every namespaced terminal.
 pub const P2P_PORT: u16 = 4100;
 
-/// A `possync run` in a namespace, its log in a file.
+/// A `possync run` in a namespace, its log in a file; restartable from its
+/// data directory.
 pub struct NsTerminal {
     pub ns: String,
     pub name: String,
     pub log: PathBuf,
-    child: Child,
+    args: Vec<String>,
+    child: Option<Child>,
 }
 
 impl NsTerminal {
     /// `extra`: further `run` flags (`--mdns`, `--key-file F`, `--peer A`, …).
     pub fn start(ns: &str, session: &str, name: &str, dir: &Path, extra: &[String]) -> Self {
-        let log = dir.join(format!("{name}.log"));
+        let mut args: Vec<String> =
+            ["netns", "exec", ns, env!("CARGO_BIN_EXE_possync"), "run", "--session", session]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(["--terminal", name, "--api", API, "--listen"].map(String::from));
+        args.push(format!("/ip4/0.0.0.0/tcp/{P2P_PORT}"));
+        args.push("--data-dir".into());
+        args.push(dir.join(name).display().to_string());
+        args.extend(extra.iter().cloned());
+        let mut t = NsTerminal {
+            ns: ns.into(),
+            name: name.into(),
+            log: dir.join(format!("{name}.log")),
+            args,
+            child: None,
+        };
+        t.restart();
+        t
+    }
+
+    /// Starts the process (again), appending to its log, and waits for its API.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "{} is running", self.name);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_possync"), "run", "--session", session])
-            .args(["--terminal", name, "--api", API])
-            .arg("--data-dir")
-            .arg(dir.join(name))
-            .args(["--listen", &format!("/ip4/0.0.0.0/tcp/{P2P_PORT}")])
-            .args(extra)
+            .args(&self.args)
             .env("RUST_LOG", "info,libp2p=warn")
             .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
+            .stderr(log)
             .spawn()
             .unwrap();
-        let t = NsTerminal { ns: ns.into(), name: name.into(), log, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while t.call("GET", "/api/status", None).is_none() {
-            assert!(Instant::now() < deadline, "{name} did not start: {}", t.log_text());
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.call("GET", "/api/status", None).is_none() {
+            assert!(Instant::now() < deadline, "{} did not start: {}", self.name, self.log_text());
             std::thread::sleep(Duration::from_millis(50));
         }
-        t
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(c) = &self.child {
+            let ok = Command::new("kill").args([signal, &c.id().to_string()]).status().unwrap().success();
+            assert!(ok, "kill {signal} {}", self.name);
+        }
+    }
+
+    /// SIGKILL: nothing is flushed.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP / SIGCONT: the process freezes with its connections open.
+    pub fn pause(&self, paused: bool) {
+        self.signal(if paused { "-STOP" } else { "-CONT" });
+    }
+
+    /// SIGTERM, and the exit status (a clean stop is a success).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let mut c = self.child.take().expect("running");
+        c.wait().unwrap()
     }
 
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Option<(u16, Value)> {
@@ -204,7 +251,7 @@ impl NsTerminal {
 
 impl Drop for NsTerminal {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.pause(false);
+        self.kill();
     }
 }
