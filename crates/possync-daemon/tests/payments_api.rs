@@ -285,3 +285,36 @@ async fn bad_payment_input_is_a_clear_error_and_changes_nothing() {
     let (s, v) = pay(&f.app, "no-such-order", "ana", json!([{"method": "cash", "tendered": 100}])).await;
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "unknown_order"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_payment_routes_and_codes() {
+    let f = fixture().await;
+    let (s, doc) = call(&f.app, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, method) in [
+        ("/api/orders/{id}/payment/claim", "post"),
+        ("/api/orders/{id}/payment/release", "post"),
+        ("/api/orders/{id}/pay", "post"),
+        ("/api/orders/{id}/refund", "post"),
+        ("/api/orders/{id}/review", "post"),
+        ("/api/orders/{id}/refund_order", "post"),
+        ("/api/orders/{id}/receipt", "get"),
+        ("/api/payments", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not in docs/openapi.json");
+    }
+    let text = doc.to_string();
+    for code in [
+        "payment_in_progress",
+        "nothing_due",
+        "overpayment",
+        "refund_too_large",
+        "manager_only",
+        "claim_pending",
+    ] {
+        assert!(text.contains(code), "error code {code} is not in docs/openapi.json");
+    }
+    let kinds =
+        &doc["components"]["schemas"]["Order"]["properties"]["review"]["items"]["properties"]["kind"]["enum"];
+    assert!(kinds.as_array().unwrap().contains(&json!("overpaid")));
+}
