@@ -39,6 +39,9 @@ const FLASH_MS = 1500;
 const USER_KEY = 'possync.user';
 /** How often an open payment screen renews its claim (it lapses after 30 s). */
 const CLAIM_RENEW_MS = 10_000;
+/** How often a screen told "being paid on T2" looks whether it still is:
+ * the feed says so too, but a refusal may answer after the feed's news. */
+const BUSY_CHECK_MS = 1000;
 const TOKEN_KEY = 'possync.token';
 
 const $ = (id) => document.getElementById(id);
@@ -60,7 +63,7 @@ const state = {
 };
 
 /** The payment screen: which order, the digits typed (cents), our claim. */
-const pay = { order: null, digits: '', renew: null, paid: false };
+const pay = { order: null, digits: '', renew: null, check: null, paid: false };
 
 // ---------------------------------------------------------------- API access
 
@@ -735,7 +738,13 @@ function bindActions() {
     if (key) numpad(key);
   });
   $('pay-tip').addEventListener('input', () => renderPay());
-  $('pay-dialog').addEventListener('close', closePay);
+  // The dialog's `close` event comes a task later (much later in a tab in
+  // the background): Back and a payment end the screen at once, and a late
+  // `close` (Escape) only if the screen was not opened again meanwhile.
+  $('pay-back').addEventListener('click', closePay);
+  $('pay-dialog').addEventListener('close', () => {
+    if (!$('pay-dialog').open) closePay();
+  });
 
   $('cancel-order').addEventListener('click', () => {
     const o = selectedOrder();
@@ -781,6 +790,20 @@ function openPay() {
   pay.renew = setInterval(() => {
     if ($('pay-claim').dataset.state === 'mine') claimPayment();
   }, CLAIM_RENEW_MS);
+  clearInterval(pay.check);
+  pay.check = setInterval(checkBusy, BUSY_CHECK_MS);
+}
+
+/** Told another terminal is paying: take over once it no longer is. */
+async function checkBusy() {
+  const id = pay.order;
+  if (!id || $('pay-claim').dataset.state !== 'busy') return;
+  try {
+    const claims = await api('GET', '/api/payments');
+    if (pay.order === id && !claims.some((c) => c.order === id)) claimPayment();
+  } catch {
+    // The terminal does not answer: the next check asks again.
+  }
 }
 
 /** Tells the other terminals this screen is open (or still open). */
@@ -795,10 +818,14 @@ async function claimPayment() {
   }
 }
 
+/** What a screen says while another terminal takes the payment. */
+const busyText = (c) => `Being paid on ${c.terminal} by ${c.user}: wait, or take over when they are done`;
+
 /** A refusal the cashier must read, not an error: who pays, or paid already. */
 function refused(e) {
   if (e.code === 'payment_in_progress') {
-    setPayClaim('busy', `${e.message[0].toUpperCase()}${e.message.slice(1)}: wait, or take over when they are done`);
+    const c = e.detail && e.detail.claim;
+    setPayClaim('busy', c ? busyText(c) : e.message);
   } else if (e.code === 'nothing_due' || e.code === 'order_closed') {
     setPayClaim('paid', 'Already paid: nothing is due');
   } else if (e.code === 'overpayment') {
@@ -811,7 +838,7 @@ function refused(e) {
 /** The claim on an order changed: the open screen follows it. */
 function onClaimEvent(order, claim) {
   if (order !== pay.order || !$('pay-dialog').open) return;
-  if (claim && !claim.mine) setPayClaim('busy', `${claimText(claim)}: wait, or take over when they are done`);
+  if (claim && !claim.mine) setPayClaim('busy', busyText(claim));
   // The other terminal went away or gave up: take over.
   else if (!claim && $('pay-claim').dataset.state === 'busy') claimPayment();
 }
@@ -875,6 +902,7 @@ async function payWith(method) {
     applyView(res.order);
     if (res.order.state !== 'open') {
       pay.paid = true;
+      closePay();
       $('pay-dialog').close('paid');
       const back = change > 0 ? ` · change ${money(change)}` : '';
       toast(`${o.name} paid by ${method}${back}`);
@@ -890,8 +918,10 @@ async function payWith(method) {
 
 /** The screen closes: unless paid, the other terminals may pay again. */
 function closePay() {
-  clearInterval(pay.renew);
   const id = pay.order;
+  if (!id) return;
+  clearInterval(pay.renew);
+  clearInterval(pay.check);
   const mine = $('pay-claim').dataset.state === 'mine';
   pay.order = null;
   setPayClaim('none', '');
