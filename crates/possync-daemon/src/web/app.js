@@ -165,6 +165,9 @@ function claimText(c) {
 
 const isManager = () => state.managers.includes(user());
 
+const receiptUrl = (id) =>
+  `/api/orders/${encodeURIComponent(id)}/receipt${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+
 function clock(ms) {
   if (!ms) return '';
   return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
@@ -459,7 +462,7 @@ function renderOrder() {
   const claim = state.claims.get(o.id);
   $('order-claim').hidden = !claim;
   $('order-claim').textContent = claim ? claimText(claim) : '';
-  $('receipt').href = `/api/orders/${encodeURIComponent(o.id)}/receipt${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  $('receipt').href = receiptUrl(o.id);
   setField($('order-customer'), o.customer ?? '');
   setField($('order-guests'), String(o.guests));
   setField($('order-note'), o.note ?? '');
@@ -472,7 +475,7 @@ function renderOrder() {
   // A paid order left short by a concurrent edit can still take the
   // missing payment (the underpaid flag then clears).
   const underpaid = o.state === 'paid' && (o.review ?? []).some((r) => r.kind === 'underpaid');
-  $('pay').disabled = !(open || underpaid);
+  $('pay').disabled = !(open || underpaid) || o.totals.due <= 0;
   $('cancel-order').disabled = !open;
   $('move-table').disabled = !open;
   for (const id of ['order-customer', 'order-guests', 'order-note']) $(id).disabled = !open;
@@ -527,6 +530,10 @@ function renderWarnings(o) {
   $('review-refund').textContent = `Give back ${money(Math.max(0, extra))}`;
   $('review-accept').hidden = !overpaid;
   $('resolve-review').hidden = overpaid || o.state === 'open';
+  // A refund order (or any open order owing the customer): a manager gives
+  // the money back and closes it.
+  $('give-back').hidden = !(o.state === 'open' && o.totals.due < 0 && manager);
+  $('give-back').textContent = `Give back ${money(Math.max(0, -o.totals.due))}`;
 }
 
 function kitchenBadge(l) {
@@ -759,6 +766,8 @@ function bindActions() {
   });
 
   $('review-refund').addEventListener('click', () => review('refund'));
+  $('give-back').addEventListener('click', giveBack);
+  $('paid-orders').addEventListener('toggle', () => attempt('Reading paid orders', loadPaid));
   $('review-accept').addEventListener('click', () => review('accept'));
   $('resolve-review').addEventListener('click', () => review('resolve'));
 }
@@ -928,6 +937,57 @@ function closePay() {
   if (id && mine && !pay.paid) {
     api('POST', `/api/orders/${encodeURIComponent(id)}/payment/release`, { user: user() }).catch(() => {});
   }
+}
+
+// ---------------------------------------------------------------- paid orders, refunds
+
+/** The archive's paid orders, newest first, with their receipt and (for
+ * managers) a refund order. Read when the section opens. */
+async function loadPaid() {
+  if (!$('paid-orders').open) return;
+  const all = await api('GET', '/api/orders?archived=true');
+  const paid = all.filter((o) => o.state === 'paid' && !isActive(o)).sort((a, b) => b.changed.at_ms - a.changed.at_ms);
+  $('paid-list').replaceChildren(
+    ...paid.slice(0, 30).map((o) =>
+      h('li', { dataset: { testid: 'paid-item', orderId: o.id, orderName: o.name } },
+        h('span', { class: 'pl-name' }, `${o.name}${o.refund_of ? ' (refund)' : ''} · ${money(o.totals.total)}`),
+        h('a', { href: receiptUrl(o.id), target: '_blank', rel: 'noopener' }, 'Receipt'),
+        isManager() && !o.refund_of
+          ? h('button', { type: 'button', dataset: { testid: 'paid-refund' }, onclick: () => refundOrder(o) }, 'Refund')
+          : null,
+      )),
+  );
+}
+
+async function refundOrder(o) {
+  const reason = $('refund-reason').value.trim();
+  if (!reason) {
+    toast('Say why the order is refunded', 'error');
+    $('refund-reason').focus();
+    return;
+  }
+  const view = await attempt('Opening the refund order', () =>
+    api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund_order`, { user: user(), reason }));
+  if (view) {
+    $('refund-reason').value = '';
+    state.orders.set(view.id, view);
+    state.selected = view.id;
+    render();
+    toast(`${view.name}: refund of ${o.name}, ${money(-view.totals.due)} to give back`);
+  }
+}
+
+/** A manager gives back what an open order owes the customer, and closes it. */
+async function giveBack() {
+  const o = selectedOrder();
+  if (!o || o.totals.due >= 0) return;
+  const reason = o.note || 'refund';
+  await attempt('Giving the money back', async () => {
+    await api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund`, { user: user(), method: 'cash', amount: -o.totals.due, reason });
+    await edit(o.id, { op: 'mark_paid' });
+    toast(`${o.name}: ${money(-o.totals.due)} given back`);
+  });
+  loadPaid();
 }
 
 // ---------------------------------------------------------------- manager review

@@ -502,6 +502,35 @@ test('S23: a double payment while partitioned ends flagged on both pages, and a 
   await setUser(p1, 'ana');
 });
 
+test('a manager opens a refund order for a paid order, linked to it, and gives the money back', async () => {
+  const [p1] = pages;
+  const o = await salad('RF');
+  await api(0, 'POST', `/api/orders/${o.id}/pay`, { user: 'ana', tenders: [{ method: 'card', tendered: 890 }] });
+  await p1.locator(`[data-testid=order-item][data-order-id="${o.id}"]`).waitFor({ state: 'detached', timeout: WAIT });
+  await setUser(p1, 'manager');
+  await p1.click('#paid-orders summary');
+  const item = p1.locator(`[data-testid=paid-item][data-order-id="${o.id}"]`);
+  await item.waitFor({ timeout: WAIT });
+  await p1.fill('#refund-reason', 'salad was cold');
+  await item.locator('[data-testid=paid-refund]').click();
+  await p1.waitForSelector('#give-back:not([hidden])', { timeout: WAIT });
+  assert.equal(await p1.textContent('#give-back'), 'Give back 8.90');
+  assert.ok(await p1.isDisabled('#pay'), 'nothing to pay on a refund order');
+  const refundId = await p1.getAttribute('#order', 'data-order-id');
+  await p1.click('#give-back');
+  await p1.waitForSelector('#order', { state: 'hidden', timeout: WAIT });
+  const refund = await waitFor('the refund order paid on T2', async () => {
+    const v = await api(1, 'GET', `/api/orders/${refundId}`);
+    return v.state === 'paid' ? v : null;
+  });
+  assert.equal(refund.refund_of, o.id);
+  assert.deepEqual(refund.totals, { total: -890, paid: -890, due: 0, change: 0, tip: 0 });
+  assert.deepEqual(refund.payments.map((p) => [p.amount, p.reason, p.by.user]), [[-890, 'Refund: salad was cold', 'manager']]);
+  assert.deepEqual(refund.review, []);
+  await p1.click('#paid-orders summary');
+  await setUser(p1, 'ana');
+});
+
 test('payment screen and receipt screenshots (UPDATE_SCREENSHOTS=1)', { skip: !SCREENSHOTS && 'set UPDATE_SCREENSHOTS=1' }, async () => {
   const [p1, p2] = pages;
   const o = await api(0, 'POST', '/api/orders', { user: 'ana', table: '5', guests: 2 });
