@@ -318,3 +318,32 @@ async fn openapi_documents_the_payment_routes_and_codes() {
         &doc["components"]["schemas"]["Order"]["properties"]["review"]["items"]["properties"]["kind"]["enum"];
     assert!(kinds.as_array().unwrap().contains(&json!("overpaid")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_order_paid_too_much_is_given_back_not_accepted() {
+    let f = fixture().await;
+    // Paid in full without closing, then a burger taken off: 4.45 too much.
+    let id2 = order_of_890(&f.app).await;
+    let body = json!({"user": "ana", "tenders": [{"method": "card", "tendered": 890}], "close": false});
+    let (s, v) = call(&f.app, "POST", &format!("/api/orders/{id2}/pay"), Some(body)).await;
+    assert_eq!((s, v["order"]["state"].clone()), (StatusCode::OK, json!("open")), "{v}");
+    let line = v["order"]["lines"][0]["id"].as_str().unwrap().to_owned();
+    let set = json!({"user": "ana", "edit": {"op": "set_qty", "line": line, "qty": 1000}});
+    let (_, v) = call(&f.app, "POST", &format!("/api/orders/{id2}/edit"), Some(set)).await;
+    assert_eq!(v["order"]["review"], json!([{"kind": "overpaid", "total": 445, "paid": 890}]));
+    let uri = format!("/api/orders/{id2}/review");
+    let (s, v) =
+        call(&f.app, "POST", &uri, Some(json!({"user": "maria", "action": "accept", "reason": "x"}))).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "order_open"));
+    let (s, v) = call(
+        &f.app,
+        "POST",
+        &uri,
+        Some(json!({"user": "maria", "action": "refund", "reason": "one burger less"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["review"].clone(), v["totals"]["due"].clone()), (json!([]), json!(0)));
+    assert_eq!(v["payments"][1]["amount"], -445);
+    assert_eq!(v["payments"][1]["method"], "card", "given back the way it was paid");
+}
