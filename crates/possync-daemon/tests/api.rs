@@ -209,7 +209,7 @@ async fn bad_input_gets_the_exact_error_and_changes_nothing() {
         ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "add_line", "product": "p", "display_name": "P", "qty": -1000, "unit_price": 1}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "change_qty", "line": "abc", "delta": 1000}}).to_string()), StatusCode::NOT_FOUND, "unknown_line"),
         ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "set_discount", "line": "abc", "discount": 20000}}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
-        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "resolve_review", "state": null}}).to_string()), StatusCode::CONFLICT, "order_open"),
+        ("POST", format!("/api/orders/{id}/edit"), Some(json!({"user": "a", "edit": {"op": "resolve_review", "state": null}}).to_string()), StatusCode::FORBIDDEN, "manager_only"),
         ("POST", format!("/api/orders/{id}/split"), Some(json!({"user": "a", "lines": []}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         ("POST", "/api/orders/0123/edit".into(), Some(json!({"user": "a", "edit": {"op": "cancel"}}).to_string()), StatusCode::NOT_FOUND, "unknown_order"),
         ("POST", "/api/network".into(), Some(json!({"isolated": "yes"}).to_string()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),

@@ -11,6 +11,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use common::proxy::Link;
 use common::{TempDir, Terminal, call, eventually, free_port, http, keygen};
 use serde_json::{Value, json};
 
@@ -176,6 +177,40 @@ fn s23_partitioned_double_payment_is_flagged_stays_listed_and_a_manager_gives_it
         );
         assert!(!listed(t, &id), "resolved: it leaves {}'s open list", t.name);
     }
+    a.stop();
+    b.stop();
+}
+
+/// Issue 14: "with one terminal answering 1.5 s late, 3 of 3 rounds charged
+/// twice". T2 reaches T1 only through a link holding every byte back 750 ms
+/// each way; the claim waits for its answer (up to 3 s), so still one
+/// payment every round.
+#[test]
+fn s22_over_a_slow_link_one_terminal_answering_late_still_one_payment() {
+    let dir = TempDir::new("s22-slow");
+    let key = keygen(dir.path());
+    let (pa, pb) = (free_port(), free_port());
+    let link = Link::to(pa);
+    let mut a = Terminal::new("s22slow", "T1", dir.path(), &key, pa, &[]);
+    let mut b = Terminal::new("s22slow", "T2", dir.path(), &key, pb, &[link.port]);
+    a.start();
+    b.start();
+    eventually(Duration::from_secs(20), "the terminals connect", || {
+        a.peer_count() == 1 && b.peer_count() == 1
+    });
+    link.set_delay(Duration::from_millis(750));
+    for round in 0..5 {
+        let id = order_on_both(&a, &b);
+        let answers = press_card_on_both(&a, &b, &id);
+        assert_eq!(answers.iter().filter(|(s, _)| *s == 200).count(), 1, "round {round}: {answers:?}");
+        eventually(Duration::from_secs(20), "both terminals see the order paid", || {
+            [&a, &b].iter().all(|t| t.order(&id).is_some_and(|o| o["state"] == "paid"))
+        });
+        for t in [&a, &b] {
+            assert_eq!(payments(t, &id), 1, "round {round} on {}", t.name);
+        }
+    }
+    link.set_delay(Duration::ZERO);
     a.stop();
     b.stop();
 }

@@ -285,3 +285,65 @@ async fn bad_payment_input_is_a_clear_error_and_changes_nothing() {
     let (s, v) = pay(&f.app, "no-such-order", "ana", json!([{"method": "cash", "tendered": 100}])).await;
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "unknown_order"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_documents_the_payment_routes_and_codes() {
+    let f = fixture().await;
+    let (s, doc) = call(&f.app, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, method) in [
+        ("/api/orders/{id}/payment/claim", "post"),
+        ("/api/orders/{id}/payment/release", "post"),
+        ("/api/orders/{id}/pay", "post"),
+        ("/api/orders/{id}/refund", "post"),
+        ("/api/orders/{id}/review", "post"),
+        ("/api/orders/{id}/refund_order", "post"),
+        ("/api/orders/{id}/receipt", "get"),
+        ("/api/payments", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not in docs/openapi.json");
+    }
+    let text = doc.to_string();
+    for code in [
+        "payment_in_progress",
+        "nothing_due",
+        "overpayment",
+        "refund_too_large",
+        "manager_only",
+        "claim_pending",
+    ] {
+        assert!(text.contains(code), "error code {code} is not in docs/openapi.json");
+    }
+    let kinds =
+        &doc["components"]["schemas"]["Order"]["properties"]["review"]["items"]["properties"]["kind"]["enum"];
+    assert!(kinds.as_array().unwrap().contains(&json!("overpaid")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_order_paid_too_much_is_given_back_not_accepted() {
+    let f = fixture().await;
+    // Paid in full without closing, then a burger taken off: 4.45 too much.
+    let id2 = order_of_890(&f.app).await;
+    let body = json!({"user": "ana", "tenders": [{"method": "card", "tendered": 890}], "close": false});
+    let (s, v) = call(&f.app, "POST", &format!("/api/orders/{id2}/pay"), Some(body)).await;
+    assert_eq!((s, v["order"]["state"].clone()), (StatusCode::OK, json!("open")), "{v}");
+    let line = v["order"]["lines"][0]["id"].as_str().unwrap().to_owned();
+    let set = json!({"user": "ana", "edit": {"op": "set_qty", "line": line, "qty": 1000}});
+    let (_, v) = call(&f.app, "POST", &format!("/api/orders/{id2}/edit"), Some(set)).await;
+    assert_eq!(v["order"]["review"], json!([{"kind": "overpaid", "total": 445, "paid": 890}]));
+    let uri = format!("/api/orders/{id2}/review");
+    let (s, v) =
+        call(&f.app, "POST", &uri, Some(json!({"user": "maria", "action": "accept", "reason": "x"}))).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "order_open"));
+    let (s, v) = call(
+        &f.app,
+        "POST",
+        &uri,
+        Some(json!({"user": "maria", "action": "refund", "reason": "one burger less"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["review"].clone(), v["totals"]["due"].clone()), (json!([]), json!(0)));
+    assert_eq!(v["payments"][1]["amount"], -445);
+    assert_eq!(v["payments"][1]["method"], "card", "given back the way it was paid");
+}

@@ -169,6 +169,10 @@ impl<P: Clone + Ord> Claims<P> {
         token: u64,
         acts: &mut Vec<ClaimAct<P>>,
     ) -> PaymentClaim {
+        // A lapsed claim of ours (not yet swept by `tick`) is no claim.
+        if self.own.get(order).is_some_and(|o| o.expires <= now) {
+            self.own.remove(order);
+        }
         if !self.own.contains_key(order)
             && let Some(other) = self.others.get(order).filter(|o| o.expires > now)
         {
@@ -444,5 +448,72 @@ impl<P: Clone + Ord> Claims<P> {
             self.own.values().map(|o| if o.granted { o.expires } else { o.ack_deadline.min(o.expires) });
         let others = self.others.values().map(|o| o.expires);
         own.chain(others).min()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(30);
+    const ACK: Duration = Duration::from_secs(3);
+
+    fn t(s: &str) -> TerminalId {
+        TerminalId::parse(s).unwrap()
+    }
+
+    fn sent(acts: &[ClaimAct<u64>]) -> Vec<(u64, Direct)> {
+        acts.iter()
+            .filter_map(|a| match a {
+                ClaimAct::Send(p, d) => Some((*p, d.clone())),
+                ClaimAct::Changed(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_claims_at_once_settle_the_same_way_on_both_sides() {
+        let now = Instant::now();
+        let order = OrderId::from_random(1);
+        let (mut a, mut b) = (Claims::<u64>::new(TTL, ACK), Claims::<u64>::new(TTL, ACK));
+        let mut acts = Vec::new();
+        // A (peer 1 for B) draws token 5, B (peer 2 for A) token 9: A wins.
+        a.claim(now, &t("A"), "ana", &order, &[2], 5, &mut acts);
+        let to_b = sent(&acts);
+        acts.clear();
+        b.claim(now, &t("B"), "bob", &order, &[1], 9, &mut acts);
+        let to_a = sent(&acts);
+        acts.clear();
+        let Direct::Claim(from_a) = to_b[0].1.clone() else { panic!("a claim") };
+        let Direct::Claim(from_b) = to_a[0].1.clone() else { panic!("a claim") };
+        b.on_claim(now, &t("B"), &1, from_a, &[1], &mut acts);
+        let b_answer = sent(&acts);
+        acts.clear();
+        a.on_claim(now, &t("A"), &2, from_b, &[2], &mut acts);
+        let a_answer = sent(&acts);
+        acts.clear();
+        assert!(matches!(&b_answer[0].1, Direct::ClaimReply { granted: true, .. }), "B yields");
+        assert!(matches!(&a_answer[0].1, Direct::ClaimReply { granted: false, .. }), "A refuses");
+        let Direct::ClaimReply { order: o, token, granted, holder } = b_answer[0].1.clone() else { panic!() };
+        a.on_reply(now, &2, &o, token, granted, holder, &[2], &mut acts);
+        assert!(a.get(now, &t("A"), &order).unwrap().granted);
+        let seen = b.get(now, &t("B"), &order).unwrap();
+        assert_eq!((seen.mine, seen.terminal.as_str(), seen.user.as_str()), (false, "A", "ana"));
+    }
+
+    #[test]
+    fn a_lapsed_claim_of_ours_does_not_hide_a_fresh_one_of_another_terminal() {
+        let now = Instant::now();
+        let order = OrderId::from_random(2);
+        let mut c = Claims::<u64>::new(TTL, ACK);
+        let mut acts = Vec::new();
+        c.claim(now, &t("A"), "ana", &order, &[], 1, &mut acts);
+        let later = now + TTL + Duration::from_secs(1);
+        let other =
+            ClaimMsg { order: order.clone(), token: 7, terminal: t("B"), user: "bob".into(), ttl_ms: 30_000 };
+        c.on_claim(later, &t("A"), &2, other, &[2], &mut acts);
+        let again = c.claim(later, &t("A"), "ana", &order, &[2], 3, &mut acts);
+        assert!(!again.mine, "B's fresh claim stands: {again:?}");
     }
 }

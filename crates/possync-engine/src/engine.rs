@@ -305,6 +305,11 @@ impl<P: PeerId> Engine<P> {
         order: &OrderId,
     ) -> Result<PaymentClaim, EngineError> {
         self.usable_entry(order)?;
+        // Peers refuse a longer name as malformed (and count it against us).
+        if user.is_empty() || user.len() > crate::wire::MAX_CLAIM_USER {
+            let detail = format!("1 to {} bytes", crate::wire::MAX_CLAIM_USER);
+            return Err(EngineError::Edit(EditError::Invalid { field: "user", detail }));
+        }
         self.last_now = self.last_now.max(now);
         let peers: Vec<P> = self.peers.keys().cloned().collect();
         let token = self.rng.next_u64();

@@ -34,6 +34,11 @@ pub fn all() -> Vec<Seed> {
     for (i, (kind, msg)) in talk.to_a.iter().enumerate() {
         seeds.push(("wire_envelope", format!("to-a-{i:02}-{kind}"), msg.clone()));
     }
+    // Payment claims (PROTOCOL.md §4.6), as a terminal sends them.
+    for (name, msg) in claim_messages() {
+        seeds.push(("wire_envelope", name.clone(), msg.clone()));
+        seeds.push(("catchup_message", name, msg));
+    }
     // The whole conversation A had with C, in order: one input, many steps.
     seeds.push((
         "catchup_message",
@@ -218,10 +223,33 @@ fn api_bodies() -> Vec<(&'static str, String)> {
                 amount: Money(10),
             }),
             edit(&Edit::ResolveReview { state: None, reason: None, accept: false }),
+            edit(&Edit::Pay(possync_model::Tender {
+                payment: PaymentId::from_random(98),
+                method: "cash".into(),
+                tendered: Money(500),
+                tip: Money(50),
+            })),
+            edit(&Edit::Refund(possync_model::NewRefund {
+                payment: PaymentId::from_random(97),
+                method: "card".into(),
+                amount: Money(200),
+                reason: "paid twice".into(),
+                refund_of: Some(PaymentId::from_random(99)),
+            })),
         ]
         .iter()
         .map(Value::to_string)
         .collect::<Vec<_>>()
+        .join("\n"),
+    ));
+    out.push((
+        "till",
+        [
+            body(json!({"op": "pay", "method": "cash", "tendered": 2000, "tip": 100})),
+            body(json!({"op": "pay", "method": "card", "tendered": 500})),
+            body(json!({"op": "refund", "method": "cash", "amount": 300, "reason": "cold soup"})),
+            body(json!({"op": "resolve_review", "state": null, "reason": "kept", "accept": true})),
+        ]
         .join("\n"),
     ));
     out.push((
@@ -239,6 +267,28 @@ fn api_bodies() -> Vec<(&'static str, String)> {
     out.push(("open_minimal", json!({"user": "bob"}).to_string()));
     out.push(("network", json!({"isolated": true}).to_string()));
     out
+}
+
+/// The three claim messages about the fixture's open order.
+fn claim_messages() -> Vec<(String, Vec<u8>)> {
+    use possync_engine::wire::{ClaimMsg, Direct};
+    let order = open_order_id();
+    let claim = ClaimMsg {
+        order: order.clone(),
+        token: 0x5eed_c1a1,
+        terminal: possync_model::TerminalId::parse("T2").expect("valid terminal id"),
+        user: "ana".into(),
+        ttl_ms: 30_000,
+    };
+    let heads = fixture::fixture().orders[0].heads();
+    vec![
+        ("claim".into(), Direct::Claim(claim.clone()).encode()),
+        (
+            "claim-reply".into(),
+            Direct::ClaimReply { order: order.clone(), token: 7, granted: false, holder: claim }.encode(),
+        ),
+        ("claim-release".into(), Direct::ClaimRelease { order, token: 0x5eed_c1a1, heads }.encode()),
+    ]
 }
 
 /// A store as a terminal leaves it: the fixture's orders as snapshots, a

@@ -56,6 +56,10 @@ pub enum EditError {
     /// A payment above what is due that cannot give change (a card).
     #[error("{amount} minor units is more than the {due} due; only cash gives change")]
     Overpayment { due: i64, amount: i64 },
+    /// Cancelling an order that holds money: the customer would be charged
+    /// for nothing. Give the payments back first.
+    #[error("the order holds {paid} minor units of payments: give them back (refund) before cancelling")]
+    HasPayments { paid: i64 },
     #[error("at most {max} minor units may be given back here, not {amount}")]
     RefundTooLarge { max: i64, amount: i64 },
     #[error("the stored order is invalid: {0}")]

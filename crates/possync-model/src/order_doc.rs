@@ -350,6 +350,12 @@ impl OrderDoc {
                 put_closing(&mut tx, OrderState::Paid, &view, &stamp)?;
             }
             Edit::Cancel => {
+                // A cancelled order must not keep a customer's money without
+                // anyone seeing it (a concurrent payment is flagged
+                // `edited_after_close` instead).
+                if view.totals.paid.0 != 0 {
+                    return Err(EditError::HasPayments { paid: view.totals.paid.0 });
+                }
                 put_closing(&mut tx, OrderState::Cancelled, &view, &stamp)?;
             }
             Edit::SetExt { fields } => {

@@ -217,3 +217,17 @@ fn a_refund_order_is_linked_to_the_paid_order_and_closes_when_the_money_is_back(
         Err(EditError::Invalid { field: "refund_of", .. })
     ));
 }
+
+#[test]
+fn an_order_holding_money_is_not_cancelled_until_it_is_given_back() {
+    let (mut a, _, _) = pair_with_line();
+    a.edit(tender("p1", "card", 500, 0));
+    let (heads, json) = (a.doc.heads(), a.json());
+    assert_eq!(a.try_edit(Edit::Cancel), Err(EditError::HasPayments { paid: 500 }));
+    assert_eq!((a.doc.heads(), a.json()), (heads, json));
+    a.edit(refund("r1", 500, "customer left"));
+    a.edit(Edit::Cancel);
+    let v = a.view();
+    assert_eq!((v.state, v.totals.paid), (OrderState::Cancelled, Money(0)));
+    assert!(v.review.is_empty() && !v.is_active());
+}

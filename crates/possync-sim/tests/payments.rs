@@ -310,3 +310,28 @@ fn a_released_claim_stands_until_the_payment_it_took_has_arrived() {
         assert_eq!(sim.payment_claim(b, &order), None, "seed {seed}: released once the payment is here");
     }
 }
+
+#[test]
+fn a_silent_peer_holds_a_claim_back_no_longer_than_the_ack_timeout() {
+    // B is connected but answers 5 s late (a silent partition, or an older
+    // release that ignores claims): A must still be able to take the
+    // payment, after the ack timeout, not before.
+    let mut sim = Sim::new(seeds()[0]);
+    let a = sim.add_node("A");
+    let b = sim.add_node("B");
+    sim.run_for(Duration::from_millis(100));
+    let order = order_on_every_terminal(&mut sim, a);
+    sim.set_extra_delay(b, Duration::from_millis(2500));
+    let ack = sim.cfg.payment_claim_ack_timeout;
+    assert!(!sim.claim_payment(a, "ana", &order).unwrap().granted);
+    sim.run_for(ack - Duration::from_millis(100));
+    assert!(!sim.payment_claim(a, &order).unwrap().granted, "waits for B's answer...");
+    sim.run_for(Duration::from_millis(200));
+    assert!(sim.payment_claim(a, &order).unwrap().granted, "...but not past the ack timeout");
+    // A name peers would refuse is refused here first.
+    let long = "x".repeat(possync_engine::wire::MAX_CLAIM_USER + 1);
+    assert!(sim.claim_payment(b, &long, &order).is_err());
+    sim.set_extra_delay(b, Duration::ZERO);
+    sim.settle(SETTLE);
+    sim.assert_invariants();
+}

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use possync::model::{OrderId, OrderName, OrderView};
+use possync::model::{Edit, OrderId, OrderName, OrderView};
 use possync_api::{EditBody, NetworkBody, OpenBody, SplitBody, check_user, parse_edit};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -94,6 +94,12 @@ pub async fn edit(
     check_user(&b.user)?;
     let id = parse_order_id(&id)?;
     let edit = parse_edit(b.edit, random_bits)?;
+    // Money given back and reviews closed take a manager, whatever the route.
+    if matches!(edit, Edit::ResolveReview { .. } | Edit::Refund(_))
+        && let Some(why) = state.policy.refuses_manager_action(&b.user)
+    {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "manager_only", why));
+    }
     editable(&state, &id, &b.user).await?;
     let change = state.node.edit(&b.user, &id, edit).await?;
     let view = visible(&state, &id).await?;

@@ -216,6 +216,15 @@ pub async fn review(
         return Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_review", "the order has no review flag"));
     }
     let extra = Money(view.totals.paid.0.saturating_sub(view.totals.total.0));
+    if view.state == OrderState::Open && b.action != ReviewAction::Refund {
+        // Only a closing records an acceptance or a review; an open order's
+        // extra is given back, or the order is closed first.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "order_open",
+            "the order is open: give the extra back, or close it before accepting or resolving",
+        ));
+    }
     if b.action == ReviewAction::Refund {
         if extra.0 <= 0 {
             return Err(ApiError::new(

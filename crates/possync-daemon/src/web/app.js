@@ -12,6 +12,11 @@
 // `[data-testid=line][data-line-id][data-product]` with `[data-testid=line-qty]`,
 // `[data-testid=line-inc|line-dec|line-remove|line-note|line-kitchen|line-who]`;
 // products are `[data-testid=product-<id>]`; toasts `[data-testid=toast]`.
+// Payments: `#pay-dialog` with `#pay-claim[data-state]` ("none" | "pending" |
+// "mine" | "busy" | "paid"), `#pay-amount`, `#pay-tip`, `#pay-change`, the
+// numpad `[data-key]`, `#pay-cash`, `#pay-card`; a payment in progress shows
+// as `[data-testid=order-claim-badge]` in the list and `#order-claim` on the
+// order; managers get `#review-refund`, `#review-accept`, `#resolve-review`.
 
 /** The built-in menu: product id, name, unit price in cents. */
 const MENU = [
@@ -32,6 +37,11 @@ const BACKOFF_MAX_MS = 8000;
 const TOAST_MS = 6000;
 const FLASH_MS = 1500;
 const USER_KEY = 'possync.user';
+/** How often an open payment screen renews its claim (it lapses after 30 s). */
+const CLAIM_RENEW_MS = 10_000;
+/** How often a screen told "being paid on T2" looks whether it still is:
+ * the feed says so too, but a refusal may answer after the feed's news. */
+const BUSY_CHECK_MS = 1000;
 const TOKEN_KEY = 'possync.token';
 
 const $ = (id) => document.getElementById(id);
@@ -46,7 +56,14 @@ const state = {
   socket: null,
   socketOpen: false,
   backoff: BACKOFF_MIN_MS,
+  /** Payments in progress (ours and other terminals'), by order id. */
+  claims: new Map(),
+  /** Users the terminal's policy makes managers. */
+  managers: [],
 };
+
+/** The payment screen: which order, the digits typed (cents), our claim. */
+const pay = { order: null, digits: '', renew: null, check: null, paid: false };
 
 // ---------------------------------------------------------------- API access
 
@@ -58,10 +75,12 @@ const token = (() => {
 })();
 
 class ApiError extends Error {
-  constructor(message, code, status) {
+  constructor(message, code, status, detail) {
     super(message);
     this.code = code;
     this.status = status;
+    /** The whole `error` object of the answer (e.g. its `claim`). */
+    this.detail = detail;
   }
 }
 
@@ -84,7 +103,7 @@ async function api(method, path, body) {
   }
   if (!res.ok) {
     const err = data && data.error;
-    throw new ApiError(err?.message || `${res.status} ${res.statusText}`, err?.code || 'http', res.status);
+    throw new ApiError(err?.message || `${res.status} ${res.statusText}`, err?.code || 'http', res.status, err);
   }
   return data;
 }
@@ -129,6 +148,25 @@ function units(thousandths) {
 const plural = (n, word) => `${units(n * 1000)} ${word}${n === 1 ? '' : 's'}`;
 
 const who = (stamp) => (stamp ? `${stamp.user}@${stamp.terminal}` : '?');
+
+/** "1.50" or "1,50" → 150; NaN for anything else (or below zero). */
+function parseMoney(text) {
+  const t = String(text).trim().replace(',', '.');
+  if (t === '') return 0;
+  if (!/^\d{1,9}(\.\d{0,2})?$/.test(t)) return NaN;
+  const [whole, frac = ''] = t.split('.');
+  return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
+}
+
+/** "being paid on T2 by ana" (another terminal) or "paying here (ana)". */
+function claimText(c) {
+  return c.mine ? `paying here (${c.user})` : `being paid on ${c.terminal} by ${c.user}`;
+}
+
+const isManager = () => state.managers.includes(user());
+
+const receiptUrl = (id) =>
+  `/api/orders/${encodeURIComponent(id)}/receipt${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 
 function clock(ms) {
   if (!ms) return '';
@@ -187,8 +225,9 @@ function dropOrder(id) {
 }
 
 async function loadOrders() {
-  const list = await api('GET', '/api/orders');
+  const [list, claims] = await Promise.all([api('GET', '/api/orders'), api('GET', '/api/payments')]);
   state.orders = new Map(list.filter(isActive).map((o) => [o.id, o]));
+  state.claims = new Map(claims.map((c) => [c.order, c]));
   if (state.selected && !state.orders.has(state.selected)) state.selected = null;
   render();
 }
@@ -240,6 +279,12 @@ async function pollStatus() {
     const s = await api('GET', '/api/status');
     setTerminal(s.terminal);
     setConn(s.status);
+    const managers = (s.policy && s.policy.managers) || [];
+    if (managers.join() !== state.managers.join()) {
+      state.managers = managers;
+      const o = selectedOrder();
+      if (o) renderWarnings(o);
+    }
     // Without the socket, the list would go stale: re-read it as well.
     if (!state.socketOpen) await loadOrders();
   } catch {
@@ -319,6 +364,12 @@ function onEvent(ev) {
       dropOrder(ev.order);
       render();
       break;
+    case 'payment_claim':
+      if (ev.claim) state.claims.set(ev.order, ev.claim);
+      else state.claims.delete(ev.order);
+      render();
+      onClaimEvent(ev.order, ev.claim);
+      break;
     case 'rejected':
       toast(`A peer sent data that was refused: ${ev.reason}`, 'error');
       break;
@@ -335,6 +386,7 @@ function onEvent(ev) {
 function render() {
   renderOrders();
   renderOrder();
+  renderPay();
 }
 
 function sortedOrders() {
@@ -372,6 +424,9 @@ function renderOrders() {
             h('span', { class: 'oi-name' }, o.name, attention ? h('span', { class: 'badge warn', title: 'needs attention' }, '!') : null),
             h('span', { class: 'oi-total', dataset: { testid: 'order-item-total' } }, money(o.totals.total)),
             h('span', { class: 'oi-meta' }, `${plural(count, 'item')} · ${plural(o.guests, 'guest')} · ${who(o.created)}`),
+            state.claims.has(o.id)
+              ? h('span', { class: 'oi-claim badge paying', dataset: { testid: 'order-claim-badge' } }, claimText(state.claims.get(o.id)))
+              : null,
           );
         }),
       ),
@@ -400,7 +455,14 @@ function renderOrder() {
   $('order-state').dataset.state = o.state;
   $('order-created').textContent = `opened by ${who(o.created)} at ${clock(o.created.at_ms)}`;
   $('order-total').textContent = money(o.totals.total);
-  $('order-due').textContent = o.totals.paid ? `paid ${money(o.totals.paid)} · due ${money(o.totals.due)}` : `due ${money(o.totals.due)}`;
+  const t = o.totals;
+  const due = t.due < 0 ? `to give back ${money(-t.due)}` : `due ${money(t.due)}`;
+  const extras = [t.change ? `change ${money(t.change)}` : null, t.tip ? `tip ${money(t.tip)}` : null].filter(Boolean);
+  $('order-due').textContent = [t.paid ? `paid ${money(t.paid)}` : null, due, ...extras].filter(Boolean).join(' · ');
+  const claim = state.claims.get(o.id);
+  $('order-claim').hidden = !claim;
+  $('order-claim').textContent = claim ? claimText(claim) : '';
+  $('receipt').href = receiptUrl(o.id);
   setField($('order-customer'), o.customer ?? '');
   setField($('order-guests'), String(o.guests));
   setField($('order-note'), o.note ?? '');
@@ -413,7 +475,7 @@ function renderOrder() {
   // A paid order left short by a concurrent edit can still take the
   // missing payment (the underpaid flag then clears).
   const underpaid = o.state === 'paid' && (o.review ?? []).some((r) => r.kind === 'underpaid');
-  $('pay').disabled = !(open || underpaid);
+  $('pay').disabled = !(open || underpaid) || o.totals.due <= 0;
   $('cancel-order').disabled = !open;
   $('move-table').disabled = !open;
   for (const id of ['order-customer', 'order-guests', 'order-note']) $(id).disabled = !open;
@@ -443,6 +505,8 @@ function reviewText(r) {
       return `Changed after it was ${r.state}: total ${money(r.closed_total)} when closed, ${money(r.total)} now`;
     case 'underpaid':
       return `Underpaid: total ${money(r.total)}, paid ${money(r.paid)}`;
+    case 'overpaid':
+      return `Paid too much: total ${money(r.total)}, paid ${money(r.paid)}: ${money(r.paid - r.total)} to give back`;
     default:
       return `Review: ${r.kind}`;
   }
@@ -455,7 +519,21 @@ function renderWarnings(o) {
   ];
   $('order-warning-list').replaceChildren(...items);
   $('order-warnings').hidden = items.length === 0;
-  $('resolve-review').hidden = o.review.length === 0;
+  // Resolving takes a manager (the terminal's policy) and a reason.
+  const flagged = o.review.length > 0;
+  const manager = isManager();
+  const extra = o.totals.paid - o.totals.total;
+  const overpaid = o.review.some((r) => r.kind === 'overpaid');
+  $('review-actions').hidden = !flagged || !manager;
+  $('review-manager-only').hidden = !flagged || manager;
+  $('review-refund').hidden = !overpaid || extra <= 0;
+  $('review-refund').textContent = `Give back ${money(Math.max(0, extra))}`;
+  $('review-accept').hidden = !overpaid;
+  $('resolve-review').hidden = overpaid || o.state === 'open';
+  // A refund order (or any open order owing the customer): a manager gives
+  // the money back and closes it.
+  $('give-back').hidden = !(o.state === 'open' && o.totals.due < 0 && manager);
+  $('give-back').textContent = `Give back ${money(Math.max(0, -o.totals.due))}`;
 }
 
 function kitchenBadge(l) {
@@ -659,22 +737,20 @@ function bindActions() {
     }
   });
 
-  $('pay').addEventListener('click', () => {
-    const o = selectedOrder();
-    if (!o) return;
-    $('pay-due').textContent = `${o.name}: ${money(Math.max(0, o.totals.due))}`;
-    $('pay-dialog').returnValue = '';
-    $('pay-dialog').showModal();
+  $('pay').addEventListener('click', openPay);
+  $('pay-cash').addEventListener('click', () => payWith('cash'));
+  $('pay-card').addEventListener('click', () => payWith('card'));
+  $('numpad').addEventListener('click', (e) => {
+    const key = e.target.closest('[data-key]')?.dataset.key;
+    if (key) numpad(key);
   });
-  $('pay-dialog').addEventListener('close', async () => {
-    const method = $('pay-dialog').returnValue;
-    const o = selectedOrder();
-    if (!o || (method !== 'cash' && method !== 'card')) return;
-    await attempt('Paying', async () => {
-      if (o.totals.due > 0) await edit(o.id, { op: 'add_payment', method, amount: o.totals.due });
-      if (o.state === 'open') await edit(o.id, { op: 'mark_paid' });
-      toast(`${o.name} paid by ${method}`);
-    });
+  $('pay-tip').addEventListener('input', () => renderPay());
+  // The dialog's `close` event comes a task later (much later in a tab in
+  // the background): Back and a payment end the screen at once, and a late
+  // `close` (Escape) only if the screen was not opened again meanwhile.
+  $('pay-back').addEventListener('click', closePay);
+  $('pay-dialog').addEventListener('close', () => {
+    if (!$('pay-dialog').open) closePay();
   });
 
   $('cancel-order').addEventListener('click', () => {
@@ -689,10 +765,249 @@ function bindActions() {
     if ($('cancel-dialog').returnValue === 'ok' && o) attempt('Cancelling', () => edit(o.id, { op: 'cancel' }));
   });
 
-  $('resolve-review').addEventListener('click', () => {
-    const o = selectedOrder();
-    if (o) attempt('Resolving the review', () => edit(o.id, { op: 'resolve_review', state: null }));
+  $('review-refund').addEventListener('click', () => review('refund'));
+  $('give-back').addEventListener('click', giveBack);
+  $('paid-orders').addEventListener('toggle', () => attempt('Reading paid orders', loadPaid));
+  $('review-accept').addEventListener('click', () => review('accept'));
+  $('resolve-review').addEventListener('click', () => review('resolve'));
+}
+
+// ---------------------------------------------------------------- payment screen
+
+function payOrder() {
+  return pay.order ? state.orders.get(pay.order) : null;
+}
+
+function setPayClaim(kind, text) {
+  $('pay-claim').dataset.state = kind;
+  $('pay-claim').textContent = text;
+}
+
+function openPay() {
+  const o = selectedOrder();
+  if (!o) return;
+  pay.order = o.id;
+  pay.digits = '';
+  pay.paid = false;
+  $('pay-tip').value = '0.00';
+  setPayClaim('pending', 'Asking the other terminals…');
+  $('pay-dialog').returnValue = '';
+  $('pay-dialog').showModal();
+  renderPay();
+  claimPayment();
+  clearInterval(pay.renew);
+  pay.renew = setInterval(() => {
+    if ($('pay-claim').dataset.state === 'mine') claimPayment();
+  }, CLAIM_RENEW_MS);
+  clearInterval(pay.check);
+  pay.check = setInterval(checkBusy, BUSY_CHECK_MS);
+}
+
+/** Told another terminal is paying: take over once it no longer is. */
+async function checkBusy() {
+  const id = pay.order;
+  if (!id || $('pay-claim').dataset.state !== 'busy') return;
+  try {
+    const claims = await api('GET', '/api/payments');
+    if (pay.order === id && !claims.some((c) => c.order === id)) claimPayment();
+  } catch {
+    // The terminal does not answer: the next check asks again.
+  }
+}
+
+/** Tells the other terminals this screen is open (or still open). */
+async function claimPayment() {
+  const id = pay.order;
+  if (!id) return;
+  try {
+    const res = await api('POST', `/api/orders/${encodeURIComponent(id)}/payment/claim`, { user: user() });
+    if (pay.order === id) setPayClaim('mine', `Paying here: the other terminals wait (${res.claim.user})`);
+  } catch (e) {
+    if (pay.order === id) refused(e);
+  }
+}
+
+/** What a screen says while another terminal takes the payment. */
+const busyText = (c) => `Being paid on ${c.terminal} by ${c.user}: wait, or take over when they are done`;
+
+/** A refusal the cashier must read, not an error: who pays, or paid already. */
+function refused(e) {
+  if (e.code === 'payment_in_progress') {
+    const c = e.detail && e.detail.claim;
+    setPayClaim('busy', c ? busyText(c) : e.message);
+  } else if (e.code === 'nothing_due' || e.code === 'order_closed') {
+    setPayClaim('paid', 'Already paid: nothing is due');
+  } else if (e.code === 'overpayment') {
+    setPayClaim('mine', `${e.message}`);
+  } else {
+    toast(`Paying: ${e.message}`, 'error');
+  }
+}
+
+/** The claim on an order changed: the open screen follows it. */
+function onClaimEvent(order, claim) {
+  if (order !== pay.order || !$('pay-dialog').open) return;
+  if (claim && !claim.mine) setPayClaim('busy', busyText(claim));
+  // The other terminal went away or gave up: take over.
+  else if (!claim && $('pay-claim').dataset.state === 'busy') claimPayment();
+}
+
+function payAmounts() {
+  const o = payOrder();
+  const due = o ? Math.max(0, o.totals.due) : 0;
+  const tip = parseMoney($('pay-tip').value);
+  const typed = pay.digits === '' ? null : Number(pay.digits);
+  const tendered = typed ?? due + (Number.isNaN(tip) ? 0 : tip);
+  const change = Math.max(0, tendered - (Number.isNaN(tip) ? 0 : tip) - due);
+  return { o, due, tip, typed, tendered, change };
+}
+
+function renderPay() {
+  if (!$('pay-dialog').open) return;
+  const { o, due, typed, tendered, change } = payAmounts();
+  if (!o) {
+    $('pay-left').textContent = money(0);
+    return;
+  }
+  $('pay-due').textContent = `${o.name}: ${money(due)}`;
+  $('pay-total').textContent = money(o.totals.total);
+  $('pay-paid').textContent = money(o.totals.paid);
+  $('pay-left').textContent = money(due);
+  $('pay-amount').textContent = typed === null ? `${money(tendered)} (exact)` : money(tendered);
+  $('pay-change').textContent = money(change);
+  $('pay-list').replaceChildren(
+    ...o.payments.map((p) =>
+      h('li', { dataset: { testid: 'pay-item' } },
+        `${p.amount < 0 ? 'refund ' : ''}${p.method} ${money(p.amount)}${p.tip ? ` + tip ${money(p.tip)}` : ''} · ${who(p.by)}`)),
+  );
+}
+
+function numpad(key) {
+  const { due, tip } = payAmounts();
+  if (/^\d+$/.test(key)) pay.digits = (pay.digits + key).replace(/^0+(?=\d)/, '').slice(0, 9);
+  else if (key === 'back') pay.digits = pay.digits.slice(0, -1);
+  else if (key === 'clear') pay.digits = '';
+  else if (key === 'exact') pay.digits = String(due + (Number.isNaN(tip) ? 0 : tip));
+  else if (key.startsWith('+')) pay.digits = String(Number(pay.digits || 0) + Number(key.slice(1)));
+  renderPay();
+}
+
+async function payWith(method) {
+  const { o, tip, tendered, change } = payAmounts();
+  if (!o) return;
+  if (Number.isNaN(tip)) {
+    toast('Tip: type an amount like 1.50', 'error');
+    return;
+  }
+  if (tendered <= 0) {
+    setPayClaim('paid', 'Already paid: nothing is due');
+    return;
+  }
+  try {
+    const res = await api('POST', `/api/orders/${encodeURIComponent(o.id)}/pay`, {
+      user: user(),
+      tenders: [{ method, tendered, tip }],
+    });
+    applyView(res.order);
+    if (res.order.state !== 'open') {
+      pay.paid = true;
+      closePay();
+      $('pay-dialog').close('paid');
+      const back = change > 0 ? ` · change ${money(change)}` : '';
+      toast(`${o.name} paid by ${method}${back}`);
+    } else {
+      pay.digits = '';
+      setPayClaim('mine', `${money(res.order.totals.due)} still due: the next tender`);
+      renderPay();
+    }
+  } catch (e) {
+    refused(e);
+  }
+}
+
+/** The screen closes: unless paid, the other terminals may pay again. */
+function closePay() {
+  const id = pay.order;
+  if (!id) return;
+  clearInterval(pay.renew);
+  clearInterval(pay.check);
+  const mine = $('pay-claim').dataset.state === 'mine';
+  pay.order = null;
+  setPayClaim('none', '');
+  if (id && mine && !pay.paid) {
+    api('POST', `/api/orders/${encodeURIComponent(id)}/payment/release`, { user: user() }).catch(() => {});
+  }
+}
+
+// ---------------------------------------------------------------- paid orders, refunds
+
+/** The archive's paid orders, newest first, with their receipt and (for
+ * managers) a refund order. Read when the section opens. */
+async function loadPaid() {
+  if (!$('paid-orders').open) return;
+  const all = await api('GET', '/api/orders?archived=true');
+  const paid = all.filter((o) => o.state === 'paid' && !isActive(o)).sort((a, b) => b.changed.at_ms - a.changed.at_ms);
+  $('paid-list').replaceChildren(
+    ...paid.slice(0, 30).map((o) =>
+      h('li', { dataset: { testid: 'paid-item', orderId: o.id, orderName: o.name } },
+        h('span', { class: 'pl-name' }, `${o.name}${o.refund_of ? ' (refund)' : ''} · ${money(o.totals.total)}`),
+        h('a', { href: receiptUrl(o.id), target: '_blank', rel: 'noopener' }, 'Receipt'),
+        isManager() && !o.refund_of
+          ? h('button', { type: 'button', dataset: { testid: 'paid-refund' }, onclick: () => refundOrder(o) }, 'Refund')
+          : null,
+      )),
+  );
+}
+
+async function refundOrder(o) {
+  const reason = $('refund-reason').value.trim();
+  if (!reason) {
+    toast('Say why the order is refunded', 'error');
+    $('refund-reason').focus();
+    return;
+  }
+  const view = await attempt('Opening the refund order', () =>
+    api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund_order`, { user: user(), reason }));
+  if (view) {
+    $('refund-reason').value = '';
+    state.orders.set(view.id, view);
+    state.selected = view.id;
+    render();
+    toast(`${view.name}: refund of ${o.name}, ${money(-view.totals.due)} to give back`);
+  }
+}
+
+/** A manager gives back what an open order owes the customer, and closes it. */
+async function giveBack() {
+  const o = selectedOrder();
+  if (!o || o.totals.due >= 0) return;
+  const reason = o.note || 'refund';
+  await attempt('Giving the money back', async () => {
+    await api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund`, { user: user(), method: 'cash', amount: -o.totals.due, reason });
+    await edit(o.id, { op: 'mark_paid' });
+    toast(`${o.name}: ${money(-o.totals.due)} given back`);
   });
+  loadPaid();
+}
+
+// ---------------------------------------------------------------- manager review
+
+async function review(action) {
+  const o = selectedOrder();
+  if (!o) return;
+  const reason = $('review-reason').value.trim();
+  if (!reason) {
+    toast('Say why (the reason is kept with the order)', 'error');
+    $('review-reason').focus();
+    return;
+  }
+  const view = await attempt('Resolving the review', () =>
+    api('POST', `/api/orders/${encodeURIComponent(o.id)}/review`, { user: user(), action, reason }));
+  if (view) {
+    $('review-reason').value = '';
+    applyView(view);
+    toast(action === 'refund' ? `${o.name}: the extra was given back` : `${o.name}: reviewed`);
+  }
 }
 
 function bindUser() {
@@ -702,6 +1017,10 @@ function bindUser() {
     const u = input.value.trim();
     if (u) localStorage.setItem(USER_KEY, u);
     else input.value = localStorage.getItem(USER_KEY) || 'waiter1';
+    // Only what depends on the user (manager actions): a whole re-render
+    // here would replace the button whose click blurred this field.
+    const o = selectedOrder();
+    if (o) renderWarnings(o);
   });
 }
 

@@ -315,7 +315,9 @@ test('an order paid on T1 while T2 added to it is flagged for review on both pag
     assert.match(await p.textContent('[data-testid=review][data-kind=edited_after_close]'), /Changed after it was paid: total 10\.90 when closed, 15\.40 now/);
     assert.match(await p.textContent('[data-testid=review][data-kind=underpaid]'), /Underpaid: total 15\.40, paid 10\.90/);
     assert.equal(await p.textContent('#order-state'), 'paid');
-    assert.ok(await p.isVisible('#resolve-review'));
+    // Resolving takes a manager: a waiter is told so.
+    assert.ok(await p.isVisible('#review-manager-only'));
+    assert.ok(await p.isHidden('#review-actions'));
     // Paid but short: the missing payment can still be taken.
     assert.ok(await p.isEnabled('#pay'));
   }
@@ -389,6 +391,178 @@ test('moving the order to another table and splitting it show on both pages', as
   await waitFor('T2 to drop the fries from the first order', async () =>
     (await linesOf(p2)).map((l) => l.product).sort().join() === 'burger,wine');
   assert.equal(await p2.textContent('#order-total'), '32.30');
+});
+
+/** An order of one salad (8.90) opened on T1 through its API, shown and selected on both pages. */
+async function salad(table) {
+  const o = await api(0, 'POST', '/api/orders', { user: 'ana', table });
+  await api(0, 'POST', `/api/orders/${o.id}/edit`, {
+    user: 'ana',
+    edit: { op: 'add_line', product: 'salad', display_name: 'Salad', qty: 1000, unit_price: 890 },
+  });
+  for (const p of pages) {
+    const item = p.locator(`[data-testid=order-item][data-order-id="${o.id}"]`);
+    await item.waitFor({ timeout: WAIT });
+    await waitFor(`${o.name} to show 8.90`, async () => (await item.textContent()).includes('8.90'));
+    await item.evaluate((el) => el.click());
+    await p.waitForSelector(`#order-name:text-is("${o.name}")`, { timeout: WAIT });
+  }
+  return o;
+}
+
+async function setUser(page, name) {
+  await page.fill('#user', name);
+  await page.press('#user', 'Tab');
+}
+
+const claimState = (p) => p.getAttribute('#pay-claim', 'data-state');
+
+/** Both pages are tabs of one window, and the one behind draws no frames:
+ * Playwright's wait for a stable element then takes ~1 s per click (and
+ * a click without it may land on a toast). The rounds below wait for what
+ * they press to be there, then press it as `element.click()` does. */
+const press = (p, selector) => p.$eval(selector, (el) => el.click());
+
+test('S22: both pages press Pay then Card at once, 20 rounds: one payment every time, the other page says who is paying', async () => {
+  const [p1, p2] = pages;
+  await setUser(p1, 'ana');
+  await setUser(p2, 'bob');
+  let shown = 0;
+  for (let round = 0; round < 20; round++) {
+    const o = await salad(`R${round}`);
+    await Promise.all(pages.map((p) => press(p, '#pay')));
+    await Promise.all(pages.map((p) => p.waitForSelector('#pay-dialog[open]', { timeout: WAIT })));
+    // One screen holds the payment, the other says who does.
+    await waitFor(`round ${round}: both screens to know who pays`, async () =>
+      (await Promise.all(pages.map(claimState))).sort().join() === 'busy,mine');
+    const busy = (await claimState(p1)) === 'busy' ? p1 : p2;
+    const payer = busy === p1 ? { terminal: 'T2', user: 'bob' } : { terminal: 'T1', user: 'ana' };
+    assert.match(await busy.textContent('#pay-claim'), new RegExp(`^Being paid on ${payer.terminal} by ${payer.user}`));
+    // ... and so does the order, and its line in the list.
+    const item = busy.locator(`[data-testid=order-item][data-order-id="${o.id}"] [data-testid=order-claim-badge]`);
+    assert.equal(await item.textContent(), `being paid on ${payer.terminal} by ${payer.user}`);
+    shown += 1;
+    await Promise.all(pages.map((p) => press(p, '#pay-card')));
+    await waitFor(`round ${round}: the order paid on both terminals`, async () => {
+      const views = await Promise.all([0, 1].map((i) => api(i, 'GET', `/api/orders/${o.id}`)));
+      return views.every((v) => v.state === 'paid');
+    });
+    for (const i of [0, 1]) {
+      const v = await api(i, 'GET', `/api/orders/${o.id}`);
+      assert.equal(v.payments.length, 1, `round ${round} on T${i + 1}: ${JSON.stringify(v.payments)}`);
+      assert.deepEqual(v.review, []);
+    }
+    // Once the payment is there, the other cashier's screen says so, without
+    // a red error (and only then: its release waits for the payment); back
+    // to the list.
+    await waitFor(`round ${round}: the other screen to say it is paid`, async () => (await claimState(busy)) === 'paid');
+    assert.equal(await busy.textContent('#pay-claim'), 'Already paid: nothing is due');
+    await press(busy, '#pay-back');
+    for (const p of pages) await p.waitForSelector('#pay-dialog[open]', { state: 'detached', timeout: WAIT });
+  }
+  assert.equal(shown, 20);
+  assert.equal(await p1.locator('[data-testid=toast][data-kind=error]').count(), 0, 'no red error on T1');
+  assert.equal(await p2.locator('[data-testid=toast][data-kind=error]').count(), 0, 'no red error on T2');
+});
+
+test('S23: a double payment while partitioned ends flagged on both pages, and a manager gives the extra back', async () => {
+  const [p1, p2] = pages;
+  const o = await salad('P1');
+  await api(1, 'POST', '/api/network', { isolated: true });
+  await p2.waitForSelector('#conn[data-state="offline"]', { timeout: WAIT });
+  // Alone, each terminal may take the payment.
+  await Promise.all(pages.map((p) => p.click('#pay')));
+  for (const p of pages) await waitFor('the claim granted alone', async () => (await claimState(p)) === 'mine');
+  await Promise.all(pages.map((p) => p.click('#pay-card')));
+  for (const p of pages) await p.waitForSelector('#pay-dialog[open]', { state: 'detached', timeout: WAIT });
+  await api(1, 'POST', '/api/network', { isolated: false });
+  await p2.waitForSelector('#conn[data-state="online"]', { timeout: WAIT });
+  for (const p of pages) {
+    const item = p.locator(`[data-testid=order-item][data-order-id="${o.id}"]`);
+    await item.waitFor({ timeout: WAIT });
+    await item.click();
+    await p.waitForSelector('[data-testid=review][data-kind=overpaid]', { timeout: WAIT });
+    assert.match(await p.textContent('[data-testid=review][data-kind=overpaid]'), /Paid too much: total 8\.90, paid 17\.80: 8\.90 to give back/);
+    assert.ok(await p.isVisible('#review-manager-only'), 'a cashier cannot resolve it');
+  }
+  await setUser(p1, 'manager');
+  await p1.waitForSelector('#review-actions:not([hidden])');
+  assert.equal(await p1.textContent('#review-refund'), 'Give back 8.90');
+  await p1.fill('#review-reason', 'charged twice while offline');
+  await p1.click('#review-refund');
+  for (const p of pages) {
+    await p.locator(`[data-testid=order-item][data-order-id="${o.id}"]`).waitFor({ state: 'detached', timeout: WAIT });
+  }
+  const v = await api(1, 'GET', `/api/orders/${o.id}`);
+  assert.deepEqual(v.review, []);
+  assert.equal(v.totals.paid, 890);
+  const refund = v.payments.find((p) => p.amount === -890);
+  assert.equal(refund.by.user, 'manager');
+  assert.equal(refund.reason, 'charged twice while offline');
+  await setUser(p1, 'ana');
+});
+
+test('a manager opens a refund order for a paid order, linked to it, and gives the money back', async () => {
+  const [p1] = pages;
+  const o = await salad('RF');
+  await api(0, 'POST', `/api/orders/${o.id}/pay`, { user: 'ana', tenders: [{ method: 'card', tendered: 890 }] });
+  await p1.locator(`[data-testid=order-item][data-order-id="${o.id}"]`).waitFor({ state: 'detached', timeout: WAIT });
+  await setUser(p1, 'manager');
+  await p1.click('#paid-orders summary');
+  const item = p1.locator(`[data-testid=paid-item][data-order-id="${o.id}"]`);
+  await item.waitFor({ timeout: WAIT });
+  await p1.fill('#refund-reason', 'salad was cold');
+  await item.locator('[data-testid=paid-refund]').click();
+  await p1.waitForSelector('#give-back:not([hidden])', { timeout: WAIT });
+  assert.equal(await p1.textContent('#give-back'), 'Give back 8.90');
+  assert.ok(await p1.isDisabled('#pay'), 'nothing to pay on a refund order');
+  const refundId = await p1.getAttribute('#order', 'data-order-id');
+  await p1.click('#give-back');
+  await p1.waitForSelector('#order', { state: 'hidden', timeout: WAIT });
+  const refund = await waitFor('the refund order paid on T2', async () => {
+    const v = await api(1, 'GET', `/api/orders/${refundId}`);
+    return v.state === 'paid' ? v : null;
+  });
+  assert.equal(refund.refund_of, o.id);
+  assert.deepEqual(refund.totals, { total: -890, paid: -890, due: 0, change: 0, tip: 0 });
+  assert.deepEqual(refund.payments.map((p) => [p.amount, p.reason, p.by.user]), [[-890, 'Refund: salad was cold', 'manager']]);
+  assert.deepEqual(refund.review, []);
+  await p1.click('#paid-orders summary');
+  await setUser(p1, 'ana');
+});
+
+test('payment screen and receipt screenshots (UPDATE_SCREENSHOTS=1)', { skip: !SCREENSHOTS && 'set UPDATE_SCREENSHOTS=1' }, async () => {
+  const [p1, p2] = pages;
+  const o = await api(0, 'POST', '/api/orders', { user: 'ana', table: '5', guests: 2 });
+  for (const [product, name, price] of [['burger', 'Burger', 1290], ['fries', 'Fries', 450], ['wine', 'House wine', 650]]) {
+    await api(0, 'POST', `/api/orders/${o.id}/edit`, { user: 'ana', edit: { op: 'add_line', product, display_name: name, qty: 1000, unit_price: price } });
+  }
+  for (const p of pages) {
+    const item = p.locator(`[data-testid=order-item][data-order-id="${o.id}"]`);
+    await item.waitFor({ timeout: WAIT });
+    await waitFor('the total', async () => (await item.textContent()).includes('23.90'));
+    await item.click();
+  }
+  await p1.click('#pay');
+  await waitFor('the claim', async () => (await claimState(p1)) === 'mine');
+  await p2.waitForSelector('#order-claim:not([hidden])', { timeout: WAIT });
+  for (const k of ['3', '0', '0', '0']) await p1.click(`#numpad [data-key="${k}"]`);
+  await p1.fill('#pay-tip', '2.00');
+  await p1.dispatchEvent('#pay-tip', 'input');
+  assert.equal(await p1.textContent('#pay-change'), '4.10');
+  await new Promise((r) => setTimeout(r, 600));
+  for (const p of pages) await p.evaluate(() => document.getElementById('toasts').replaceChildren());
+  await p1.screenshot({ path: join(SCREENSHOTS, 'payment-screen.png') });
+  await p2.mouse.move(0, VIEWPORT.height - 1);
+  await p2.screenshot({ path: join(SCREENSHOTS, 'being-paid-elsewhere.png') });
+  await p1.click('#pay-cash');
+  await p1.waitForSelector('#pay-dialog[open]', { state: 'detached', timeout: WAIT });
+  const receipt = await context.newPage();
+  await receipt.setViewportSize({ width: 420, height: 700 });
+  await receipt.goto(url(0, `/api/orders/${o.id}/receipt`));
+  assert.match(await receipt.textContent('main'), /Change\s*4\.10/);
+  await receipt.screenshot({ path: join(SCREENSHOTS, 'receipt.png'), fullPage: true });
+  await receipt.close();
 });
 
 test('the page raised no script errors', () => {

@@ -2,13 +2,15 @@
 //! between two terminal processes. Cutting resets every connection through
 //! it and refuses new ones until healed; stalling keeps every connection open
 //! but silently drops what crosses it (a pulled cable far from both ends,
-//! which only keep-alives can notice).
+//! which only keep-alives can notice). A delay holds every byte back for a
+//! while each way (a slow link).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct Link {
@@ -16,6 +18,8 @@ pub struct Link {
     pub port: u16,
     up: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    /// One-way delay of every byte, in milliseconds.
+    delay_ms: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     /// Both ends of every live connection, to cut them.
     live: Arc<Mutex<Vec<TcpStream>>>,
@@ -28,9 +32,11 @@ impl Link {
         let port = listener.local_addr().expect("proxy addr").port();
         let up = Arc::new(AtomicBool::new(true));
         let stalled = Arc::new(AtomicBool::new(false));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (up2, stalled2, stop2, live2) = (up.clone(), stalled.clone(), stop.clone(), live.clone());
+        let delay2 = delay_ms.clone();
         thread::spawn(move || {
             for inbound in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
@@ -49,11 +55,16 @@ impl Link {
                         live.push(clone);
                     }
                 }
-                pump(&inbound, &outbound, stalled2.clone());
-                pump(&outbound, &inbound, stalled2.clone());
+                pump(&inbound, &outbound, stalled2.clone(), delay2.clone());
+                pump(&outbound, &inbound, stalled2.clone(), delay2.clone());
             }
         });
-        Link { port, up, stalled, stop, live }
+        Link { port, up, stalled, delay_ms, stop, live }
+    }
+
+    /// Holds every byte back for `delay` each way from now on.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// Drops every connection through the link and refuses new ones.
@@ -83,10 +94,24 @@ impl Drop for Link {
     }
 }
 
-/// Copies `from` → `to` on a thread until either side closes; drops the
-/// bytes instead while `stalled`.
-fn pump(from: &TcpStream, to: &TcpStream, stalled: Arc<AtomicBool>) {
+/// Copies `from` → `to` until either side closes: one thread reads, and
+/// drops the bytes while `stalled`; another writes each chunk once its
+/// delay has passed, so a delayed link still carries everything in order.
+fn pump(from: &TcpStream, to: &TcpStream, stalled: Arc<AtomicBool>, delay_ms: Arc<AtomicU64>) {
     let (Ok(mut from), Ok(mut to)) = (from.try_clone(), to.try_clone()) else { return };
+    let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+    thread::spawn(move || {
+        for (due, chunk) in rx {
+            let now = Instant::now();
+            if due > now {
+                thread::sleep(due - now);
+            }
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
     thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -94,13 +119,13 @@ fn pump(from: &TcpStream, to: &TcpStream, stalled: Arc<AtomicBool>) {
                 Ok(0) | Err(_) => break,
                 Ok(_) if stalled.load(Ordering::SeqCst) => {}
                 Ok(n) => {
-                    if to.write_all(&buf[..n]).is_err() {
+                    let due = Instant::now() + Duration::from_millis(delay_ms.load(Ordering::SeqCst));
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
                         break;
                     }
                 }
             }
         }
-        let _ = to.shutdown(Shutdown::Write);
         let _ = from.shutdown(Shutdown::Read);
     });
 }
