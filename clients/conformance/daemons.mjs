@@ -43,8 +43,9 @@ export function keygen (name) {
 }
 
 export class Daemon {
-  constructor ({ name, session, key }) {
-    Object.assign(this, { name, session, key })
+  /** `peers`: other daemons it dials (and redials) as static peers. */
+  constructor ({ name, session, key, peers = [] }) {
+    Object.assign(this, { name, session, key, peers })
     this.dataDir = join(scratch, name)
   }
 
@@ -54,6 +55,7 @@ export class Daemon {
     const args = ['run', '--session', this.session, '--terminal', this.name, '--data-dir', this.dataDir,
       '--listen', `/ip4/127.0.0.1/tcp/${this.p2p}`, '--api', `127.0.0.1:${this.apiPort}`]
     args.push(...(this.key ? ['--key-file', this.key.path] : ['--insecure-no-key']))
+    for (const p of this.peers) args.push('--peer', p.addr)
     const log = createWriteStream(join(scratch, `${this.name}.log`), { flags: 'a' })
     this.proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc.stdout.pipe(log); this.proc.stderr.pipe(log)
@@ -68,7 +70,9 @@ export class Daemon {
   async stop () {
     if (!this.proc || this.proc.exitCode !== null) return
     this.proc.kill('SIGTERM')
-    await Promise.race([this.exited, sleep(5000).then(() => this.proc.kill('SIGKILL'))])
+    const kill = setTimeout(() => this.proc.kill('SIGKILL'), 5000)
+    await this.exited
+    clearTimeout(kill) // a pending timer would keep node alive
   }
 
   async call (method, path, body) {
