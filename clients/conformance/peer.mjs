@@ -85,7 +85,7 @@ export class Peer {
     this.topic = `possync/1/${session}`
     /** order id → Automerge doc */
     this.orders = new Map()
-    /** `${peer} ${order}` → sync state of a session */
+    /** `${peer} ${order}` → {state, at}: a sync session, and when it last moved */
     this.sessions = new Map()
     /** peers whose subscription to our topic arrived (§5.1) */
     this.admitted = new Set()
@@ -141,11 +141,25 @@ export class Peer {
     // subscription arrives (§5.1).
     pubsub.subscribe(this.topic)
     await this.node.start()
+    this.antiEntropy()
     return this
   }
 
+  /** §4.1: a Summary every 15 s ± 20 % to one admitted peer chosen at random;
+   * and §4.4: a session silent for 10 s is dropped. */
+  antiEntropy () {
+    this.timer = setTimeout(() => {
+      const now = Date.now()
+      for (const [k, s] of this.sessions) if (now - s.at > 10000) this.sessions.delete(k)
+      const peers = this.node.getConnections().map((c) => c.remotePeer).filter((p) => this.admitted.has(p.toString()))
+      if (peers.length > 0) this.send(peers[Math.floor(Math.random() * peers.length)], { kind: 'summary', buckets: this.summary() })
+      this.antiEntropy()
+    }, 15000 * (0.8 + 0.4 * Math.random()))
+    this.timer.unref() // never what keeps node running
+  }
+
   get addr () { return this.node.getMultiaddrs()[0].toString() }
-  async stop () { await this.node.stop() }
+  async stop () { clearTimeout(this.timer); await this.node.stop() }
   note (what, e) { this.log.push(`${what}: ${e?.message ?? e}`) }
 
   async dial (addr, signal) { return this.node.dial(multiaddr(addr), { signal }) }
@@ -347,7 +361,7 @@ export class Peer {
         for (const { id, payload } of msg.items) {
           const key = `${from} ${id}`
           if (payload.length === 0) { this.sessions.delete(key); continue }
-          let state = this.sessions.get(key) ?? A.initSyncState()
+          let state = this.sessions.get(key)?.state ?? A.initSyncState()
           const had = this.orders.get(id) ?? A.init({ actor: this.actor })
           let doc
           try {
@@ -358,7 +372,7 @@ export class Peer {
           this.orders.set(id, doc)
           let reply
           ;[state, reply] = A.generateSyncMessage(doc, state)
-          if (reply) { this.sessions.set(key, state); out.push({ id, payload: reply }) } else { this.sessions.delete(key); out.push({ id, payload: new Uint8Array(0) }) }
+          if (reply) { this.sessions.set(key, { state, at: Date.now() }); out.push({ id, payload: reply }) } else { this.sessions.delete(key); out.push({ id, payload: new Uint8Array(0) }) }
         }
         if (out.length > 0) this.send(from, { kind: 'sync', items: out })
         break
@@ -377,7 +391,7 @@ export class Peer {
     const doc = this.orders.get(id) ?? A.init({ actor: this.actor })
     const [state, msg] = A.generateSyncMessage(doc, A.initSyncState())
     if (!msg) return
-    this.sessions.set(key, state)
+    this.sessions.set(key, { state, at: Date.now() })
     this.send(peerId, { kind: 'sync', items: [{ id, payload: msg }] })
   }
 }
