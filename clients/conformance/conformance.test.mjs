@@ -23,6 +23,7 @@ const newId = () => hex(randomBytes(16))
 
 let key, wrongKey, a, open, js
 const peers = []
+const extra = [] // daemons started by a test
 
 async function peer (opts) {
   const p = await new Peer({ session: SESSION, terminal: 'JS', ...opts }).start()
@@ -59,7 +60,7 @@ before(async () => {
 after(async () => {
   if (a) console.log('daemon A counters:', JSON.stringify((await a.status().catch(() => ({}))).counters))
   for (const p of peers) await p.stop().catch(() => {})
-  await Promise.all([a, open].map((d) => d?.stop()))
+  await Promise.all([a, open, ...extra].map((d) => d?.stop()))
   cleanup()
 })
 
@@ -145,6 +146,14 @@ test('offline catch-up both ways: each side edits while cut off, then they meet 
   assert.deepEqual(v.lines.map((l) => [l.id, l.qty]), [['fries', 5000], ['ketchup', 1000], ['mayo', 1000]])
   await converged(js, a, mine, 'the peer\'s offline order on the daemon')
   await converged(js, a, theirs.id, 'the daemon\'s offline order on the peer')
+})
+
+test('a daemon that joins late dials the peer and catches up from it, other terminals\' orders included', async () => {
+  const late = await new Daemon({ name: 'LATE', session: SESSION, key, peers: [{ addr: js.addr }] }).start()
+  extra.push(late)
+  const held = js.completeIds()
+  assert.ok(held.length >= 6)
+  for (const id of held) await converged(js, late, id, `order ${id} on the late daemon`)
 })
 
 test('joins an open floor (no key) of a daemon run with --insecure-no-key', async () => {
