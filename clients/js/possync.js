@@ -57,10 +57,9 @@ export const ROUTES = Object.freeze([
 ])
 
 /**
- * Builders for every edit of the `Edit` schema, one per `op`, taking the
- * op's fields (test/routes.test.mjs checks names and required fields).
- * `Edits.add_line({product, display_name, qty, unit_price})`.
- * @type {Record<string, (fields?: object) => Edit>}
+ * Every edit `op` of the `Edit` schema and its required fields
+ * (test/routes.test.mjs checks both against the document).
+ * @type {Readonly<Record<string, string[]>>}
  */
 export const EDIT_OPS = Object.freeze({
   add_line: ['product', 'display_name', 'qty', 'unit_price'],
@@ -85,7 +84,11 @@ export const EDIT_OPS = Object.freeze({
   resolve_review: ['state']
 })
 
-/** @type {Record<string, (fields?: object) => Edit>} */
+/**
+ * A builder per edit `op`, taking the op's fields:
+ * `Edits.add_line({product, display_name, qty, unit_price})`.
+ * @type {Readonly<Record<string, (fields?: object) => Edit>>}
+ */
 export const Edits = Object.freeze(Object.fromEntries(Object.entries(EDIT_OPS).map(([op, required]) => [op, (fields = {}) => {
   for (const k of required) if (!(k in fields)) throw new TypeError(`${op}: missing ${k}`)
   return { op, ...fields }
@@ -334,9 +337,13 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b)
  * `init_from_JSON` and `apply_ms_data`, calling `super`.
  */
 export class Orderline {
+  /** @param {Order} order */
   constructor (order) {
-    /** @type {Order} */
     this.order = order
+    /** @type {string} */
+    this.id = ''
+    /** the line's synced integrator fields @type {Record<string, any>} */
+    this.ext = {}
   }
 
   /** Builds the line from synced data (`json.ext` keys also at the top). @param {LineJSON & Record<string, any>} json */
@@ -368,11 +375,15 @@ export class Orderline {
 export class Order {
   static Orderline = Orderline
 
+  /** @param {Pos} pos */
   constructor (pos) {
-    /** @type {Pos} */
     this.pos = pos
     /** @type {Orderline[]} */
     this.orderlines = []
+    /** @type {string} */
+    this.id = ''
+    /** the order's synced integrator fields @type {Record<string, any>} */
+    this.ext = {}
   }
 
   init_from_JSON (json) {
@@ -382,7 +393,7 @@ export class Order {
       const data = withExt(lj, LINE_FIELDS)
       let line = byId.get(lj.id)
       if (line) line.apply_ms_data(data)
-      else { line = new this.constructor.Orderline(this); line.init_from_JSON(data) }
+      else { line = new (/** @type {typeof Order} */ (this.constructor).Orderline)(this); line.init_from_JSON(data) }
       return line
     })
   }
@@ -433,7 +444,10 @@ export class Pos {
    *   onChange?: (order: Order|null, id: string, info: object) => void, feed?: object}} o
    */
   constructor ({ client, user, Order: OrderClass = Order, onChange, feed = {} }) {
-    Object.assign(this, { client, user, OrderClass, onChange })
+    this.client = client
+    this.user = user
+    this.OrderClass = OrderClass
+    this.onChange = onChange
     /** @type {Map<string, Order>} */
     this.orders = new Map()
     this.feed = new LiveFeed(client, {
