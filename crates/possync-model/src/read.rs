@@ -115,10 +115,8 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         match self.get(key)? {
             None => Err(SchemaError::Missing { path: self.field_path(key) }),
             Some((Value::Scalar(s), _)) => {
-                let n = match s.as_ref() {
-                    ScalarValue::Int(i) => *i,
-                    ScalarValue::Uint(u) => i64::try_from(*u).unwrap_or(i64::MAX),
-                    _ => return Err(self.wrong(key, "an integer", &Value::Scalar(s))),
+                let Some(n) = as_int(s.as_ref()) else {
+                    return Err(self.wrong(key, "an integer", &Value::Scalar(s)));
                 };
                 self.in_range(key, n, range)
             }
@@ -143,12 +141,9 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         values
             .into_iter()
             .map(|(v, _)| match &v {
-                Value::Scalar(s) => match s.as_ref() {
-                    ScalarValue::Int(i) => self.in_range(key, *i, range.clone()),
-                    ScalarValue::Uint(u) => {
-                        self.in_range(key, i64::try_from(*u).unwrap_or(i64::MAX), range.clone())
-                    }
-                    _ => Err(self.wrong(key, "an integer", &v)),
+                Value::Scalar(s) => match as_int(s.as_ref()) {
+                    Some(n) => self.in_range(key, n, range.clone()),
+                    None => Err(self.wrong(key, "an integer", &v)),
                 },
                 _ => Err(self.wrong(key, "an integer", &v)),
             })
@@ -229,6 +224,22 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         // Winner first; the rest keep Automerge's (deterministic) order.
         values.sort_by_key(|(is_winner, _)| !is_winner);
         values.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+/// The integer a scalar holds: an `int`, a `uint`, or a whole-number
+/// `f64` within ±2^53 (exact in a float). Automerge JS writes `0` and
+/// negative numbers inside an object literal as float64, so a plain JS
+/// terminal's `{discount: 0}` must read as the integer it means.
+pub(crate) fn as_int(s: &ScalarValue) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match s {
+        ScalarValue::Int(i) => Some(*i),
+        ScalarValue::Uint(u) => Some(i64::try_from(*u).unwrap_or(i64::MAX)),
+        // The cast is exact: the value is whole and within ±2^53.
+        #[allow(clippy::cast_possible_truncation)]
+        ScalarValue::F64(f) if f.fract() == 0.0 && f.abs() <= EXACT => Some(*f as i64),
+        _ => None,
     }
 }
 

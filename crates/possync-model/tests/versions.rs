@@ -109,3 +109,64 @@ fn fields_from_a_newer_release_survive_this_releases_edits() {
     b.sort();
     assert_eq!(a, b);
 }
+
+/// Automerge JS writes `0` and negative numbers inside an object literal as
+/// float64 (`{discount: 0, unit_price: -300}`). An integer field holding a
+/// whole-number float reads as that integer, so a plain JS terminal's line
+/// is valid; a fractional float is still refused, and int data reads as
+/// before.
+#[test]
+fn whole_number_floats_read_as_integers_and_fractions_are_refused() {
+    let id = OrderId::from_random(18);
+    let (opened, _) = OrderDoc::open(
+        ActorId::from([0x5e; 16]),
+        &ctx("JS", 1),
+        &NewOrder::new(id.clone(), OrderName::compose(&TerminalId::parse("JS").unwrap(), 1)),
+    )
+    .unwrap();
+    let write_line = |line: &str, discount: f64| {
+        let mut js = Automerge::load(&opened.save()).unwrap().with_actor(ActorId::from([0x5e; 16]));
+        let mut tx = js.transaction();
+        let lines = match tx.get(ROOT, "lines").unwrap() {
+            Some((Value::Object(ObjType::Map), o)) => o,
+            _ => panic!("lines"),
+        };
+        let l = tx.put_object(&lines, line, ObjType::Map).unwrap();
+        tx.put(&l, "id", line).unwrap();
+        tx.put(&l, "product", "refund").unwrap();
+        tx.put(&l, "display_name", "Refund").unwrap();
+        tx.put(&l, "qty", ScalarValue::counter(1000)).unwrap();
+        tx.put(&l, "unit_price", ScalarValue::F64(-300.0)).unwrap();
+        tx.put(&l, "discount", ScalarValue::F64(discount)).unwrap();
+        tx.put(&l, "note", "").unwrap();
+        tx.put(&l, "kitchen_qty", ScalarValue::F64(0.0)).unwrap();
+        for stamp in ["created", "changed"] {
+            let s = tx.put_object(&l, stamp, ObjType::Map).unwrap();
+            tx.put(&s, "user", "ana").unwrap();
+            tx.put(&s, "terminal", "JS").unwrap();
+            tx.put(&s, "at", ScalarValue::F64(2.0)).unwrap();
+        }
+        tx.put_object(&l, "ext", ObjType::Map).unwrap();
+        tx.commit();
+        js.get_changes(&[])
+    };
+
+    let mut ours = OrderDoc::empty(id.clone(), ActorId::from([0x11; 16]));
+    ours.apply_remote(write_line("l1", 0.0)).unwrap();
+    let view = ours.view().unwrap();
+    let line = view.line(&LineId::parse("l1").unwrap()).unwrap();
+    assert_eq!((line.unit_price, line.discount.0, line.kitchen_qty), (Money(-300), 0, Quantity(0)));
+    assert_eq!(view.totals.total, Money(-300));
+    // This release edits over it as over any int.
+    ours.edit(
+        &ctx("OLD", 3),
+        &Edit::SetDiscount { line: line.id.clone(), discount: possync_model::Discount(1000) },
+    )
+    .unwrap();
+    assert_eq!(ours.view().unwrap().totals.total, Money(-270));
+
+    let mut other = OrderDoc::empty(id, ActorId::from([0x12; 16]));
+    let err = other.apply_remote(write_line("l2", 0.5)).unwrap_err();
+    assert!(err.to_string().contains("float 0.5"), "{err}");
+    assert!(other.view().is_err(), "nothing of the refused batch is visible");
+}
