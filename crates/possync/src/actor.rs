@@ -925,6 +925,9 @@ impl Actor {
                 }
             }
             Output::Event(event) => self.publish_event(event),
+            // No sink runs in the node yet: an engine with no sinks never
+            // asks.
+            Output::Deliver { sink, order, .. } => self.engine.delivery_not_started(&sink, &order),
             Output::Disconnect { peer, reason } => {
                 warn!(%peer, %reason, "disconnecting and banning peer");
                 let now = Self::now();
