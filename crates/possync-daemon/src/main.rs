@@ -230,11 +230,19 @@ async fn run(args: RunArgs) -> Result<()> {
         .map(|p| p.parse::<possync::PeerId>().with_context(|| format!("allowed peer id {p:?}")))
         .collect::<Result<Vec<_>>>()?;
     let identity = if file.persistent_identity { Identity::Persistent } else { Identity::Ephemeral };
+    let mut engine = possync::engine::EngineConfig::default();
+    engine.delivery = file.delivery.apply(engine.delivery)?;
+    let sinks = file.sinks.iter().map(|s| s.build(&terminal)).collect::<Result<Vec<_>>>()?;
     let mut builder = Node::builder(session, terminal, data_dir)
+        .engine_config(engine)
         .peers(parse("peer", peers)?)
         .identity(identity)
         .allow_peers(allowed)
         .mdns(args.mdns || file.mdns.unwrap_or(false));
+    for sink in sinks {
+        tracing::info!(sink = %sink.name(), "delivering closed orders to this back office");
+        builder = builder.sink(sink);
+    }
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
     }
