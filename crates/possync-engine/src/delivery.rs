@@ -437,3 +437,89 @@ fn my_turn(
     let wait = (cfg.takeover_after.as_millis() as i64).saturating_add(step.saturating_mul(rank as i64));
     now_ms >= last.saturating_add(wait)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use possync_model::DeliveryClaim;
+
+    fn t(code: &str) -> TerminalId {
+        TerminalId::parse(code).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn pending(preferred: &str) -> Pending {
+        Pending {
+            preferred: t(preferred),
+            closed_at_ms: 1_000,
+            digest: "d".into(),
+            unconfirmed: [SinkName::parse("pg").unwrap_or_else(|_| unreachable!())].into(),
+        }
+    }
+
+    fn claimed(by: &str, at_ms: i64) -> SinkDelivery {
+        SinkDelivery { claim: Some(DeliveryClaim { at_ms, terminal: t(by) }), ..Default::default() }
+    }
+
+    #[test]
+    fn the_closing_terminal_delivers_at_once_unless_another_holds_a_live_claim() {
+        let cfg = DeliveryConfig::default();
+        let p = pending("A");
+        assert!(my_turn(&cfg, &t("A"), 0, &p, None, 1_000, false));
+        let lease = cfg.lease.as_millis() as i64;
+        let b = claimed("B", 1_000);
+        assert!(!my_turn(&cfg, &t("A"), 0, &p, Some(&b), 1_000 + lease - 1, false));
+        assert!(my_turn(&cfg, &t("A"), 0, &p, Some(&b), 1_000 + lease, false));
+        // Its own claim (a restart mid-delivery) does not stop it.
+        assert!(my_turn(&cfg, &t("A"), 0, &p, Some(&claimed("A", 1_000)), 1_001, false));
+    }
+
+    #[test]
+    fn others_take_over_only_from_a_silent_closer_and_in_turn() {
+        let cfg = DeliveryConfig::default();
+        let p = pending("A");
+        let after = cfg.takeover_after.as_millis() as i64;
+        let step = cfg.takeover_stagger.as_millis() as i64;
+        // The closer is heard from: nobody else delivers, however late.
+        assert!(!my_turn(&cfg, &t("B"), 0, &p, None, 1_000_000, false));
+        // Silent: the first in turn after `takeover_after`, the second a step later.
+        assert!(!my_turn(&cfg, &t("B"), 0, &p, None, 1_000 + after - 1, true));
+        assert!(my_turn(&cfg, &t("B"), 0, &p, None, 1_000 + after, true));
+        assert!(!my_turn(&cfg, &t("C"), 1, &p, None, 1_000 + after, true));
+        assert!(my_turn(&cfg, &t("C"), 1, &p, None, 1_000 + after + step, true));
+        // Counted from the latest activity: B's claim, once lapsed.
+        let b = claimed("B", 50_000);
+        assert!(!my_turn(&cfg, &t("C"), 1, &p, Some(&b), 1_000 + after + step, true));
+        assert!(my_turn(&cfg, &t("C"), 1, &p, Some(&b), 50_000 + after + step, true));
+    }
+
+    #[test]
+    fn a_failing_sink_backs_off_doubling_to_the_cap() {
+        let cfg = DeliveryConfig::default();
+        let mut s = SinkState::default();
+        let now = Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            fail(&cfg, &mut s, now, 0, "down");
+            waits.push(s.retry_at.map(|r| r - now).unwrap_or_default());
+        }
+        assert_eq!(waits[0], cfg.backoff_min);
+        assert_eq!(waits[1], cfg.backoff_min * 2);
+        assert_eq!(*waits.last().unwrap_or(&Duration::ZERO), cfg.backoff_max);
+        assert_eq!((s.failed, s.failing), (10, 10));
+    }
+
+    #[test]
+    fn answers_for_unknown_or_finished_attempts_change_nothing() {
+        let now = Instant::now();
+        let mut d = Deliveries::new(DeliveryConfig::default(), t("A"), now);
+        let sink = SinkName::parse("pg").unwrap_or_else(|_| unreachable!());
+        d.set_sinks(std::slice::from_ref(&sink));
+        d.set_wall_clock(now, 1_000);
+        let order = OrderId::from_random(1);
+        assert_eq!(d.on_result(now, &sink, &order, Ok("r".into())), None);
+        assert_eq!(d.on_result(now, &sink, &order, Err("x".into())), None);
+        let other = SinkName::parse("other").unwrap_or_else(|_| unreachable!());
+        assert_eq!(d.on_result(now, &other, &order, Ok("r".into())), None);
+        assert_eq!(d.status(now)[0].failed, 0);
+    }
+}
