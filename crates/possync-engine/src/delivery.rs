@@ -136,6 +136,8 @@ struct Pending {
     unconfirmed: BTreeSet<SinkName>,
 }
 
+/// Most terminals whose last change is remembered: far more than a floor has.
+const MAX_HEARD: usize = 1024;
 /// Most late answers remembered per sink.
 const MAX_TIMED_OUT: usize = 4096;
 /// How often pending deliveries are looked at when nothing else wakes the
@@ -196,6 +198,13 @@ impl Deliveries {
         match self.heard.get_mut(terminal) {
             Some(t) => *t = (*t).max(now),
             None => {
+                // Terminal codes come from peers' changes: bounded, the
+                // longest silent forgotten first.
+                if self.heard.len() >= MAX_HEARD
+                    && let Some(oldest) = self.heard.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+                {
+                    self.heard.remove(&oldest);
+                }
                 self.heard.insert(terminal.clone(), now);
             }
         }
@@ -336,13 +345,13 @@ impl Deliveries {
         let now_ms = self.wall_ms(now)?;
         let state = self.sinks.get_mut(sink)?;
         let attempt = state.in_flight.remove(order);
-        let digest = match attempt {
-            Some(a) => Some(a.digest),
-            None => state.timed_out.remove(order),
-        };
+        let in_flight = attempt.is_some();
         match result {
             Ok(remote_ref) => {
-                let digest = digest?;
+                let digest = match attempt {
+                    Some(a) => a.digest,
+                    None => state.timed_out.remove(order)?,
+                };
                 state.failing = 0;
                 state.retry_at = None;
                 state.delivered += 1;
@@ -354,7 +363,9 @@ impl Deliveries {
                 })
             }
             Err(error) => {
-                digest?;
+                if !in_flight {
+                    return None;
+                }
                 fail(&self.cfg, state, now, now_ms, &error);
                 Some(DeliveryAct::Record {
                     sink: sink.clone(),
@@ -456,6 +467,16 @@ mod tests {
         }
     }
 
+    fn cancelled_order() -> OrderView {
+        use possync_model::{Edit, EditContext, NewOrder, OrderDoc, OrderName};
+        let ctx = EditContext::new("ana", t("A"), 1_000);
+        let new = NewOrder::new(OrderId::from_random(1), OrderName::compose(&t("A"), 1));
+        let (mut doc, _) =
+            OrderDoc::open(automerge::ActorId::from([1; 16]), &ctx, &new).unwrap_or_else(|_| unreachable!());
+        doc.edit(&ctx, &Edit::Cancel).unwrap_or_else(|_| unreachable!());
+        doc.view().unwrap_or_else(|_| unreachable!())
+    }
+
     fn claimed(by: &str, at_ms: i64) -> SinkDelivery {
         SinkDelivery { claim: Some(DeliveryClaim { at_ms, terminal: t(by) }), ..Default::default() }
     }
@@ -521,5 +542,27 @@ mod tests {
         let other = SinkName::parse("other").unwrap_or_else(|_| unreachable!());
         assert_eq!(d.on_result(now, &other, &order, Ok("r".into())), None);
         assert_eq!(d.status(now)[0].failed, 0);
+    }
+
+    #[test]
+    fn a_late_failure_after_a_timeout_is_not_counted_twice_and_a_late_success_confirms() {
+        let now = Instant::now();
+        let cfg = DeliveryConfig { start_delay: Duration::ZERO, ..DeliveryConfig::default() };
+        let mut d = Deliveries::new(cfg.clone(), t("A"), now);
+        let sink = SinkName::parse("pg").unwrap_or_else(|_| unreachable!());
+        d.set_sinks(std::slice::from_ref(&sink));
+        d.set_wall_clock(now, 1_000);
+        let order = OrderId::from_random(1);
+        d.pending.insert(order.clone(), pending("A"));
+        let view = cancelled_order();
+        let acts = d.tick(now, Duration::ZERO, |_| Some(&view));
+        assert_eq!(acts, vec![DeliveryAct::Start { sink: sink.clone(), order: order.clone() }]);
+        let later = now + cfg.attempt_timeout;
+        let acts = d.tick(later, Duration::ZERO, |_| Some(&view));
+        assert!(matches!(&acts[0], DeliveryAct::Record { edit: DeliveryEdit::Failed { .. }, .. }));
+        assert_eq!(d.on_result(later, &sink, &order, Err("timed out too".into())), None);
+        assert_eq!(d.status(later)[0].failed, 1);
+        let confirmed = d.on_result(later, &sink, &order, Ok("r".into()));
+        assert!(matches!(confirmed, Some(DeliveryAct::Record { edit: DeliveryEdit::Delivered { .. }, .. })));
     }
 }
