@@ -172,6 +172,16 @@ fn every_paid_order_reaches_postgres_once_through_an_outage_and_a_killed_termina
         .psql("SELECT count(*) FROM possync_orders WHERE closed_on = 'T3' AND delivered_from <> 'T3'")
         .unwrap();
     assert_ne!(from, "0", "some of T3's orders were delivered by another terminal");
+    // From payment to confirmed in PostgreSQL, for the first third (before
+    // the outage): printed for docs/PERFORMANCE.md.
+    let latency = pg
+        .psql(&format!(
+            "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)), round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms))
+             FROM (SELECT extract(epoch FROM delivered_at - closed_at) * 1000 AS ms FROM possync_orders
+                   ORDER BY closed_at LIMIT {third}) first_third"
+        ))
+        .unwrap();
+    eprintln!("payment to confirmed in PostgreSQL, first {third} orders: p50|p99 ms = {latency}");
     let metrics = common::http_text(terminals[0].api, "/metrics");
     assert!(metrics.contains("possync_delivery_backlog{sink=\"pg\"} 0"), "{metrics}");
     assert!(metrics.contains("possync_delivery_failed_total{sink=\"pg\"}"));

@@ -109,3 +109,30 @@ async fn an_open_order_and_a_wrong_password_are_refused_with_a_clear_error() {
     let missing = possync_sink::Secret::Env("POSSYNC_TEST_UNSET_VARIABLE".into());
     assert!(missing.read().unwrap_err().contains("POSSYNC_TEST_UNSET_VARIABLE"));
 }
+
+/// Delivery throughput of one sink (one connection, one transaction per
+/// order), printed for docs/PERFORMANCE.md; asserts only that all arrive.
+#[tokio::test(flavor = "current_thread")]
+async fn throughput_of_one_connection() {
+    let pg = TempCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let sink =
+        PostgresSink::new(SinkName::parse("pg").unwrap(), pg.config(), TerminalId::parse("T1").unwrap());
+    let orders: Vec<OrderView> = (100..400).map(paid_order).collect();
+    sink.write(&orders[0]).await.unwrap(); // connect and migrate first
+    let started = std::time::Instant::now();
+    for o in &orders[1..] {
+        sink.write(o).await.unwrap();
+    }
+    let new = started.elapsed();
+    let started = std::time::Instant::now();
+    for o in &orders {
+        sink.write(o).await.unwrap();
+    }
+    let again = started.elapsed();
+    assert_eq!(pg.psql("SELECT count(*) FROM possync_orders").unwrap(), "300");
+    eprintln!(
+        "PostgreSQL sink: {:.0} new orders/s, {:.0} repeated orders/s (299 new, 300 repeated)",
+        299.0 / new.as_secs_f64(),
+        300.0 / again.as_secs_f64()
+    );
+}
