@@ -79,7 +79,13 @@ impl Http {
 pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
     let dir = std::env::temp_dir().join(format!("possync-bench-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let opts = DemoOptions { terminals: n, base_port: 0, data_dir: Some(dir.clone()), rush: None };
+    let opts = DemoOptions {
+        terminals: n,
+        base_port: 0,
+        data_dir: Some(dir.clone()),
+        rush: None,
+        sinks: Vec::new(),
+    };
     let (terminals, _) = demo::start(&opts).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

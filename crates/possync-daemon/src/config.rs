@@ -34,6 +34,12 @@ pub struct FileConfig {
     pub allowed_peers: Vec<String>,
     #[serde(default)]
     pub policy: Option<Policy>,
+    /// Back offices every closed order is delivered to (`[[sink]]`).
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<crate::sink_config::SinkConfig>,
+    /// Delivery's timings (`[delivery]`).
+    #[serde(default)]
+    pub delivery: crate::sink_config::DeliveryFile,
 }
 
 impl FileConfig {

@@ -26,6 +26,8 @@ pub struct DemoOptions {
     pub data_dir: Option<PathBuf>,
     /// Run the scripted rush with this many orders per terminal, then exit.
     pub rush: Option<usize>,
+    /// Back offices every terminal delivers closed orders to.
+    pub sinks: Vec<crate::sink_config::SinkConfig>,
 }
 
 #[derive(Debug)]
@@ -58,7 +60,7 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
     };
     let mut terminals: Vec<DemoTerminal> = Vec::new();
-    match spawn_terminals(&dir, listeners, &mut terminals).await {
+    match spawn_terminals(&dir, listeners, &opts.sinks, &mut terminals).await {
         Ok(()) => Ok((terminals, dir)),
         Err(e) => {
             for t in &terminals {
@@ -75,6 +77,7 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
 async fn spawn_terminals(
     dir: &std::path::Path,
     listeners: Vec<TcpListener>,
+    sinks: &[crate::sink_config::SinkConfig],
     terminals: &mut Vec<DemoTerminal>,
 ) -> Result<()> {
     let key = SessionKey::generate()?;
@@ -82,12 +85,12 @@ async fn spawn_terminals(
         let code = format!("T{}", i + 1);
         let terminal = TerminalId::parse(&code)?;
         let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
-        let node = Node::builder("demo", terminal, dir.join(&code))
-            .session_key(key.clone())
-            .peers(peers)
-            .spawn()
-            .await
-            .with_context(|| format!("starting terminal {code}"))?;
+        let mut builder =
+            Node::builder("demo", terminal.clone(), dir.join(&code)).session_key(key.clone()).peers(peers);
+        for sink in sinks {
+            builder = builder.sink(sink.build(&terminal)?);
+        }
+        let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
@@ -105,13 +108,20 @@ pub async fn status_line(terminals: &[DemoTerminal]) -> String {
     let mut parts = Vec::new();
     for t in terminals {
         match t.node.status().await {
-            Ok(s) => parts.push(format!(
-                "{}: {:?} {} peers {} open",
-                t.node.terminal(),
-                s.connectivity,
-                s.peers.len(),
-                s.open_orders
-            )),
+            Ok(s) => {
+                let mut part = format!(
+                    "{}: {:?} {} peers {} open",
+                    t.node.terminal(),
+                    s.connectivity,
+                    s.peers.len(),
+                    s.open_orders
+                );
+                // Orders arriving in the back office: confirmed here, still owed.
+                for r in &s.sinks {
+                    part.push_str(&format!(", {} delivered {} backlog {}", r.name, r.delivered, r.backlog));
+                }
+                parts.push(part);
+            }
             Err(_) => parts.push(format!("{}: stopped", t.node.terminal())),
         }
     }

@@ -11,3 +11,4 @@ pub mod config;
 pub mod demo;
 pub mod export;
 pub mod policy;
+pub mod sink_config;

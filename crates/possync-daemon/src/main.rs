@@ -59,6 +59,10 @@ enum Command {
         /// check that every terminal ends identical, and exit.
         #[arg(long, num_args = 0..=1, default_missing_value = "20")]
         rush: Option<usize>,
+        /// A TOML file with `[[sink]]` sections (as in a terminal's config):
+        /// every demo terminal delivers closed orders there.
+        #[arg(long)]
+        sink_config: Option<PathBuf>,
     },
     /// Show a running terminal's status.
     Status(ClientArgs),
@@ -166,8 +170,12 @@ fn main() -> Result<()> {
                 println!("wrote {} (fingerprint {})", out.display(), key.fingerprint());
                 Ok(())
             }
-            Command::Demo { terminals, port, data_dir, rush } => {
-                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush }).await
+            Command::Demo { terminals, port, data_dir, rush, sink_config } => {
+                let sinks = match sink_config {
+                    Some(path) => FileConfig::load(&path)?.sinks,
+                    None => Vec::new(),
+                };
+                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }).await
             }
             Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {
@@ -230,11 +238,19 @@ async fn run(args: RunArgs) -> Result<()> {
         .map(|p| p.parse::<possync::PeerId>().with_context(|| format!("allowed peer id {p:?}")))
         .collect::<Result<Vec<_>>>()?;
     let identity = if file.persistent_identity { Identity::Persistent } else { Identity::Ephemeral };
+    let mut engine = possync::engine::EngineConfig::default();
+    engine.delivery = file.delivery.apply(engine.delivery)?;
+    let sinks = file.sinks.iter().map(|s| s.build(&terminal)).collect::<Result<Vec<_>>>()?;
     let mut builder = Node::builder(session, terminal, data_dir)
+        .engine_config(engine)
         .peers(parse("peer", peers)?)
         .identity(identity)
         .allow_peers(allowed)
         .mdns(args.mdns || file.mdns.unwrap_or(false));
+    for sink in sinks {
+        tracing::info!(sink = %sink.name(), "delivering closed orders to this back office");
+        builder = builder.sink(sink);
+    }
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
     }

@@ -59,6 +59,8 @@ pub struct EngineConfig {
     /// anyway: a peer that stays silent (partitioned while still connected)
     /// must not stop a terminal from taking a payment.
     pub payment_claim_ack_timeout: Duration,
+    /// Delivery of closed orders to back offices.
+    pub delivery: crate::delivery::DeliveryConfig,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +88,7 @@ impl Default for EngineConfig {
             offence_window: Duration::from_secs(60),
             payment_claim_ttl: Duration::from_secs(30),
             payment_claim_ack_timeout: Duration::from_secs(3),
+            delivery: Default::default(),
         }
     }
 }

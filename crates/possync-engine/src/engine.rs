@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
-    ChangeSummary, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId, OrderName, OrderView,
-    Quantity, RemoteApplied, TerminalId, decode_changes,
+    ChangeSummary, DeliveryEdit, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId,
+    OrderName, OrderView, Quantity, RemoteApplied, SinkName, TerminalId, decode_changes,
 };
 
 use crate::claims::{ClaimAct, Claims, PaymentClaim};
 use crate::config::EngineConfig;
+use crate::delivery::{Deliveries, DeliveryAct, SinkStatus};
 use crate::orders::{Entry, Life, Orders};
 use crate::output::{Event, Origin, Output, Rejection, StoreOp};
 use crate::owner::ActorOwner;
@@ -107,6 +108,8 @@ pub struct Engine<P: PeerId> {
     next_maintenance: Instant,
     /// Who is taking which order's payment (ephemeral, never stored).
     claims: Claims<P>,
+    /// The delivery outbox's own state (see `delivery.rs`).
+    deliveries: Deliveries,
     /// The latest `now` any input brought, for inputs that carry none
     /// (`peer_down`).
     last_now: Instant,
@@ -117,7 +120,7 @@ impl<P: PeerId> Engine<P> {
         Engine {
             summary: Summary::new(cfg.summary_buckets),
             next_maintenance: now + MAINTENANCE_INTERVAL,
-            terminal,
+            terminal: terminal.clone(),
             actor,
             rng: SplitMix64::new(seed),
             orders: Orders::default(),
@@ -128,6 +131,7 @@ impl<P: PeerId> Engine<P> {
             pending_store: Vec::new(),
             next_anti_entropy: None,
             claims: Claims::new(cfg.payment_claim_ttl, cfg.payment_claim_ack_timeout),
+            deliveries: Deliveries::new(cfg.delivery.clone(), terminal.clone(), now),
             last_now: now,
             cfg,
         }
@@ -160,6 +164,7 @@ impl<P: PeerId> Engine<P> {
                     let id = stored.id.clone();
                     self.orders.insert(id.clone(), Entry::incomplete(doc, unsnapshotted));
                     self.set_life(&id, if active { Life::Active } else { Life::Archived(now) });
+                    self.deliveries.observe(&id, view.as_ref(), !active, now);
                     if active { report.active += 1 } else { report.archived += 1 }
                 }
                 Err(reason) => report.damaged.push((stored.id, reason)),
@@ -290,6 +295,98 @@ impl<P: PeerId> Engine<P> {
         self.broadcast(order, vec![source_change.bytes]);
         self.flush();
         Ok(new_id)
+    }
+
+    // ----- delivery to back offices ------------------------------------------
+
+    /// The back offices this terminal delivers to (`[[sink]]` in the
+    /// daemon's config). Every closed order some sink has not confirmed is
+    /// kept from retention and delivered (see `delivery.rs`).
+    pub fn set_sinks(&mut self, now: Instant, sinks: &[SinkName]) {
+        self.deliveries.set_sinks(sinks);
+        let ids: Vec<OrderId> = self.orders.iter().map(|(id, _)| id.clone()).collect();
+        for id in ids {
+            let Some(entry) = self.orders.get(&id) else { continue };
+            let archived = matches!(entry.life(), Life::Archived(_));
+            self.deliveries.observe(&id, entry.doc.current_view(), archived, now);
+        }
+    }
+
+    /// Tells the engine the wall-clock time (ms since the Unix epoch) at
+    /// `now`: delivery state in the documents is stamped with it, and
+    /// leases compare with it. Call at start and now and then.
+    pub fn set_wall_clock(&mut self, now: Instant, wall_ms: i64) {
+        self.deliveries.set_wall_clock(now, wall_ms);
+    }
+
+    /// A sink answered an [`Output::Deliver`]: `Ok` with its reference for
+    /// the order, or why it failed. Repeated and late answers are fine.
+    pub fn delivered(
+        &mut self,
+        now: Instant,
+        sink: &SinkName,
+        order: &OrderId,
+        result: Result<String, String>,
+    ) {
+        self.last_now = self.last_now.max(now);
+        if let Some(act) = self.deliveries.on_result(now, sink, order, result) {
+            self.delivery_acts(now, vec![act]);
+        }
+        self.flush();
+    }
+
+    /// The runtime could not start a delivery it was asked for (its queue is
+    /// full): the order waits for its next turn, no failure is recorded.
+    pub fn delivery_not_started(&mut self, sink: &SinkName, order: &OrderId) {
+        self.deliveries.not_started(sink, order);
+    }
+
+    /// Backlog, age of the oldest undelivered order and counters, per sink.
+    pub fn delivery_status(&self, now: Instant) -> Vec<SinkStatus> {
+        self.deliveries.status(now)
+    }
+
+    fn delivery_acts(&mut self, now: Instant, acts: Vec<DeliveryAct>) {
+        for act in acts {
+            match act {
+                DeliveryAct::Start { sink, order } => {
+                    if let Err(e) = self.record_delivery(now, &order, &sink, &DeliveryEdit::Claim) {
+                        tracing::warn!(%order, %sink, error = %e, "cannot claim delivery");
+                        self.deliveries.not_started(&sink, &order);
+                        continue;
+                    }
+                    let Some(view) = self.orders.get(&order).and_then(|e| e.doc.current_view()).cloned()
+                    else {
+                        self.deliveries.not_started(&sink, &order);
+                        continue;
+                    };
+                    self.outbox.push_back(Output::Deliver { sink, order, payload: Box::new(view) });
+                }
+                DeliveryAct::Record { sink, order, edit } => {
+                    if let Err(e) = self.record_delivery(now, &order, &sink, &edit) {
+                        tracing::warn!(%order, %sink, error = %e, "cannot record delivery");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes a delivery step into the order, like a local edit.
+    fn record_delivery(
+        &mut self,
+        now: Instant,
+        order: &OrderId,
+        sink: &SinkName,
+        edit: &DeliveryEdit,
+    ) -> Result<(), EngineError> {
+        let at_ms = self.deliveries.wall_ms(now).unwrap_or_default();
+        let ctx = EditContext::new(DELIVERY_USER, self.terminal.clone(), at_ms);
+        let entry = self.orders.get_mut(order).ok_or_else(|| EngineError::UnknownOrder(order.clone()))?;
+        let Some(change) = entry.doc.record_delivery(&ctx, sink, edit)? else { return Ok(()) };
+        self.record_append(order, vec![change.bytes.clone()]);
+        self.after_change(now, order, Origin::Local, change.summary);
+        self.broadcast(order, vec![change.bytes]);
+        Ok(())
     }
 
     // ----- payment claims -------------------------------------------------
@@ -440,8 +537,12 @@ impl<P: PeerId> Engine<P> {
             Some(t) => t.min(self.next_maintenance),
             None => self.next_maintenance,
         };
-        match self.claims.next_deadline() {
+        let t = match self.claims.next_deadline() {
             Some(c) => t.min(c),
+            None => t,
+        };
+        match self.deliveries.next_deadline() {
+            Some(d) => t.min(d),
             None => t,
         }
     }
@@ -639,6 +740,13 @@ impl<P: PeerId> Engine<P> {
         let mut acts = Vec::new();
         self.claims.tick(now, &mut acts);
         self.claim_acts(now, acts);
+        if self.deliveries.next_deadline().is_some_and(|t| now >= t) {
+            let jitter = Duration::from_millis(self.rng.below(100));
+            let orders = &self.orders;
+            let acts =
+                self.deliveries.tick(now, jitter, |id| orders.get(id).and_then(|e| e.doc.current_view()));
+            self.delivery_acts(now, acts);
+        }
         self.flush();
     }
 
@@ -668,6 +776,8 @@ impl<P: PeerId> Engine<P> {
             .orders
             .iter()
             .filter(|(_, e)| matches!(e.life(), Life::Archived(since) if now.saturating_duration_since(since) >= self.cfg.retention))
+            // Never an order some back office has not confirmed.
+            .filter(|(id, _)| !self.deliveries.holds(id))
             .map(|(id, _)| id.clone())
             .collect();
         for id in expired {
@@ -1018,6 +1128,9 @@ impl<P: PeerId> Engine<P> {
 
     fn after_remote(&mut self, now: Instant, from: &P, order: &OrderId, applied: RemoteApplied) {
         if let Some(summary) = applied.summary {
+            for author in &summary.authors {
+                self.deliveries.heard(&author.terminal, now);
+            }
             self.record_append(order, applied.new_changes);
             self.after_change(now, order, Origin::Peer(from.clone()), summary);
         }
@@ -1073,6 +1186,8 @@ impl<P: PeerId> Engine<P> {
             (false, _) => Life::Archived(now),
         };
         self.set_life(order, life);
+        let view = self.orders.get(order).and_then(|e| e.doc.current_view());
+        self.deliveries.observe(order, view, matches!(life, Life::Archived(_)), now);
         match (was, life) {
             (Life::Active, Life::Archived(_)) | (Life::Incomplete, Life::Archived(_)) => {
                 self.pending_store.push(StoreOp::Archive { order: order.clone() });
@@ -1201,6 +1316,8 @@ impl<P: PeerId> Engine<P> {
     }
 }
 
+/// The user delivery steps are written under: no cashier makes them.
+const DELIVERY_USER: &str = "possync-delivery";
 /// How often stalled sessions, fetches and retention are checked.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// Orders per `Fetch` message.

@@ -12,12 +12,15 @@
 //! - [`summary`]: bucketed fingerprints of orders for anti-entropy.
 //! - [`Engine`]: fan-out of local changes, catch-up (summary → heads → fetch
 //!   or Automerge sync), lifecycle (open list, archive, retention), payment
-//!   claims ([`PaymentClaim`]: who is taking an order's payment right now).
+//!   claims ([`PaymentClaim`]: who is taking an order's payment right now),
+//!   and the delivery outbox (`delivery.rs`: which closed orders go to which
+//!   back office, when, and from which terminal).
 //!
 //! How a runtime drives it is in `docs/ARCHITECTURE.md`.
 
 mod claims;
 mod config;
+mod delivery;
 mod engine;
 mod guard;
 mod orders;
@@ -30,6 +33,7 @@ pub mod wire;
 
 pub use claims::PaymentClaim;
 pub use config::EngineConfig;
+pub use delivery::{DeliveryConfig, SinkStatus};
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};

@@ -2,7 +2,7 @@
 //! queues these and the runtime (the real node, or the simulator) carries them
 //! out in order.
 
-use possync_model::{ChangeSummary, OrderId};
+use possync_model::{ChangeSummary, OrderId, OrderView, SinkName};
 
 use crate::wire::WireError;
 
@@ -22,6 +22,10 @@ pub enum Output<P> {
     /// Close every connection to this peer and refuse it for a while
     /// ([`crate::BAN`]): it sent refused data or flooded us too often.
     Disconnect { peer: P, reason: String },
+    /// Deliver this closed order to the back office `sink` (upsert by order
+    /// id), then tell the engine the answer ([`crate::Engine::delivered`]).
+    /// The claim on it is already in the `Persist` batch before this.
+    Deliver { sink: SinkName, order: OrderId, payload: Box<OrderView> },
 }
 
 /// One storage write. See `docs/ARCHITECTURE.md` for the store's layout.

@@ -205,7 +205,7 @@ pub fn drain(engine: &mut Engine<u8>, disk: &mut SimStore) {
                     panic!("the engine sent an undecodable message: {e}");
                 }
             }
-            Output::Event(_) | Output::Disconnect { .. } => {}
+            Output::Event(_) | Output::Disconnect { .. } | Output::Deliver { .. } => {}
         }
     }
 }

@@ -37,7 +37,7 @@ pub enum SchemaError {
 pub enum EditError {
     #[error("order is {0:?}: it can no longer be edited")]
     Closed(OrderState),
-    #[error("order is open: only a closed order can have its review resolved")]
+    #[error("order is open: only a closed order can be reviewed or delivered")]
     NotClosed,
     #[error("order has no line `{0}`")]
     UnknownLine(LineId),

@@ -20,6 +20,7 @@
 mod author;
 mod change_summary;
 mod conflict;
+pub mod delivery;
 mod edit;
 mod error;
 pub mod ext;
@@ -35,6 +36,7 @@ mod view;
 pub use author::{Author, EditContext, Stamp};
 pub use change_summary::ChangeSummary;
 pub use conflict::{Conflict, ReviewFlag};
+pub use delivery::{Confirmation, DeliveryClaim, DeliveryEdit, DeliveryFailure, SinkDelivery, SinkName};
 pub use edit::{Edit, NewLine, NewOrder};
 pub use error::{EditError, InvalidId, LoadError, RemoteError, SchemaError};
 pub use ext::Extension;

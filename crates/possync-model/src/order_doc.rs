@@ -406,6 +406,31 @@ impl OrderDoc {
         }
     }
 
+    /// Records a delivery step for one back office (see `delivery.rs`).
+    /// Only a closed order is delivered. It does not stamp the order as
+    /// changed: delivering is bookkeeping, not an edit of the order.
+    /// `Ok(None)` when it changes nothing (a confirmation already held).
+    pub fn record_delivery(
+        &mut self,
+        ctx: &EditContext,
+        sink: &crate::delivery::SinkName,
+        edit: &crate::delivery::DeliveryEdit,
+    ) -> Result<Option<LocalChange>, EditError> {
+        let view = self.view()?;
+        if view.state == OrderState::Open {
+            return Err(EditError::NotClosed);
+        }
+        let mut tx = self.doc.transaction();
+        let current = view.delivery.get(sink);
+        if !crate::delivery::write(&mut tx, current, sink, &ctx.author.terminal, ctx.at_ms, edit)? {
+            return Ok(None);
+        }
+        match commit(tx, ctx)? {
+            Some(hash) => self.local_change(hash, Some(view), ctx).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Moves `qty` of each chosen line into a new order (splitting the bill).
     /// Returns the new order with its opening change, and the change to this
     /// order, which takes the same quantities away. Because quantities are

@@ -2,7 +2,7 @@
 //! conflicts and review flags. Reading a view is also how a document is
 //! validated: a document that reads is a document that follows the schema.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use automerge::{ObjType, ROOT, ReadDoc, Value};
 use serde::de::DeserializeOwned;
@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::author::Stamp;
 use crate::conflict::{Conflict, ReviewFlag};
+use crate::delivery::{self, SinkDelivery, SinkName};
 use crate::error::SchemaError;
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
 use crate::money::{Discount, Money, Quantity, line_total};
@@ -47,6 +48,12 @@ pub struct OrderView {
     pub totals: Totals,
     pub conflicts: Vec<Conflict>,
     pub review: Vec<ReviewFlag>,
+    /// Who closed the order and when: the closing that decided its state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Stamp>,
+    /// How far the order got to each back office (see `delivery.rs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub delivery: BTreeMap<SinkName, SinkDelivery>,
 }
 
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -218,6 +225,8 @@ impl OrderView {
             totals,
             conflicts,
             review,
+            closed: closed_by(&closings, state),
+            delivery: before.delivery.clone(),
         })
     }
 
@@ -294,8 +303,22 @@ impl OrderView {
             totals,
             conflicts,
             review,
+            closed: closed_by(&closings, state),
+            delivery: delivery::read(doc)?,
         })
     }
+
+    /// The digest of the order's lines and payments: what a closing and a
+    /// back office's confirmation record, to tell whether the order changed
+    /// since.
+    pub fn content_digest(&self) -> String {
+        content_digest(&self.lines, &self.payments)
+    }
+}
+
+/// The stamp of the closing that decided `state` (closings are sorted).
+fn closed_by(closings: &[Closing], state: OrderState) -> Option<Stamp> {
+    closings.iter().find(|c| c.state == state).map(|c| c.by.clone())
 }
 
 /// The view before some changes, and the lines they wrote to.

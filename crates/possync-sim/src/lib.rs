@@ -4,7 +4,8 @@
 //! seeded random generator: gossip with latency, loss, duplication and
 //! reordering; pairwise links that deliver in order and break with
 //! partitions; crashes that keep the disk and lose the memory; late joiners;
-//! cloned terminals. A failing run names its seed; `SIM_SEED=<seed>` replays
+//! cloned terminals; back offices ([`SimSink`]) that fail, time out, lose
+//! and repeat their answers. A failing run names its seed; `SIM_SEED=<seed>` replays
 //! it exactly.
 //!
 //! [`workload`] drives a random restaurant rush. The invariant checks
@@ -12,9 +13,11 @@
 
 mod net;
 mod sim;
+mod sink;
 mod store;
 pub mod workload;
 
 pub use net::NetConfig;
 pub use sim::{Bounds, Sim, SimNode, owner_of};
+pub use sink::{SimSink, SinkFaults, SinkRow};
 pub use store::{SimStore, StoredRecord};

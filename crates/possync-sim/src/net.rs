@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use possync_model::{OrderId, SinkName};
+
+use crate::sink::SinkRow;
+
 /// How the simulated network misbehaves.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
@@ -40,6 +44,22 @@ pub(crate) enum Delivery {
         to: u64,
         bytes: Vec<u8>,
         epoch: u64,
+    },
+    /// A delivery request from `node` reaching the simulated back office.
+    SinkRequest {
+        node: u64,
+        sink: SinkName,
+        order: OrderId,
+        row: SinkRow,
+    },
+    /// The back office's answer reaching `node`, if the process that asked
+    /// (`incarnation`) still runs.
+    SinkAnswer {
+        node: u64,
+        incarnation: u64,
+        sink: SinkName,
+        order: OrderId,
+        result: Result<String, String>,
     },
 }
 

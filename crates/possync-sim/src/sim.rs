@@ -8,9 +8,12 @@ use automerge::{ChangeHash, ReadDoc};
 use possync_engine::{
     ActorOwner, Engine, EngineConfig, EngineError, Event, Output, PaymentClaim, SplitMix64,
 };
-use possync_model::{Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, TerminalId};
+use possync_model::{
+    Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, SinkName, TerminalId,
+};
 
 use crate::net::{Delivery, NetConfig, Scheduled};
+use crate::sink::{SimSink, SinkRow};
 use crate::store::SimStore;
 
 /// Virtual wall-clock time at the start of every run (2026-01-01T00:00:00Z),
@@ -37,6 +40,9 @@ pub struct SimNode {
     pub events: u64,
     pub bytes_sent: u64,
     pub messages_sent: u64,
+    /// Bumped at every start: answers to requests of a crashed process are
+    /// lost with it.
+    pub incarnation: u64,
 }
 
 /// High-water marks, checked against the engine's configured bounds.
@@ -64,6 +70,8 @@ pub struct Sim {
     links: BTreeMap<(u64, u64), (u64, Instant)>,
     pub bounds: Bounds,
     next_node: u64,
+    /// The back offices every terminal delivers to.
+    pub sinks: BTreeMap<SinkName, SimSink>,
 }
 
 fn link(a: u64, b: u64) -> (u64, u64) {
@@ -91,12 +99,34 @@ impl Sim {
             links: BTreeMap::new(),
             bounds: Bounds::default(),
             next_node: 1,
+            sinks: BTreeMap::new(),
         }
+    }
+
+    /// Adds a back office; terminals started from now on deliver to it
+    /// (add sinks before terminals).
+    pub fn add_sink(&mut self, sink: SimSink) {
+        self.sinks.insert(sink.name.clone(), sink);
+    }
+
+    pub fn sink_mut(&mut self, name: &str) -> &mut SimSink {
+        let name = SinkName::parse(name).expect("valid sink name");
+        self.sinks.get_mut(&name).expect("sink exists")
+    }
+
+    pub fn sink(&self, name: &str) -> &SimSink {
+        let name = SinkName::parse(name).expect("valid sink name");
+        &self.sinks[&name]
     }
 
     /// Virtual time since the start.
     pub fn elapsed(&self) -> Duration {
         self.now - self.base
+    }
+
+    /// The virtual instant.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -129,6 +159,7 @@ impl Sim {
                 events: 0,
                 bytes_sent: 0,
                 messages_sent: 0,
+                incarnation: 0,
             },
         );
         self.start(id);
@@ -170,6 +201,10 @@ impl Sim {
         let node = self.nodes.get_mut(&id).expect("node exists");
         let mut engine = Engine::new(self.cfg.clone(), node.terminal.clone(), actor, seed, now);
         let report = engine.restore(now, node.store.stored_orders(), node.store.next_sequence);
+        engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
+        let sinks: Vec<SinkName> = self.sinks.keys().cloned().collect();
+        engine.set_sinks(now, &sinks);
+        node.incarnation += 1;
         assert!(
             report.damaged.is_empty(),
             "seed {}: node {id} restored damaged orders: {:?}",
@@ -450,6 +485,16 @@ impl Sim {
                         self.link_down(id, peer);
                     }
                 }
+                Output::Deliver { sink, order, payload } => {
+                    let row = SinkRow {
+                        digest: payload.content_digest(),
+                        total: payload.totals.total.0,
+                        paid: payload.totals.paid.0,
+                        from: node.terminal.to_string(),
+                    };
+                    let at = self.now + self.sink_latency(&sink);
+                    self.schedule(at, Delivery::SinkRequest { node: id, sink, order, row });
+                }
                 Output::Event(event) => {
                     node.events += 1;
                     if let Event::Rejected { reason, .. } = event {
@@ -472,6 +517,41 @@ impl Sim {
         let spread = (max.saturating_sub(min)).as_micros() as u64;
         let base = min + Duration::from_micros(self.rng.below(spread + 1));
         base + self.nodes[&a].extra_delay + self.nodes[&b].extra_delay
+    }
+
+    fn sink_latency(&mut self, sink: &SinkName) -> Duration {
+        let Some(s) = self.sinks.get(sink) else { return Duration::ZERO };
+        let (min, max) = (s.faults.latency_min, s.faults.latency_max);
+        let spread = max.saturating_sub(min).as_micros() as u64;
+        min + Duration::from_micros(self.rng.below(spread + 1))
+    }
+
+    /// A request reached the back office: what it does, and the answers it
+    /// sends back (none, one or two).
+    fn sink_request(&mut self, node: u64, sink: SinkName, order: OrderId, row: SinkRow) {
+        let Some(faults) = self.sinks.get(&sink).map(|s| s.faults.clone()) else { return };
+        let incarnation = self.nodes[&node].incarnation;
+        let mut answers = Vec::new();
+        if faults.down {
+            answers.push(Err("connection refused".to_owned()));
+        } else if self.rng.chance(faults.fail) {
+            answers.push(Err("refused by the back office".to_owned()));
+        } else if self.rng.chance(faults.no_answer) {
+            // Lost on the way there: nothing applied, nothing answered.
+        } else {
+            let reference = self.sinks.get_mut(&sink).expect("checked").apply(&order, row);
+            if !self.rng.chance(faults.lose_answer) {
+                answers.push(Ok(reference.clone()));
+                if self.rng.chance(faults.answer_twice) {
+                    answers.push(Ok(reference));
+                }
+            }
+        }
+        for result in answers {
+            let at = self.now + self.sink_latency(&sink);
+            let (sink, order) = (sink.clone(), order.clone());
+            self.schedule(at, Delivery::SinkAnswer { node, incarnation, sink, order, result });
+        }
     }
 
     fn schedule(&mut self, at: Instant, delivery: Delivery) {
@@ -537,6 +617,17 @@ impl Sim {
                     let _verdict = e.handle_gossip(now, from, owner_of(from), &bytes);
                 }
                 self.drain(to);
+            }
+            Delivery::SinkRequest { node, sink, order, row } => self.sink_request(node, sink, order, row),
+            Delivery::SinkAnswer { node, incarnation, sink, order, result } => {
+                let Some(n) = self.nodes.get_mut(&node) else { return };
+                if n.incarnation != incarnation {
+                    return;
+                }
+                if let Some(e) = n.engine.as_mut() {
+                    e.delivered(now, &sink, &order, result);
+                }
+                self.drain(node);
             }
             Delivery::Direct { from, to, bytes, epoch } => {
                 let current = self.links.get(&link(from, to)).map(|l| l.0).unwrap_or(0);

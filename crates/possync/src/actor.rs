@@ -27,6 +27,7 @@ use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::payment_claim::ClaimView;
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
+use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
 use crate::writer::{Commit, Committed, Writer};
@@ -92,6 +93,9 @@ fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::Message
         MessageAcceptance::Accept,
     );
 }
+
+/// How long shutdown waits for a sink to finish its delivery in progress.
+const SINK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn wall_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -167,6 +171,8 @@ struct Actor {
     sync_requested: bool,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
+    /// The back offices' tasks, and their answers.
+    sinks: SinkTasks,
 }
 
 pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
@@ -190,6 +196,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let now = Instant::now().into_std();
     let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
     let report = engine.restore(now, loaded.orders, loaded.next_sequence);
+    engine.set_wall_clock(now, wall_ms());
+    let sink_names: Vec<_> = config.sinks.iter().map(|s| s.name().clone()).collect();
+    engine.set_sinks(now, &sink_names);
     for (order, reason) in &report.damaged {
         warn!(%order, %reason, "stored order could not be loaded; left on disk untouched");
     }
@@ -256,7 +265,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
     let writer =
         Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
+    let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
     let actor = Actor {
+        sinks,
         engine,
         writer,
         swarm,
@@ -329,8 +340,16 @@ impl Actor {
                     }
                 }
                 done = self.writer.done.recv(), if committing => self.committed(done),
+                Some(answer) = self.sinks.answers.recv() => {
+                    let now = Self::now();
+                    self.engine.set_wall_clock(now, wall_ms());
+                    self.engine.delivered(now, &answer.sink, &answer.order, answer.result);
+                    self.collect();
+                }
                 () = tokio::time::sleep_until(wake) => {
-                    self.engine.handle_timeout(Instant::now().into_std());
+                    let now = Self::now();
+                    self.engine.set_wall_clock(now, wall_ms());
+                    self.engine.handle_timeout(now);
                     self.collect();
                 }
                 _ = peer_check.tick() => self.check_peers(),
@@ -370,6 +389,7 @@ impl Actor {
             self.committed(done);
         }
         self.writer.close();
+        self.sinks.shutdown(SINK_SHUTDOWN_GRACE).await;
         let _ = self.swarm.behaviour_mut().gossipsub.unsubscribe(&self.topic);
         let peers: BTreeSet<PeerId> = self.connections.values().copied().collect();
         for p in peers {
@@ -786,9 +806,11 @@ impl Actor {
     fn flush(&mut self) {
         self.collect();
         for out in std::mem::take(&mut self.pending_after) {
+            // A delivery goes once its claim is on disk.
             let after = matches!(
                 out,
                 Output::Event(Event::OrderChanged { origin: Origin::Local, .. } | Event::Archived { .. })
+                    | Output::Deliver { .. }
             );
             if after { self.after_commit.push(out) } else { self.carry_out(out) }
         }
@@ -933,6 +955,11 @@ impl Actor {
                 }
             }
             Output::Event(event) => self.publish_event(event),
+            Output::Deliver { sink, order, payload } => {
+                if !self.sinks.submit(&sink, order.clone(), payload) {
+                    self.engine.delivery_not_started(&sink, &order);
+                }
+            }
             Output::Disconnect { peer, reason } => {
                 warn!(%peer, %reason, "disconnecting and banning peer");
                 let now = Self::now();
@@ -999,6 +1026,7 @@ impl Actor {
             counters: self.counters.clone(),
             store_bytes: std::fs::metadata(&self.writer.path).map(|m| m.len()).unwrap_or(0),
             commit_latency: self.commit_latency.clone(),
+            sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
         }
     }
 

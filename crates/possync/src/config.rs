@@ -41,6 +41,9 @@ pub struct NodeConfig {
     /// Capacity of each event subscriber's queue; a subscriber that falls this
     /// far behind misses events (and is told so) instead of slowing the node.
     pub event_capacity: usize,
+    /// Back offices every closed order is delivered to (see `sinks.rs`).
+    /// Every terminal of the floor should name each one alike.
+    pub sinks: Vec<std::sync::Arc<dyn crate::sinks::Sink>>,
 }
 
 /// Builder for [`crate::Node`].
@@ -65,6 +68,7 @@ impl NodeBuilder {
                 engine: EngineConfig::default(),
                 seed: None,
                 event_capacity: 4096,
+                sinks: Vec::new(),
             },
         }
     }
@@ -107,6 +111,12 @@ impl NodeBuilder {
 
     pub fn engine_config(mut self, engine: EngineConfig) -> Self {
         self.config.engine = engine;
+        self
+    }
+
+    /// Delivers every closed order to this back office too.
+    pub fn sink(mut self, sink: std::sync::Arc<dyn crate::sinks::Sink>) -> Self {
+        self.config.sinks.push(sink);
         self
     }
 

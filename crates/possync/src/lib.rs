@@ -26,6 +26,8 @@
 //!   changed and who changed them.
 //! - [`NodeStatus`]: online / syncing / offline, peers, counters.
 //! - [`SessionKey`]: the multi-session's pre-shared key.
+//! - [`Sink`]: a back office closed orders are delivered to (the
+//!   `possync-sink` crate has PostgreSQL's).
 //!
 //! Layers: [`model`] (the order document), [`engine`] (the sans-IO sync
 //! state machine), `possync-store` (storage), [`net`] (libp2p).
@@ -41,6 +43,7 @@ mod liveness;
 pub mod net;
 mod payment_claim;
 mod relay_delay;
+mod sinks;
 mod slow_peers;
 mod status;
 mod writer;
@@ -52,7 +55,8 @@ pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
-pub use status::{Connectivity, Counters, Histogram, NodeStatus};
+pub use sinks::{DeliveryResult, Sink};
+pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use possync_engine as engine;

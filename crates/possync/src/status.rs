@@ -34,6 +34,50 @@ pub struct NodeStatus {
     pub store_bytes: u64,
     /// How long durable commits (group commits, fsync included) took.
     pub commit_latency: Histogram,
+    /// Delivery to each back office.
+    pub sinks: Vec<SinkReport>,
+}
+
+/// One back office's delivery, as this terminal sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SinkReport {
+    pub name: String,
+    /// Closed orders it has not confirmed.
+    pub backlog: usize,
+    /// Age of the oldest of them, in seconds.
+    pub oldest_undelivered_s: Option<u64>,
+    pub in_flight: usize,
+    /// The latest failure seen here, and when (wall-clock ms).
+    pub last_error: Option<String>,
+    pub last_error_at_ms: Option<i64>,
+    /// Since start: confirmations, attempts at orders that had failed
+    /// before, failed attempts.
+    pub delivered: u64,
+    pub retried: u64,
+    pub failed: u64,
+    /// Failures in a row (the sink is probed one order at a time).
+    pub failing: u32,
+}
+
+impl From<possync_engine::SinkStatus> for SinkReport {
+    fn from(s: possync_engine::SinkStatus) -> Self {
+        let (last_error_at_ms, last_error) = match s.last_error {
+            Some((at, e)) => (Some(at), Some(e)),
+            None => (None, None),
+        };
+        SinkReport {
+            name: s.sink,
+            backlog: s.backlog,
+            oldest_undelivered_s: s.oldest_undelivered.map(|d| d.as_secs()),
+            in_flight: s.in_flight,
+            last_error,
+            last_error_at_ms,
+            delivered: s.delivered,
+            retried: s.retried,
+            failed: s.failed,
+            failing: s.failing,
+        }
+    }
 }
 
 /// A latency histogram with fixed bucket bounds, Prometheus style

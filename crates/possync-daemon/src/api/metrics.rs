@@ -9,6 +9,9 @@ use possync::Connectivity;
 
 use super::{ApiError, AppState};
 
+/// A per-sink series: name, type, help, and how to read it from a report.
+type SinkSeries = (&'static str, &'static str, &'static str, fn(&possync::SinkReport) -> f64);
+
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let s = state.node.status().await?;
     let c = &s.counters;
@@ -94,6 +97,40 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let _ = writeln!(out, "# HELP {name} Peer data refused, by kind.\n# TYPE {name} counter");
     for (kind, count) in &c.rejected_by_kind {
         let _ = writeln!(out, "{name}{{kind=\"{kind}\"}} {count}");
+    }
+    // Delivery to back offices, one series per sink (sink names are
+    // validated: a-z, 0-9, '-', '_', nothing to escape).
+    let sink_series: [SinkSeries; 6] = [
+        ("possync_delivery_delivered_total", "counter", "Orders a back office confirmed.", |r| {
+            r.delivered as f64
+        }),
+        ("possync_delivery_retried_total", "counter", "Attempts at orders that had failed before.", |r| {
+            r.retried as f64
+        }),
+        ("possync_delivery_failed_total", "counter", "Failed delivery attempts (timeouts included).", |r| {
+            r.failed as f64
+        }),
+        ("possync_delivery_backlog", "gauge", "Closed orders a back office has not confirmed.", |r| {
+            r.backlog as f64
+        }),
+        (
+            "possync_delivery_oldest_undelivered_seconds",
+            "gauge",
+            "Age of the oldest closed order a back office has not confirmed (0: none).",
+            |r| r.oldest_undelivered_s.unwrap_or(0) as f64,
+        ),
+        (
+            "possync_delivery_failing",
+            "gauge",
+            "Delivery failures in a row (0: the back office answers).",
+            |r| f64::from(r.failing),
+        ),
+    ];
+    for (name, kind, help, value) in sink_series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for r in &s.sinks {
+            let _ = writeln!(out, "{name}{{sink=\"{}\"}} {}", r.name, value(r));
+        }
     }
     let h = &s.commit_latency;
     let name = "possync_store_commit_seconds";

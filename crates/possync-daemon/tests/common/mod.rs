@@ -66,6 +66,21 @@ pub fn http(api: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> 
     Some((status, serde_json::from_str(rest).ok()?))
 }
 
+/// A GET whose answer is text (`/metrics`); empty when there is none.
+pub fn http_text(api: SocketAddr, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect_timeout(&api, Duration::from_millis(500)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
 /// Like [`http`], for requests that must succeed with `expect`.
 pub fn call(api: SocketAddr, method: &str, path: &str, body: Option<&Value>, expect: u16) -> Value {
     let (status, v) = http(api, method, path, body).unwrap_or_else(|| panic!("{method} {path}: no answer"));
