@@ -50,6 +50,14 @@ export const ROUTES = Object.freeze([
   { method: 'GET', path: '/api/orders/{id}', call: 'order' },
   { method: 'POST', path: '/api/orders/{id}/edit', call: 'edit' },
   { method: 'POST', path: '/api/orders/{id}/split', call: 'split' },
+  { method: 'POST', path: '/api/orders/{id}/pay', call: 'pay' },
+  { method: 'POST', path: '/api/orders/{id}/payment/claim', call: 'claimPayment' },
+  { method: 'POST', path: '/api/orders/{id}/payment/release', call: 'releasePayment' },
+  { method: 'POST', path: '/api/orders/{id}/refund', call: 'refund' },
+  { method: 'POST', path: '/api/orders/{id}/refund_order', call: 'refundOrder' },
+  { method: 'POST', path: '/api/orders/{id}/review', call: 'review' },
+  { method: 'GET', path: '/api/orders/{id}/receipt', call: 'receipt' },
+  { method: 'GET', path: '/api/payments', call: 'payments' },
   { method: 'POST', path: '/api/network', call: 'setIsolated' },
   { method: 'GET', path: '/api/events', call: 'events' },
   { method: 'GET', path: '/metrics', call: 'metrics' },
@@ -77,6 +85,8 @@ export const EDIT_OPS = Object.freeze({
   set_note: ['note'],
   send_to_kitchen: ['lines'],
   add_payment: ['method', 'amount'],
+  pay: ['method', 'tendered'],
+  refund: ['method', 'amount', 'reason'],
   mark_paid: [],
   cancel: [],
   set_ext: ['fields'],
@@ -141,6 +151,27 @@ export class PossyncClient {
    * @returns {Promise<OrderJSON>} the new order
    */
   split (id, user, lines) { return this.request('POST', `/api/orders/${enc(id)}/split`, { user, lines }) }
+  /**
+   * Takes tenders under this terminal's payment claim (a till's Pay button).
+   * @param {string} id @param {string} user
+   * @param {{method: string, tendered: number, tip?: number}[]} tenders
+   * @returns {Promise<{order: OrderJSON}>} a 409 `payment_in_progress` names who pays elsewhere
+   */
+  pay (id, user, tenders) { return this.request('POST', `/api/orders/${enc(id)}/pay`, { user, tenders }) }
+  /** The payment screen opens (or is renewed, every 10 s): claims the order. @param {string} id @param {string} user */
+  claimPayment (id, user) { return this.request('POST', `/api/orders/${enc(id)}/payment/claim`, { user }) }
+  /** The payment screen closes without paying. @param {string} id @param {string} user */
+  releasePayment (id, user) { return this.request('POST', `/api/orders/${enc(id)}/payment/release`, { user }) }
+  /** Gives money back (managers only). @param {string} id @param {{user: string, method: string, amount: number, reason: string}} body */
+  refund (id, body) { return this.request('POST', `/api/orders/${enc(id)}/refund`, body) }
+  /** Opens a refund order for a paid order (managers only). @param {string} id @param {string} user @param {string} reason */
+  refundOrder (id, user, reason) { return this.request('POST', `/api/orders/${enc(id)}/refund_order`, { user, reason }) }
+  /** A manager resolves a flagged order. @param {string} id @param {{user: string, action: 'refund'|'accept'|'resolve', reason: string}} body */
+  review (id, body) { return this.request('POST', `/api/orders/${enc(id)}/review`, body) }
+  /** The printable HTML receipt. @param {string} id @returns {Promise<string>} */
+  receipt (id) { return this.request('GET', `/api/orders/${enc(id)}/receipt`, undefined, { text: true }) }
+  /** Payments in progress this terminal knows of (its own claims and others'). */
+  payments () { return this.request('GET', '/api/payments') }
   /** Drill: cut the terminal off the network, or let it reconnect. @param {boolean} isolated */
   setIsolated (isolated) { return this.request('POST', '/api/network', { isolated }) }
   /** Prometheus text. @returns {Promise<string>} */

@@ -287,11 +287,11 @@ async fn two_floors_sharing_a_key_or_none_never_exchange_an_order() {
         let d = floor("floor-2", "D", d_peers).await.unwrap();
         let on_1 = a.open_order("ana", new_order("A")).await.unwrap();
         let on_2 = d.open_order("dan", new_order("D")).await.unwrap();
-        eventually(Duration::from_secs(10), "B holds floor-1's order", || async {
+        eventually(Duration::from_secs(30), "B holds floor-1's order", || async {
             b.order(&on_1).await.unwrap().is_some()
         })
         .await;
-        eventually(Duration::from_secs(10), "A and B refused D", || async {
+        eventually(Duration::from_secs(30), "A and B refused D", || async {
             a.status().await.unwrap().counters.peers_refused > 0
                 && b.status().await.unwrap().counters.peers_refused > 0
                 && d.status().await.unwrap().counters.peers_refused >= 2
