@@ -200,6 +200,12 @@ async fn refunds_and_reviews_take_a_manager_and_a_reason() {
     assert_eq!(v["totals"]["due"], 0);
     assert_eq!(v["payments"][0]["reason"], "cold");
     assert_eq!(v["payments"][0]["by"]["user"], "maria");
+    let req = Request::builder().uri(format!("/api/orders/{rid}/receipt")).body(Body::empty()).unwrap();
+    let resp = f.app.clone().oneshot(req).await.unwrap();
+    let html = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    for want in ["Refund of T1-0001", "Refund, cash (cold)", "-8.90"] {
+        assert!(html.contains(want), "refund receipt lacks {want:?}: {html}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

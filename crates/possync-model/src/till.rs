@@ -80,13 +80,16 @@ pub fn split_tender(due: Money, tender: &Tender) -> Result<Split, EditError> {
 
 /// The most that may be given back now. On an open order, anything paid (a
 /// payment taken by mistake), or what a refund order owes the customer; on
-/// a closed one, only what payments exceed the total by: the extra of a
-/// double payment, or what a refund order owes.
+/// a paid one, only what payments exceed the total by: the extra of a
+/// double payment, or what a refund order owes; on a cancelled one (a
+/// payment taken while another terminal cancelled), everything paid:
+/// nothing was sold.
 pub fn refundable(state: OrderState, total: Money, paid: Money) -> Money {
     let extra = paid.0.saturating_sub(total.0).max(0);
     match state {
         OrderState::Open => Money(extra.max(paid.0)),
-        _ => Money(extra),
+        OrderState::Cancelled => Money(paid.0.max(0)),
+        OrderState::Paid => Money(extra),
     }
 }
 
@@ -171,6 +174,8 @@ mod tests {
         assert_eq!(refundable(OrderState::Open, Money(890), Money(890)), Money(890));
         // A refund order (total -8.90) owes the customer 8.90.
         assert_eq!(refundable(OrderState::Open, Money(-890), Money(0)), Money(890));
+        // Cancelled while paid elsewhere: all of it goes back.
+        assert_eq!(refundable(OrderState::Cancelled, Money(890), Money(890)), Money(890));
         let r = NewRefund {
             payment: PaymentId::from_random(2),
             method: "cash".into(),

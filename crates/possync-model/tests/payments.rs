@@ -231,3 +231,22 @@ fn an_order_holding_money_is_not_cancelled_until_it_is_given_back() {
     assert_eq!((v.state, v.totals.paid), (OrderState::Cancelled, Money(0)));
     assert!(v.review.is_empty() && !v.is_active());
 }
+
+#[test]
+fn a_payment_taken_while_another_terminal_cancelled_is_flagged_and_given_back() {
+    let (mut a, mut b, _) = pair_with_line();
+    a.edit(Edit::Cancel);
+    b.edit(tender("p1", "card", 900, 0));
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    assert_eq!(v.state, OrderState::Cancelled);
+    assert!(matches!(v.review.as_slice(), [ReviewFlag::EditedAfterClose { .. }]), "{:?}", v.review);
+    assert!(v.is_active());
+    // Nothing was sold: all of it may go back, then the manager resolves.
+    a.edit(refund("r1", 900, "order was cancelled"));
+    a.edit(Edit::ResolveReview { state: None, reason: Some("customer refunded".into()), accept: false });
+    exchange(&mut a, &mut b);
+    let v = assert_converged(&[&a, &b]);
+    assert_eq!((v.state, v.totals.paid), (OrderState::Cancelled, Money(0)));
+    assert!(v.review.is_empty() && !v.is_active(), "{:?}", v.review);
+}

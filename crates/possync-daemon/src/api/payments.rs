@@ -215,7 +215,12 @@ pub async fn review(
     if view.review.is_empty() {
         return Err(ApiError::new(StatusCode::CONFLICT, "nothing_to_review", "the order has no review flag"));
     }
-    let extra = Money(view.totals.paid.0.saturating_sub(view.totals.total.0));
+    // What goes back: what payments exceed the total by; on a cancelled
+    // order (paid while another terminal cancelled) everything paid.
+    let extra = match view.state {
+        OrderState::Cancelled => view.totals.paid,
+        _ => Money(view.totals.paid.0.saturating_sub(view.totals.total.0)),
+    };
     if view.state == OrderState::Open && b.action != ReviewAction::Refund {
         // Only a closing records an acceptance or a review; an open order's
         // extra is given back, or the order is closed first.

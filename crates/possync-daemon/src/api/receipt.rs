@@ -16,7 +16,12 @@ use super::{ApiError, AppState};
 pub async fn receipt(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = parse_order_id(&id)?;
     let view = visible(&state, &id).await?;
-    let html = render(&view, state.node.terminal().as_str());
+    // A refund order names the order it refunds by its name, when known here.
+    let original = match &view.refund_of {
+        Some(o) => state.node.order(o).await?.map(|v| v.name.as_str().to_owned()),
+        None => None,
+    };
+    let html = render(&view, original.as_deref(), state.node.terminal().as_str());
     let content_type = HeaderValue::from_static("text/html; charset=utf-8");
     Ok(([(header::CONTENT_TYPE, content_type)], html).into_response())
 }
@@ -58,7 +63,7 @@ fn row(out: &mut String, label: &str, amount: Money, class: &str) {
     let _ = write!(out, "<tr class=\"{class}\"><td>{}</td><td class=\"num\">{amount}</td></tr>", esc(label));
 }
 
-pub(crate) fn render(v: &OrderView, printed_on: &str) -> String {
+pub(crate) fn render(v: &OrderView, original_name: Option<&str>, printed_on: &str) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -68,7 +73,8 @@ pub(crate) fn render(v: &OrderView, printed_on: &str) -> String {
         name = esc(v.name.as_str()),
     );
     if let Some(original) = &v.refund_of {
-        let _ = write!(out, "<p class=\"refund\">Refund of order {}</p>", esc(original.as_str()));
+        let name = original_name.unwrap_or(original.as_str());
+        let _ = write!(out, "<p class=\"refund\">Refund of {}</p>", esc(name));
     }
     let _ = write!(
         out,

@@ -522,11 +522,12 @@ function renderWarnings(o) {
   // Resolving takes a manager (the terminal's policy) and a reason.
   const flagged = o.review.length > 0;
   const manager = isManager();
-  const extra = o.totals.paid - o.totals.total;
+  // What goes back: the extra, or all of it on a cancelled order.
+  const extra = o.state === 'cancelled' ? o.totals.paid : o.totals.paid - o.totals.total;
   const overpaid = o.review.some((r) => r.kind === 'overpaid');
   $('review-actions').hidden = !flagged || !manager;
   $('review-manager-only').hidden = !flagged || manager;
-  $('review-refund').hidden = !overpaid || extra <= 0;
+  $('review-refund').hidden = extra <= 0;
   $('review-refund').textContent = `Give back ${money(Math.max(0, extra))}`;
   $('review-accept').hidden = !overpaid;
   $('resolve-review').hidden = overpaid || o.state === 'open';

@@ -502,6 +502,33 @@ test('S23: a double payment while partitioned ends flagged on both pages, and a 
   await setUser(p1, 'ana');
 });
 
+test('split tender on the payment screen: 5.00 by card, the rest in cash with change, and a tip', async () => {
+  const [p1] = pages;
+  const o = await salad('ST');
+  await p1.click('#pay');
+  await waitFor('the claim', async () => (await claimState(p1)) === 'mine');
+  assert.equal(await p1.textContent('#pay-amount'), '8.90 (exact)');
+  for (const k of ['5', '0', '0']) await press(p1, `#numpad [data-key="${k}"]`);
+  assert.equal(await p1.textContent('#pay-amount'), '5.00');
+  await press(p1, '#pay-card');
+  await waitFor('the rest due', async () => (await p1.textContent('#pay-left')) === '3.90');
+  assert.ok(await p1.isVisible('#pay-dialog[open]'), 'a partial payment keeps the screen open');
+  assert.match(await p1.textContent('#pay-claim'), /3\.90 still due/);
+  await press(p1, '#numpad [data-key="+1000"]');
+  await p1.fill('#pay-tip', '0.50');
+  await p1.dispatchEvent('#pay-tip', 'input');
+  assert.equal(await p1.textContent('#pay-change'), '5.60');
+  await press(p1, '#pay-cash');
+  await p1.waitForSelector('#pay-dialog[open]', { state: 'detached', timeout: WAIT });
+  const v = await api(0, 'GET', `/api/orders/${o.id}`);
+  assert.equal(v.state, 'paid');
+  assert.deepEqual(v.totals, { total: 890, paid: 890, due: 0, change: 560, tip: 50 });
+  assert.deepEqual(v.payments.map((p) => [p.method, p.amount, p.tendered, p.change, p.tip]), [
+    ['card', 500, 500, 0, 0],
+    ['cash', 390, 1000, 560, 50],
+  ]);
+});
+
 test('a manager opens a refund order for a paid order, linked to it, and gives the money back', async () => {
   const [p1] = pages;
   const o = await salad('RF');
