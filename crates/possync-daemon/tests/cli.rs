@@ -98,7 +98,8 @@ fn run_refuses_a_sink_whose_password_is_missing_or_written_inline() {
     let dir = std::env::temp_dir().join(format!("possync-cli-sink-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("t.toml");
-    let sink = "[[sink]]\nname = \"pg\"\nkind = \"postgres\"\nhost = \"/nowhere\"\nuser = \"u\"\ndbname = \"d\"\n";
+    let sink =
+        "[[sink]]\nname = \"pg\"\nkind = \"postgres\"\nhost = \"/nowhere\"\nuser = \"u\"\ndbname = \"d\"\n";
     let run = |toml: &str| {
         std::fs::write(&config, toml).unwrap();
         let out = possync()
