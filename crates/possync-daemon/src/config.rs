@@ -45,7 +45,13 @@ pub struct FileConfig {
 impl FileConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+        // The parser's own display quotes the offending line, which may hold
+        // a secret (an inline password): only its message and position go out.
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let at = line.map(|l| format!(", line {l}")).unwrap_or_default();
+            anyhow::anyhow!("{}: invalid configuration{at}: {}", path.display(), e.message())
+        })
     }
 }
 

@@ -92,3 +92,33 @@ fn demo_on_a_taken_port_says_which_option_to_use_and_leaves_nothing_behind() {
     assert!(stderr.contains("API port") && stderr.contains("--port 0"), "{stderr}");
     assert!(!data.exists(), "{} left behind", data.display());
 }
+
+#[test]
+fn run_refuses_a_sink_whose_password_is_missing_or_written_inline() {
+    let dir = std::env::temp_dir().join(format!("possync-cli-sink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("t.toml");
+    let sink =
+        "[[sink]]\nname = \"pg\"\nkind = \"postgres\"\nhost = \"/nowhere\"\nuser = \"u\"\ndbname = \"d\"\n";
+    let run = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        let out = possync()
+            .args(["run", "--session", "s", "--terminal", "T1", "--insecure-no-key", "--api", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = dir.join("no-such-password-file");
+    let stderr = run(&format!("{sink}password_file = \"{}\"\n", missing.display()));
+    assert!(stderr.contains("no-such-password-file"), "{stderr}");
+    let stderr = run(&format!("{sink}password = \"hunter2\"\n"));
+    assert!(stderr.contains("invalid configuration"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password is not echoed: {stderr}");
+    assert!(!dir.join("data").join("possync.redb").exists(), "refused before anything was opened");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,7 +54,8 @@ pub struct DeliveryConfig {
     pub max_in_flight: usize,
     /// Nothing is delivered this soon after start: a restarted terminal
     /// first catches up with its peers, which may have delivered its orders
-    /// while it was away.
+    /// while it was away. Not applied when the terminal started with an
+    /// empty disk.
     pub start_delay: Duration,
 }
 
@@ -173,6 +174,12 @@ impl Deliveries {
             started: now,
             next_check: None,
         }
+    }
+
+    /// Nothing was on disk at start: no order can have been delivered by
+    /// others while this terminal was away, so there is nothing to wait for.
+    pub(crate) fn started_empty(&mut self) {
+        self.cfg.start_delay = Duration::ZERO;
     }
 
     pub(crate) fn set_sinks(&mut self, sinks: &[SinkName]) {

@@ -151,6 +151,9 @@ impl<P: PeerId> Engine<P> {
     /// order is reported and skipped; it does not hide the others.
     pub fn restore(&mut self, now: Instant, orders: Vec<StoredOrder>, next_sequence: u64) -> RestoreReport {
         let mut report = RestoreReport::default();
+        if orders.is_empty() {
+            self.deliveries.started_empty();
+        }
         let mut max_seq = next_sequence.saturating_sub(1);
         for stored in orders {
             match self.load_stored(&stored) {

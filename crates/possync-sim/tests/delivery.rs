@@ -284,3 +284,50 @@ fn a_terminal_that_dies_mid_delivery_is_taken_over() {
         assert_eq!(sim.sink("bo").received, 2, "seed {seed}");
     }
 }
+
+/// S25 as written: the back office is unreachable for two hours while 300
+/// orders are paid (default delivery timings; retention one hour, so that
+/// it would have dropped most of them). When it returns, exactly 300 orders
+/// arrive, none twice, with their totals and payments, and no terminal
+/// deleted an undelivered order meanwhile.
+#[test]
+fn s25_back_office_down_for_two_hours_while_300_orders_are_paid() {
+    let cfg = EngineConfig { retention: Duration::from_secs(3600), ..EngineConfig::default() };
+    let mut sim = Sim::with(25, NetConfig::default(), cfg);
+    sim.add_sink(SimSink::new("bo", SinkFaults { down: true, ..SinkFaults::reliable() }));
+    let nodes: Vec<u64> = ["T1", "T2", "T3"].iter().map(|t| sim.add_node(t)).collect();
+    let mut closed = BTreeMap::new();
+    let mut cancelled = 0;
+    let mut expected = BTreeMap::new();
+    while closed.len() < 300 {
+        let node = nodes[closed.len() % 3];
+        let (o, s) = close_one(&mut sim, node).unwrap();
+        cancelled += usize::from(s == OrderState::Cancelled);
+        // What the back office must receive, as closed.
+        let v = sim.engine(node).view(&o).unwrap();
+        expected.insert(o.clone(), (v.totals.total.0, v.totals.paid.0, v.content_digest()));
+        closed.insert(o, s);
+        // 300 orders over two hours: one every 24 s.
+        sim.run_for(Duration::from_secs(24));
+        let dropped = dropped_undelivered(&sim, &closed);
+        assert!(dropped.is_empty(), "retention dropped undelivered orders {dropped:?}");
+    }
+    for &n in &nodes {
+        assert_eq!(sim.engine(n).delivery_status(sim.now())[0].backlog, 300, "node {n}");
+    }
+    sim.sink_mut("bo").faults.down = false;
+    // The back-off is at most 30 s; then the backlog drains.
+    sim.run_for(Duration::from_secs(120));
+    let bo = sim.sink("bo");
+    assert_eq!(bo.rows.len(), 300);
+    assert_eq!(bo.duplicates, 0, "every terminal online: each order delivered by one terminal, once");
+    for (order, (total, paid, digest)) in &expected {
+        let row = &bo.rows[order];
+        assert_eq!((row.total, row.paid, &row.digest), (*total, *paid, digest));
+    }
+    for &n in &nodes {
+        let s = &sim.engine(n).delivery_status(sim.now())[0];
+        assert_eq!((s.backlog, s.in_flight), (0, 0), "node {n}: {s:?}");
+    }
+    eprintln!("S25: 300 orders ({cancelled} cancelled), {} requests after the outage", bo.received);
+}

@@ -12,12 +12,13 @@
 //! - [`PostgresConfig`]: where the server is and how to log in; the
 //!   password comes from a file or an environment variable and is never
 //!   printed.
-//! - [`testing`]: a throw-away PostgreSQL cluster on a unix socket, for
-//!   tests.
+//! - `testing` (feature `testing`): a throw-away PostgreSQL cluster on a
+//!   unix socket, for tests.
 
 pub mod migrations;
 mod postgres;
 mod postgres_config;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod write;
 

@@ -14,6 +14,9 @@ pub(crate) enum Written {
     AlreadyHeld,
 }
 
+/// The first key of the per-order advisory locks ("poss").
+const ORDER_LOCK_SPACE: i32 = 0x706f_7373;
+
 /// Wall-clock ms as `timestamptz`, computed by the server.
 const TS: &str = "to_timestamp($1::bigint / 1000.0)";
 
@@ -25,6 +28,9 @@ pub(crate) async fn write_order(
     let id = order.id.as_str();
     let digest = order.content_digest();
     let tx = client.transaction().await?;
+    // Two terminals delivering one order at once (a partition, a takeover)
+    // take turns: the second then finds it held and writes nothing.
+    tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&ORDER_LOCK_SPACE, &id]).await?;
     let held =
         tx.query_opt("SELECT digest FROM possync_orders WHERE order_id = $1 FOR UPDATE", &[&id]).await?;
     let written = match held {

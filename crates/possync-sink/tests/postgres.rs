@@ -136,3 +136,45 @@ async fn throughput_of_one_connection() {
         300.0 / again.as_secs_f64()
     );
 }
+
+/// Two terminals deliver the same orders at the same time: each order is
+/// written once; the second delivery finds it held and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_of_one_order_write_it_once() {
+    let pg = TempCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let a = PostgresSink::new(SinkName::parse("pg").unwrap(), pg.config(), TerminalId::parse("T1").unwrap());
+    let b = PostgresSink::new(SinkName::parse("pg").unwrap(), pg.config(), TerminalId::parse("T2").unwrap());
+    let orders: Vec<OrderView> = (500..540).map(paid_order).collect();
+    let (ra, rb) = tokio::join!(
+        async {
+            for o in &orders {
+                a.write(o).await.unwrap();
+            }
+        },
+        async {
+            for o in orders.iter().rev() {
+                b.write(o).await.unwrap();
+            }
+        }
+    );
+    let ((), ()) = (ra, rb);
+    assert_eq!(pg.psql("SELECT count(*) FROM possync_orders").unwrap(), "40");
+    assert_eq!(pg.psql("SELECT count(*) FROM possync_order_lines").unwrap(), "80");
+    assert_eq!(pg.psql("SELECT count(*) FROM possync_payments").unwrap(), "40");
+    // Each order was inserted once and never updated: the second delivery
+    // found it held. (The writers' server processes report their counts
+    // when they end, so the connections are closed first.)
+    possync::Sink::close(&a).await;
+    possync::Sink::close(&b).await;
+    let mut stats = String::new();
+    for _ in 0..50 {
+        stats = pg
+            .psql("SELECT n_tup_ins, n_tup_upd FROM pg_stat_user_tables WHERE relname = 'possync_orders'")
+            .unwrap();
+        if stats == "40|0" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stats, "40|0", "inserted|updated");
+}
