@@ -58,6 +58,17 @@ const state = {
   backoff: BACKOFF_MIN_MS,
   /** Payments in progress (ours and other terminals'), by order id. */
   claims: new Map(),
+  /**
+   * Feed updates received so far, and the count when each order last had
+   * one. The feed delivers an order's views in the order the terminal made
+   * them, and its last one is always the newest; an HTTP answer is only an
+   * early copy, read at some moment in between. An answer is therefore
+   * applied only if the feed brought nothing for that order while the
+   * request was out: otherwise it may be older than what the feed showed
+   * (a page once dropped a flagged order that way).
+   */
+  feedSeq: 0,
+  fedAt: new Map(),
   /** Users the terminal's policy makes managers. */
   managers: [],
 };
@@ -125,10 +136,11 @@ async function attempt(what, fn) {
   }
 }
 
-/** One edit of an order; the answer's view replaces ours. */
+/** One edit of an order; the answer's view replaces ours unless the feed was newer. */
 async function edit(id, op) {
+  const since = state.feedSeq;
   const res = await api('POST', `/api/orders/${encodeURIComponent(id)}/edit`, { user: user(), edit: op });
-  applyView(res.order);
+  applyAnswer(res.order, since);
   return res;
 }
 
@@ -219,14 +231,38 @@ function applyView(view) {
   render();
 }
 
+/** The feed brought something for this order after `since` (a `feedSeq`). */
+function fedSince(id, since) {
+  return (state.fedAt.get(id) ?? -1) >= since;
+}
+
+/** An HTTP answer's view, for a request sent when `feedSeq` was `since`. */
+function applyAnswer(view, since) {
+  if (view && !fedSince(view.id, since)) applyView(view);
+}
+
+/** Counts a feed update of `id` (see `state.feedSeq`). */
+function fed(id) {
+  state.fedAt.set(id, state.feedSeq);
+  state.feedSeq += 1;
+}
+
 function dropOrder(id) {
   state.orders.delete(id);
   if (state.selected === id) state.selected = null;
 }
 
 async function loadOrders() {
+  const since = state.feedSeq;
   const [list, claims] = await Promise.all([api('GET', '/api/orders'), api('GET', '/api/payments')]);
-  state.orders = new Map(list.filter(isActive).map((o) => [o.id, o]));
+  const listed = new Map(list.filter(isActive).map((o) => [o.id, o]));
+  // What the feed brought meanwhile is newer than the list.
+  for (const [id, at] of state.fedAt) {
+    if (at < since) continue;
+    if (state.orders.has(id)) listed.set(id, state.orders.get(id));
+    else listed.delete(id);
+  }
+  state.orders = listed;
   state.claims = new Map(claims.map((c) => [c.order, c]));
   if (state.selected && !state.orders.has(state.selected)) state.selected = null;
   render();
@@ -347,6 +383,7 @@ function onEvent(ev) {
       setConn(ev);
       break;
     case 'order_changed':
+      fed(ev.order);
       if (ev.origin && ev.origin.kind === 'remote') {
         flash(ev.order);
         const s = ev.summary || {};
@@ -361,6 +398,7 @@ function onEvent(ev) {
       render();
       break;
     case 'archived':
+      fed(ev.order);
       dropOrder(ev.order);
       render();
       break;
@@ -905,11 +943,12 @@ async function payWith(method) {
     return;
   }
   try {
+    const since = state.feedSeq;
     const res = await api('POST', `/api/orders/${encodeURIComponent(o.id)}/pay`, {
       user: user(),
       tenders: [{ method, tendered, tip }],
     });
-    applyView(res.order);
+    applyAnswer(res.order, since);
     if (res.order.state !== 'open') {
       pay.paid = true;
       closePay();
@@ -1002,11 +1041,12 @@ async function review(action) {
     $('review-reason').focus();
     return;
   }
+  const since = state.feedSeq;
   const view = await attempt('Resolving the review', () =>
     api('POST', `/api/orders/${encodeURIComponent(o.id)}/review`, { user: user(), action, reason }));
   if (view) {
     $('review-reason').value = '';
-    applyView(view);
+    applyAnswer(view, since);
     toast(action === 'refund' ? `${o.name}: the extra was given back` : `${o.name}: reviewed`);
   }
 }

@@ -592,6 +592,40 @@ test('payment screen and receipt screenshots (UPDATE_SCREENSHOTS=1)', { skip: !S
   await receipt.close();
 });
 
+test('an edit answer older than what the feed already showed does not overwrite it', async () => {
+  const [p1] = pages;
+  const o = await salad('T9');
+  // Hold T1's answer to its own edit until the feed has shown a newer state.
+  let release;
+  const released = new Promise((r) => { release = r; });
+  let held = false;
+  let fulfilled;
+  const answered = new Promise((r) => { fulfilled = r; });
+  await p1.route('**/api/orders/*/edit', async (route) => {
+    const response = await route.fetch();
+    held = true;
+    await released;
+    await route.fulfill({ response });
+    fulfilled();
+  });
+  await lineRow(p1, 'salad').locator('[data-testid=line-inc]').click();
+  await waitFor('the answer to be held', async () => held);
+  // T2 adds one more: T1's feed shows 3 salads before its own answer (2) lands.
+  const line = (await api(1, 'GET', `/api/orders/${o.id}`)).lines[0].id;
+  await api(1, 'POST', `/api/orders/${o.id}/edit`, { user: 'bo', edit: { op: 'change_qty', line, delta: 1000 } });
+  await waitFor('T1 to show 3 salads from the feed', async () => (await linesOf(p1))[0]?.qty === '3');
+  release();
+  await answered;
+  // (Unrouting a held request would send it again.)
+  await p1.unroute('**/api/orders/*/edit');
+  // The stale answer (2 salads) arrived after the feed's 3: the page keeps 3.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await linesOf(p1))[0]?.qty, '3');
+  assert.equal((await api(0, 'GET', `/api/orders/${o.id}`)).lines[0].qty, 3000);
+  const item = p1.locator(`[data-testid=order-item][data-order-id="${o.id}"]`);
+  assert.match(await item.textContent(), /26\.70/);
+});
+
 test('the page raised no script errors', () => {
   assert.deepEqual(pageErrors, []);
 });
