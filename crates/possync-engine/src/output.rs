@@ -28,7 +28,7 @@ pub enum Output<P> {
     Deliver { sink: SinkName, order: OrderId, payload: Box<OrderView> },
 }
 
-/// One storage write. See `docs/ARCHITECTURE.md` for the store's layout.
+/// One storage write. See `crates/possync-store/README.md` for the store's layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreOp {
     /// Append raw changes to an order's log.
