@@ -156,6 +156,15 @@ test('a daemon that joins late dials the peer and catches up from it, other term
   for (const id of held) await converged(js, late, id, `order ${id} on the late daemon`)
 })
 
+test('the peer relays gossip between two daemons that only it connects', async () => {
+  const late = extra[0] // connected to the peer alone
+  assert.ok(!(await a.status()).peers.includes(late.peerId))
+  const o = await a.post('/api/orders', { user: 'ana' })
+  await until('A\'s order on the late daemon, through the peer\'s gossipsub', () => late.order(o.id), GOSSIP_MS)
+  await late.edit(o.id, { op: 'set_note', note: 'relayed back' })
+  await until('the late daemon\'s edit on A', async () => (await a.order(o.id))?.note === 'relayed back', GOSSIP_MS)
+})
+
 test('joins an open floor (no key) of a daemon run with --insecure-no-key', async () => {
   const p = await peer({ key: null })
   const before = await open.post('/api/orders', { user: 'ana' })

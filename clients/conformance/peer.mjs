@@ -25,6 +25,9 @@ import { encode, decode, messageId, sha256, bucketOf, fingerprint } from './wire
 export const CATCHUP = '/possync/catchup/1'
 const BUCKETS = 64
 const MAX_FRAME = 1024 * 1024
+// §4.3: at most 512 ids per Fetch, about 256 KiB per Docs.
+const MAX_FETCH = 512
+const MAX_DOCS_BYTES = 256 * 1024
 
 const hex = (b) => Buffer.from(b).toString('hex')
 
@@ -331,7 +334,7 @@ export class Peer {
           if (!this.isComplete(id)) fetch.push(id)
           else if (A.getHeads(this.orders.get(id)).sort().join() !== [...heads].sort().join()) this.startSync(from, id)
         }
-        if (fetch.length > 0) this.send(from, { kind: 'fetch', orders: fetch })
+        for (let i = 0; i < fetch.length; i += MAX_FETCH) this.send(from, { kind: 'fetch', orders: fetch.slice(i, i + MAX_FETCH) })
         if (msg.respond) {
           const named = new Set(msg.entries.map((e) => e.id))
           const extra = this.entries(msg.buckets).filter((e) => !named.has(e.id))
@@ -340,7 +343,13 @@ export class Peer {
         break
       }
       case 'fetch': {
-        const docs = msg.orders.filter((id) => this.isComplete(id)).map((id) => ({ id, bytes: A.save(this.orders.get(id)) }))
+        let docs = []
+        let size = 0
+        for (const id of msg.orders.filter((id) => this.isComplete(id))) {
+          const bytes = A.save(this.orders.get(id))
+          if (docs.length > 0 && size + bytes.length > MAX_DOCS_BYTES) { this.send(from, { kind: 'docs', docs }); docs = []; size = 0 }
+          docs.push({ id, bytes }); size += bytes.length
+        }
         if (docs.length > 0) this.send(from, { kind: 'docs', docs })
         break
       }

@@ -289,15 +289,19 @@ export class LiveFeed {
   }
 
   async resync () {
-    if (this.held) return // one at a time; the events held meanwhile follow it
+    // One at a time. A hello or lag during one means its snapshot may be
+    // older than what was missed since: read another when it is done.
+    if (this.held) { this.again = true; return }
+    this.again = false
     this.held = []
     let snapshot
     try {
       snapshot = await this.client.orders()
     } catch {
-      // The socket will close too, or the next hello/lagged retries.
-      const held = this.held; this.held = null
-      for (const ev of held) await this.apply(ev)
+      // No snapshot, no resume: start over (reconnect, hello, snapshot).
+      this.held = null
+      this.again = false
+      this.ws?.close()
       return
     }
     // Orders an event named since the hello are newer there than in the
@@ -313,6 +317,7 @@ export class LiveFeed {
     }
     while (this.held.length > 0) await this.apply(this.held.shift())
     this.held = null
+    if (this.again) return this.resync()
     this.firstSync?.(); this.firstSync = null
   }
 

@@ -892,7 +892,11 @@ fn put_if_changed(
     value: ScalarValue,
 ) -> Result<(), EditError> {
     let all = tx.get_all(parent, key)?;
-    let same = all.len() == 1 && matches!(&all[0].0, Value::Scalar(old) if old.as_ref() == &value);
+    // A whole-number float (as Automerge JS writes 0) reads as that integer:
+    // writing the integer over it would change nothing anyone sees.
+    let same = all.len() == 1
+        && matches!(&all[0].0, Value::Scalar(old) if old.as_ref() == &value
+            || matches!(value, ScalarValue::Int(n) if crate::read::as_int(old) == Some(n)));
     if !same {
         tx.put(parent, key, value)?;
     }

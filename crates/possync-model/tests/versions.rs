@@ -157,6 +157,9 @@ fn whole_number_floats_read_as_integers_and_fractions_are_refused() {
     let line = view.line(&LineId::parse("l1").unwrap()).unwrap();
     assert_eq!((line.unit_price, line.discount.0, line.kitchen_qty), (Money(-300), 0, Quantity(0)));
     assert_eq!(view.totals.total, Money(-300));
+    // Setting the value it already reads as changes nothing.
+    let unchanged = Edit::SetDiscount { line: line.id.clone(), discount: possync_model::Discount(0) };
+    assert!(ours.edit(&ctx("OLD", 3), &unchanged).unwrap().is_none());
     // This release edits over it as over any int.
     ours.edit(
         &ctx("OLD", 3),
