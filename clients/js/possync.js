@@ -345,8 +345,8 @@ export class LiveFeed {
 /** Fields of an order that possync manages; every other key of
  * `export_as_JSON()` is an integrator field, synced under `ext`. */
 export const ORDER_FIELDS = Object.freeze(['id', 'name', 'schema', 'state', 'created', 'changed', 'customer', 'pricelist',
-  'fiscal_position', 'table', 'floor', 'guests', 'note', 'split_from', 'refund_of', 'lines', 'payments', 'ext', 'totals',
-  'conflicts', 'review'])
+  'fiscal_position', 'table', 'floor', 'guests', 'note', 'split_from', 'refund_of', 'renamed_from', 'lines', 'payments',
+  'ext', 'totals', 'conflicts', 'review', 'closed', 'delivery'])
 /** Fields of a line that possync manages. */
 export const LINE_FIELDS = Object.freeze(['id', 'product', 'display_name', 'qty', 'unit_price', 'discount', 'note',
   'kitchen_qty', 'created', 'changed', 'ext', 'total'])

@@ -101,6 +101,9 @@ pub struct Engine<P: PeerId> {
     tombstones: HashMap<OrderId, Instant>,
     peers: BTreeMap<P, PeerState>,
     next_sequence: u64,
+    /// Orders of this terminal whose name another order of the floor
+    /// already has, to rename once the current input is handled.
+    pending_renames: Vec<(Instant, OrderId)>,
     outbox: VecDeque<Output<P>>,
     /// Storage writes of the current step, emitted as one batch.
     pending_store: Vec<StoreOp>,
@@ -127,6 +130,7 @@ impl<P: PeerId> Engine<P> {
             tombstones: HashMap::new(),
             peers: BTreeMap::new(),
             next_sequence: 1,
+            pending_renames: Vec::new(),
             outbox: VecDeque::new(),
             pending_store: Vec::new(),
             next_anti_entropy: None,
@@ -1183,6 +1187,19 @@ impl<P: PeerId> Engine<P> {
             self.next_sequence = seq + 1;
             self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
         }
+        // The same name on another order: a terminal restored from a backup
+        // named an order while it could not know the floor's later ones.
+        // The later-opened of the two takes this terminal's next name.
+        if was == Life::Incomplete && view.name.sequence_of(&self.terminal).is_some() {
+            let key = |v: &OrderView| (v.created.at_ms, v.id.clone());
+            let twin = self.orders.iter().find_map(|(id, e)| {
+                e.doc.current_view().filter(|v| id != order && v.name == view.name).map(key)
+            });
+            if let Some(twin) = twin {
+                let later = std::cmp::max(twin, key(view)).1;
+                self.pending_renames.push((now, later));
+            }
+        }
         let life = match (active, was) {
             (true, _) => Life::Active,
             (false, Life::Archived(since)) => Life::Archived(since),
@@ -1283,7 +1300,33 @@ impl<P: PeerId> Engine<P> {
     /// Ends a step: the step's storage writes become one batch at the front of
     /// the queue (so a runtime that carries outputs out in order never
     /// acknowledges before they are durable), then the batched sync messages.
+    /// Gives `order` (an order of this terminal whose name the floor
+    /// already used) this terminal's next name; `renamed_from` keeps the
+    /// first. Every terminal sees the rename as an ordinary change.
+    fn rename_duplicate(&mut self, now: Instant, order: &OrderId) {
+        let name = self.peek_next_name();
+        let at_ms = self.deliveries.wall_ms(now).unwrap_or_default();
+        let ctx = EditContext::new(RENAME_USER, self.terminal.clone(), at_ms);
+        let Some(entry) = self.orders.get_mut(order) else { return };
+        match entry.doc.rename(&ctx, &name) {
+            Ok(Some(change)) => {
+                self.next_sequence += 1;
+                self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
+                self.record_append(order, vec![change.bytes.clone()]);
+                self.after_change(now, order, Origin::Local, change.summary);
+                self.broadcast(order, vec![change.bytes]);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%order, error = %e, "cannot rename an order whose name the floor already used")
+            }
+        }
+    }
+
     fn flush(&mut self) {
+        for (now, order) in std::mem::take(&mut self.pending_renames) {
+            self.rename_duplicate(now, &order);
+        }
         if !self.pending_store.is_empty() {
             let batch = std::mem::take(&mut self.pending_store);
             self.outbox.push_front(Output::Persist(batch));
@@ -1321,6 +1364,8 @@ impl<P: PeerId> Engine<P> {
 
 /// The user delivery steps are written under: no cashier makes them.
 const DELIVERY_USER: &str = "possync-delivery";
+/// The user a rename of a duplicate name is recorded under.
+const RENAME_USER: &str = "possync-rename";
 /// How often stalled sessions, fetches and retention are checked.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 /// Orders per `Fetch` message.

@@ -15,7 +15,7 @@ use crate::conflict::ReviewFlag;
 use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError, SchemaError};
 use crate::ext;
-use crate::ids::{LineId, OrderId, PaymentId};
+use crate::ids::{LineId, OrderId, OrderName, PaymentId};
 use crate::money::{Money, Quantity};
 use crate::schema::*;
 use crate::till;
@@ -179,6 +179,29 @@ impl OrderDoc {
 
     fn read_view(&self) -> Result<OrderView, crate::error::SchemaError> {
         OrderView::read(&self.doc, &self.id)
+    }
+
+    /// Gives the order another name, keeping the first in `renamed_from`.
+    /// Only the terminal whose prefix the name carries renames, and only an
+    /// order whose name turned out to be used already on the floor (the
+    /// engine decides: ORDER_MODEL "Names"); works in every state, since a
+    /// closed order's name still reaches the back office.
+    pub fn rename(&mut self, ctx: &EditContext, name: &OrderName) -> Result<Option<LocalChange>, EditError> {
+        let view = self.view()?;
+        if view.name == *name {
+            return Ok(None);
+        }
+        let stamp = ctx.stamp();
+        let mut tx = self.doc.transaction();
+        tx.put(ROOT, K_NAME, name.as_str())?;
+        if view.renamed_from.is_none() {
+            tx.put(ROOT, K_RENAMED_FROM, view.name.as_str())?;
+        }
+        put_stamp(&mut tx, &ROOT, K_CHANGED, &stamp)?;
+        match commit(tx, ctx)? {
+            Some(hash) => self.local_change(hash, Some(view), ctx).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Applies one edit. `Ok(None)` when it changes nothing (e.g. setting a

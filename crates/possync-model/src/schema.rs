@@ -13,6 +13,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const K_SCHEMA: &str = "schema";
 pub const K_ID: &str = "id";
 pub const K_NAME: &str = "name";
+/// The name an order had before its terminal renamed it (ORDER_MODEL, Names).
+pub const K_RENAMED_FROM: &str = "renamed_from";
 pub const K_CREATED: &str = "created";
 pub const K_CHANGED: &str = "changed";
 pub const K_CUSTOMER: &str = "customer";

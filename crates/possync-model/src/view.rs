@@ -41,6 +41,11 @@ pub struct OrderView {
     /// On a refund order: the paid order it gives money back for.
     #[serde(default)]
     pub refund_of: Option<OrderId>,
+    /// The name this order was opened with, when its terminal renamed it
+    /// because another order of the floor already had that name (a
+    /// terminal restored from a backup, ORDER_MODEL "Names").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<OrderName>,
     /// Every line, removed ones (quantity 0) included, in creation order.
     pub lines: Vec<LineView>,
     pub payments: Vec<PaymentView>,
@@ -219,6 +224,7 @@ impl OrderView {
             note: before.note.clone(),
             split_from: before.split_from.clone(),
             refund_of: before.refund_of.clone(),
+            renamed_from: before.renamed_from.clone(),
             lines,
             payments: before.payments.clone(),
             ext: before.ext.clone(),
@@ -297,6 +303,7 @@ impl OrderView {
             note: root.opt_str(K_NOTE)?.unwrap_or_default(),
             split_from,
             refund_of,
+            renamed_from: root.opt_str(K_RENAMED_FROM)?.map(OrderName::from_stored),
             lines,
             payments,
             ext: root.json_map(K_EXT)?,

@@ -490,3 +490,56 @@ fn s27_a_restored_or_replaced_terminal_continues_its_names_after_the_floor_s() {
         }
     }
 }
+
+/// S27 (offline part): a terminal restored from a backup opens orders before
+/// it has reached any peer, so their names repeat ones the floor already
+/// used. Once it hears from the floor it renames its later-opened ones to
+/// its next free names (`renamed_from` keeps the first), and every terminal
+/// ends with no name used twice.
+#[test]
+fn s27_a_restored_terminal_offline_renames_the_names_it_repeated() {
+    for seed in seed()..seed() + 20 {
+        let (mut sim, a, b, c) = three(seed);
+        for _ in 0..3 {
+            sim.open_simple(b);
+        }
+        sim.settle(SETTLE);
+        let backup = sim.backup(b);
+        for _ in 0..5 {
+            sim.open_simple(b);
+        }
+        sim.settle(SETTLE);
+        // Restored while cut off: it names two orders B-0004 and B-0005 again.
+        sim.partition(&[&[b], &[a, c]]);
+        sim.restore_disk(b, backup);
+        let repeated = [sim.open_simple(b), sim.open_simple(b)];
+        for id in &repeated {
+            assert!(
+                ["B-0004", "B-0005"].contains(&sim.engine(b).view(id).unwrap().name.to_string().as_str())
+            );
+        }
+        sim.heal();
+        sim.settle(SETTLE);
+        sim.assert_converged();
+        sim.assert_no_duplicates();
+        sim.assert_invariants();
+        // Renamed in the order the floor's twins arrived: the new names are
+        // B-0009 and B-0010, each order keeping the name it was opened with.
+        let (mut from, mut to): (Vec<String>, Vec<String>) = repeated
+            .iter()
+            .map(|id| {
+                let v = sim.engine(a).view(id).unwrap();
+                (v.renamed_from.expect("renamed").to_string(), v.name.to_string())
+            })
+            .unzip();
+        from.sort();
+        to.sort();
+        assert_eq!(
+            (from, to),
+            (vec!["B-0004".into(), "B-0005".into()], vec!["B-0009".into(), "B-0010".into()]),
+            "seed {seed}"
+        );
+        // The floor's own B-0004..B-0008 keep their names; B goes on from B-0011.
+        assert_eq!(sim.engine(b).peek_next_name().to_string(), "B-0011", "seed {seed}");
+    }
+}
