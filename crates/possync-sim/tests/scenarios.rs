@@ -457,6 +457,22 @@ fn run_rush(seed: u64) {
     sim.assert_invariants();
 }
 
+/// Three terminals; B opens 3 orders, is backed up, opens 5 more, and the
+/// floor holds all 8. Returns B's backup with the terminals.
+fn backed_up_after_3_of_8(seed: u64) -> (Sim, u64, u64, u64, SimStore) {
+    let (mut sim, a, b, c) = three(seed);
+    for _ in 0..3 {
+        sim.open_simple(b);
+    }
+    sim.settle(SETTLE);
+    let backup = sim.backup(b);
+    for _ in 0..5 {
+        sim.open_simple(b);
+    }
+    sim.settle(SETTLE);
+    (sim, a, b, c, backup)
+}
+
 /// S27 (online part): a terminal restored from a backup, or replaced with
 /// an empty disk and the same terminal code, catches up with the floor and
 /// never gives a new order a name the floor already used.
@@ -464,16 +480,7 @@ fn run_rush(seed: u64) {
 fn s27_a_restored_or_replaced_terminal_continues_its_names_after_the_floor_s() {
     for seed in seed()..seed() + 20 {
         for empty_disk in [false, true] {
-            let (mut sim, a, b, _c) = three(seed);
-            for _ in 0..3 {
-                sim.open_simple(b);
-            }
-            sim.settle(SETTLE);
-            let backup = sim.backup(b);
-            for _ in 0..5 {
-                sim.open_simple(b);
-            }
-            sim.settle(SETTLE);
+            let (mut sim, a, b, _c, backup) = backed_up_after_3_of_8(seed);
             sim.restore_disk(b, if empty_disk { SimStore::default() } else { backup });
             sim.settle(SETTLE);
             assert_eq!(sim.engine(b).all_orders().len(), 8, "seed {seed}: B caught up");
@@ -499,16 +506,7 @@ fn s27_a_restored_or_replaced_terminal_continues_its_names_after_the_floor_s() {
 #[test]
 fn s27_a_restored_terminal_offline_renames_the_names_it_repeated() {
     for seed in seed()..seed() + 20 {
-        let (mut sim, a, b, c) = three(seed);
-        for _ in 0..3 {
-            sim.open_simple(b);
-        }
-        sim.settle(SETTLE);
-        let backup = sim.backup(b);
-        for _ in 0..5 {
-            sim.open_simple(b);
-        }
-        sim.settle(SETTLE);
+        let (mut sim, a, b, c, backup) = backed_up_after_3_of_8(seed);
         // Restored while cut off: it names two orders B-0004 and B-0005 again.
         sim.partition(&[&[b], &[a, c]]);
         sim.restore_disk(b, backup);
