@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use possync_model::{Discount, Money, Quantity};
+use possync_money::{Discount, Money, Quantity};
 use serde::{Deserialize, Serialize};
 
 use crate::compute_all::{FineAmount, LineTaxes};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use crate::money::{Discount, Money, Quantity};
+use possync_money::{Discount, Money, Quantity};
 use crate::till::{NewRefund, Tender};
 
 /// Everything needed to open an order.

@@ -16,7 +16,7 @@ use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError, SchemaError};
 use crate::ext;
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use crate::money::{Money, Quantity};
+use possync_money::{Money, Quantity};
 use crate::schema::*;
 use crate::till;
 use crate::touched::touched_by;

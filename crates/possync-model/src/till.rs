@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EditError;
 use crate::ids::PaymentId;
-use crate::money::Money;
+use possync_money::Money;
 use crate::schema::OrderState;
 
 /// A payment taken at the till (`Edit::Pay`).

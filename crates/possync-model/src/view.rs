@@ -15,7 +15,7 @@ use crate::conflict::{Conflict, ReviewFlag};
 use crate::delivery::{self, SinkDelivery, SinkName};
 use crate::error::SchemaError;
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use crate::money::{Discount, Money, Quantity, line_total};
+use possync_money::{Discount, Money, Quantity, line_total};
 use crate::read::MapReader;
 use crate::schema::*;
 use crate::touched::Touched;
