@@ -80,6 +80,12 @@ impl From<BodyError> for ApiError {
             BodyError::InvalidUser => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_user", message),
             BodyError::InvalidId(_) => Self::bad_request("invalid_id", message),
             BodyError::InvalidEdit(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit", message),
+            BodyError::UnknownUser(_) => Self::new(StatusCode::FORBIDDEN, "unknown_user", message),
+            BodyError::UnknownProduct(_) => Self::new(StatusCode::NOT_FOUND, "unknown_product", message),
+            BodyError::ProductUnavailable(_) => {
+                Self::new(StatusCode::CONFLICT, "product_unavailable", message)
+            }
+            BodyError::ManagerOnly(_) => Self::new(StatusCode::FORBIDDEN, "manager_only", message),
         }
     }
 }
