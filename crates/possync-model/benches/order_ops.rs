@@ -163,7 +163,8 @@ fn taxes(c: &mut Criterion) {
             b.iter_batched(
                 || doc.clone(),
                 |mut d| {
-                    d.edit(&ctx(at), &Edit::ChangeQty { line: l1.clone(), delta: Quantity::units(1) }).unwrap()
+                    d.edit(&ctx(at), &Edit::ChangeQty { line: l1.clone(), delta: Quantity::units(1) })
+                        .unwrap()
                 },
                 BatchSize::SmallInput,
             )
