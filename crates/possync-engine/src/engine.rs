@@ -14,6 +14,9 @@ use possync_model::{
     OrderName, OrderView, Quantity, RemoteApplied, SinkName, TerminalId, decode_changes,
 };
 
+mod catalogue_sync;
+
+use crate::catalogue_doc::CatalogueDoc;
 use crate::claims::{ClaimAct, Claims, PaymentClaim};
 use crate::config::EngineConfig;
 use crate::delivery::{Deliveries, DeliveryAct, SinkStatus};
@@ -116,6 +119,8 @@ pub struct Engine<P: PeerId> {
     /// The latest `now` any input brought, for inputs that carry none
     /// (`peer_down`).
     last_now: Instant,
+    /// The catalogue shared by the multi-session (`engine/catalogue_sync.rs`).
+    catalogue: CatalogueDoc,
 }
 
 impl<P: PeerId> Engine<P> {
@@ -124,6 +129,7 @@ impl<P: PeerId> Engine<P> {
             summary: Summary::new(cfg.summary_buckets),
             next_maintenance: now + MAINTENANCE_INTERVAL,
             terminal: terminal.clone(),
+            catalogue: CatalogueDoc::new(actor.clone()),
             actor,
             rng: SplitMix64::new(seed),
             orders: Orders::default(),
@@ -718,6 +724,8 @@ impl<P: PeerId> Engine<P> {
                 self.claims.on_release(&order, token, heads, held, &mut acts);
                 self.claim_acts(now, acts);
             }
+            Ok(Direct::CatalogueHeads { heads }) => self.on_catalogue_heads(&from, heads),
+            Ok(Direct::CatalogueDoc { bytes }) => self.on_catalogue_doc(&from, &bytes),
         }
         self.flush();
     }
@@ -809,6 +817,8 @@ impl<P: PeerId> Engine<P> {
     fn send_summary(&mut self, peer: &P) {
         let msg = Direct::Summary { buckets: self.summary.hashes().to_vec() };
         self.send(peer, msg.encode());
+        // The catalogue rides along with every catch-up round.
+        self.send_catalogue_heads(peer);
     }
 
     fn on_summary(&mut self, from: &P, theirs: &[u64]) {
