@@ -14,6 +14,9 @@ use possync_model::{
     OrderName, OrderView, Quantity, RemoteApplied, Roles, SinkName, TerminalId, decode_changes,
 };
 
+mod catalogue_sync;
+
+use crate::catalogue_doc::CatalogueDoc;
 use crate::claims::{ClaimAct, Claims, PaymentClaim};
 use crate::config::EngineConfig;
 use crate::delivery::{Deliveries, DeliveryAct, SinkStatus};
@@ -119,6 +122,8 @@ pub struct Engine<P: PeerId> {
     /// Who may make manager-only changes (from the catalogue's users); a
     /// peer's change that makes one by anyone else is refused.
     roles: Roles,
+    /// The catalogue shared by the multi-session (`engine/catalogue_sync.rs`).
+    catalogue: CatalogueDoc,
 }
 
 impl<P: PeerId> Engine<P> {
@@ -127,6 +132,7 @@ impl<P: PeerId> Engine<P> {
             summary: Summary::new(cfg.summary_buckets),
             next_maintenance: now + MAINTENANCE_INTERVAL,
             terminal: terminal.clone(),
+            catalogue: CatalogueDoc::new(actor.clone()),
             actor,
             rng: SplitMix64::new(seed),
             orders: Orders::default(),
@@ -145,8 +151,9 @@ impl<P: PeerId> Engine<P> {
         }
     }
 
-    /// Who may make manager-only changes, from the catalogue's users (every
-    /// user until a catalogue with users is set).
+    /// Who may make manager-only changes. The catalogue's users set it each
+    /// time the catalogue changes (`engine/catalogue_sync.rs`); this is for
+    /// tests that want roles without a catalogue.
     pub fn set_roles(&mut self, roles: Roles) {
         self.roles = roles;
     }
@@ -732,6 +739,8 @@ impl<P: PeerId> Engine<P> {
                 self.claims.on_release(&order, token, heads, held, &mut acts);
                 self.claim_acts(now, acts);
             }
+            Ok(Direct::CatalogueHeads { heads }) => self.on_catalogue_heads(&from, heads),
+            Ok(Direct::CatalogueDoc { bytes }) => self.on_catalogue_doc(&from, &bytes),
         }
         self.flush();
     }
@@ -823,6 +832,8 @@ impl<P: PeerId> Engine<P> {
     fn send_summary(&mut self, peer: &P) {
         let msg = Direct::Summary { buckets: self.summary.hashes().to_vec() };
         self.send(peer, msg.encode());
+        // The catalogue rides along with every catch-up round.
+        self.send_catalogue_heads(peer);
     }
 
     fn on_summary(&mut self, from: &P, theirs: &[u64]) {
