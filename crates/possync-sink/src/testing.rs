@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::postgres_config::{PostgresConfig, Secret};
+use crate::postgres_config::PostgresConfig;
+use crate::secret::Secret;
 
 /// The user and password of the cluster's superuser.
 pub const USER: &str = "possync";
