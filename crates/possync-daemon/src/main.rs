@@ -14,6 +14,7 @@ use possync_daemon::api::{AppState, router};
 use possync_daemon::config::{FileConfig, check_api_exposure};
 use possync_daemon::demo::{self, DemoOptions};
 use possync_daemon::policy::Policy;
+use possync_daemon::sink_config::SinkKind;
 use possync_daemon::{client, export};
 use tokio::net::TcpListener;
 
@@ -71,13 +72,19 @@ enum Command {
         #[command(subcommand)]
         what: OrdersCommand,
     },
-    /// Print paid orders as JSON (optionally in Odoo's create_from_ui shape).
+    /// Print paid orders as JSON, or as Odoo's POS server reads them.
     Export {
         #[command(flatten)]
         client: ClientArgs,
-        /// Odoo `pos.order.create_from_ui` shape.
-        #[arg(long)]
-        odoo: bool,
+        /// A terminal config (TOML) with an Odoo `[[sink]]`: print the
+        /// `orders` argument of the method it names (`create_from_ui` or
+        /// `sync_from_ui`), ids mapped as that sink maps them. Orders whose
+        /// ids do not map are listed on stderr, and the exit status is 1.
+        #[arg(long, value_name = "CONFIG")]
+        odoo: Option<PathBuf>,
+        /// Which Odoo `[[sink]]` of the config, when it has several.
+        #[arg(long, requires = "odoo")]
+        sink: Option<String>,
     },
 }
 
@@ -197,11 +204,36 @@ fn main() -> Result<()> {
             Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
                 print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
             }
-            Command::Export { client: c, odoo } => {
+            Command::Export { client: c, odoo, sink } => {
                 let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
                 let paid = export::paid(&orders);
-                let out: Vec<_> = if odoo { paid.iter().map(export::to_odoo).collect() } else { paid };
-                print_json(&serde_json::Value::Array(out))
+                let Some(config) = odoo else { return print_json(&serde_json::Value::Array(paid)) };
+                let file = FileConfig::load(&config)?;
+                let mut odoo_sinks = file
+                    .sinks
+                    .iter()
+                    .filter(|s| s.kind == SinkKind::Odoo && sink.as_ref().is_none_or(|n| &s.name == n));
+                let chosen = match (odoo_sinks.next(), odoo_sinks.next()) {
+                    (Some(s), None) => s,
+                    (None, _) => bail!(
+                        "{}: no Odoo [[sink]]{}",
+                        config.display(),
+                        sink.map(|n| format!(" named {n}")).unwrap_or_default()
+                    ),
+                    (Some(_), Some(_)) => {
+                        bail!("{}: several Odoo [[sink]]s: choose one with --sink", config.display())
+                    }
+                };
+                let (target, catalogue) = chosen.odoo_mapping()?;
+                let out = export::to_odoo(&paid, &target, &possync_sink::OdooIds::new(catalogue));
+                print_json(&serde_json::Value::Array(out.orders))?;
+                for (name, why) in &out.held {
+                    eprintln!("{name}: {why}");
+                }
+                if !out.held.is_empty() {
+                    bail!("{} of {} paid orders not exported", out.held.len(), paid.len());
+                }
+                Ok(())
             }
         }
     })

@@ -165,12 +165,7 @@ impl SinkConfig {
                     url: need(&self.url, "url")?,
                     db: need(&self.db, "db")?,
                     auth,
-                    target: OdooTarget {
-                        api: self.api.ok_or_else(|| anyhow::anyhow!("[[sink]] {name}: `api` is required (create_from_ui for Odoo 13-17, sync_from_ui for 18)"))?,
-                        session_id: self.session_id.ok_or_else(|| anyhow::anyhow!("[[sink]] {name}: `session_id` (the open pos.session) is required"))?,
-                        terminals: self.terminals.clone().unwrap_or_default(),
-                        tip_product: self.tip_product,
-                    },
+                    target: self.odoo_target(&name)?,
                     timeout: Duration::from_secs(self.timeout_s.unwrap_or(30)),
                 };
                 let catalogue = self.catalogue.as_deref().map(load_catalogue).transpose()?;
@@ -179,6 +174,38 @@ impl SinkConfig {
                 Ok(Arc::new(sink))
             }
         }
+    }
+}
+
+impl SinkConfig {
+    /// What `possync export --odoo` needs of an Odoo `[[sink]]`: the shape
+    /// and its settings, and the catalogue ids are mapped through.
+    pub fn odoo_mapping(&self) -> Result<(OdooTarget, Catalogue)> {
+        let name = SinkName::parse(&self.name).map_err(|e| anyhow::anyhow!("[[sink]] name: {e}"))?;
+        if self.kind != SinkKind::Odoo {
+            bail!("[[sink]] {name} is not kind = \"odoo\"");
+        }
+        let target = self.odoo_target(&name)?;
+        let path = self
+            .catalogue
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("[[sink]] {name}: `catalogue` is needed to map ids to Odoo's"))?;
+        Ok((target, load_catalogue(path)?))
+    }
+
+    fn odoo_target(&self, name: &SinkName) -> Result<OdooTarget> {
+        Ok(OdooTarget {
+            api: self.api.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "[[sink]] {name}: `api` is required (create_from_ui for Odoo 13-17, sync_from_ui for 18)"
+                )
+            })?,
+            session_id: self.session_id.ok_or_else(|| {
+                anyhow::anyhow!("[[sink]] {name}: `session_id` (the open pos.session) is required")
+            })?,
+            terminals: self.terminals.clone().unwrap_or_default(),
+            tip_product: self.tip_product,
+        })
     }
 }
 
