@@ -9,6 +9,7 @@ pub mod api;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod demo_postgres;
 pub mod export;
 pub mod policy;
 pub mod sink_config;

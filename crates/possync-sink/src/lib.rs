@@ -19,8 +19,9 @@
 //! - [`PostgresConfig`], [`OdooConfig`]: where the server is and how to
 //!   log in; passwords and keys come from a file or an environment
 //!   variable ([`Secret`]) and are never printed.
+//! - [`held_orders`]: how many orders a PostgreSQL back office holds.
 //! - `testing` (feature `testing`): a throw-away PostgreSQL cluster on a
-//!   unix socket, for tests.
+//!   unix socket, for tests and `possync demo --postgres`.
 
 mod http;
 pub mod migrations;
@@ -32,6 +33,7 @@ mod odoo_order;
 mod odoo_rpc;
 mod postgres;
 mod postgres_config;
+mod postgres_count;
 mod secret;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -43,4 +45,5 @@ pub use odoo_ids::{IdKind, OdooIds};
 pub use odoo_order::{NotSendable, OdooOrder, odoo_order, uuid_from};
 pub use postgres::PostgresSink;
 pub use postgres_config::PostgresConfig;
+pub use postgres_count::held_orders;
 pub use secret::Secret;

@@ -96,7 +96,7 @@ impl Sink for PostgresSink {
 
 /// The error with its cause (tokio-postgres puts the server's message in
 /// the source), never the connection string or password.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => match std::error::Error::source(e) {
