@@ -21,6 +21,7 @@
 mod claims;
 mod config;
 mod delivery;
+mod delivery_failure;
 mod engine;
 mod guard;
 mod orders;
@@ -34,6 +35,7 @@ pub mod wire;
 pub use claims::PaymentClaim;
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
+pub use delivery_failure::DeliveryFailure;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
-use possync::{DeliveryResult, Sink};
+use possync::{DeliveryFailure, DeliveryResult, Sink};
 use possync_catalogue::Catalogue;
 use possync_model::{OrderState, OrderView, SinkName};
 use serde_json::{Value, json};
@@ -65,7 +65,10 @@ impl OdooSink {
     pub async fn write(&self, order: &OrderView) -> DeliveryResult {
         match order.state {
             OrderState::Open => {
-                return Err(format!("order {} is open: only closed orders are delivered", order.id));
+                return Err(DeliveryFailure::Refused(format!(
+                    "order {} is open: only closed orders are delivered",
+                    order.id
+                )));
             }
             OrderState::Cancelled => return Ok("not sent: Odoo keeps no cancelled POS orders".into()),
             OrderState::Paid => {}
@@ -73,7 +76,9 @@ impl OdooSink {
         let ids =
             self.ids().ok_or("held, not sent to Odoo: no catalogue imported from this Odoo is loaded")?;
         let view = serde_json::to_value(order).map_err(|e| format!("order {}: {e}", order.id))?;
-        let mapped = odoo_order(&view, &self.config.target, &ids).map_err(|e| e.to_string())?;
+        // The order as it is cannot go: it waits on its own, the others go on.
+        let mapped = odoo_order(&view, &self.config.target, &ids)
+            .map_err(|e| DeliveryFailure::Refused(e.to_string()))?;
         match self.config.target.api {
             OdooApi::CreateFromUi => {
                 if let Some(id) = self.find(&mapped.reference).await? {
@@ -90,7 +95,10 @@ impl OdooSink {
                     // hold and return nothing for it: find it.
                     None => match self.find(&mapped.reference).await? {
                         Some(id) => Ok(format!("pos.order {id}")),
-                        None => Err(format!("Odoo created no order for {} and holds none", mapped.reference)),
+                        None => Err(DeliveryFailure::Refused(format!(
+                            "Odoo created no order for {} and holds none",
+                            mapped.reference
+                        ))),
                     },
                 }
             }
@@ -103,7 +111,10 @@ impl OdooSink {
                     Some(id) => Ok(format!("pos.order {id}")),
                     None => {
                         warn!(order = %order.id, "Odoo answered sync_from_ui without the order");
-                        Err(format!("Odoo answered without pos.order for {}", mapped.reference))
+                        Err(DeliveryFailure::Refused(format!(
+                            "Odoo answered without pos.order for {}",
+                            mapped.reference
+                        )))
                     }
                 }
             }
@@ -111,7 +122,7 @@ impl OdooSink {
     }
 
     /// The id of the `pos.order` with this reference, if Odoo has one.
-    async fn find(&self, reference: &str) -> Result<Option<i64>, String> {
+    async fn find(&self, reference: &str) -> Result<Option<i64>, DeliveryFailure> {
         let found = self
             .rpc
             .call_kw(

@@ -3,10 +3,15 @@
 //! `session_id` cookie), or with an API key through `/jsonrpc`
 //! (`common.authenticate`, then `object.execute_kw`). A session that
 //! expired is renewed once per call. Errors carry Odoo's message, never a
-//! password, key or cookie.
+//! password, key or cookie, and say whose they are: an exception Odoo
+//! raised for the call (a `UserError`, a `ValidationError`, a bad value) is
+//! about what was sent ([`DeliveryFailure::Refused`]); no answer, a refused
+//! login or missing access rights are about the server
+//! ([`DeliveryFailure::Unavailable`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use possync::DeliveryFailure;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -18,15 +23,34 @@ use crate::odoo_config::{OdooAuth, OdooConfig};
 pub enum RpcError {
     /// The session is no longer valid: log in again.
     SessionExpired,
-    /// Anything else, described for operators.
-    Failed(String),
+    /// No usable answer (connection, timeout, not JSON-RPC).
+    Transport(String),
+    /// Odoo raised `name` (`odoo.exceptions.UserError`, ...) with `message`.
+    Odoo { name: String, message: String },
 }
 
 impl std::fmt::Display for RpcError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             RpcError::SessionExpired => f.write_str("Odoo session expired"),
-            RpcError::Failed(m) => f.write_str(m),
+            RpcError::Transport(m) => f.write_str(m),
+            RpcError::Odoo { name, message } if name.is_empty() => f.write_str(message),
+            RpcError::Odoo { name, message } => write!(f, "{name}: {message}"),
+        }
+    }
+}
+
+impl RpcError {
+    /// Whose failure it is; see the module's documentation.
+    fn into_failure(self, context: &str) -> DeliveryFailure {
+        let text = format!("{context}: {self}");
+        match &self {
+            RpcError::Odoo { name, .. }
+                if !name.contains("AccessError") && !name.contains("AccessDenied") =>
+            {
+                DeliveryFailure::Refused(text)
+            }
+            _ => DeliveryFailure::Unavailable(text),
         }
     }
 }
@@ -62,7 +86,7 @@ impl OdooRpc {
         method: &str,
         args: Value,
         kwargs: Value,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, DeliveryFailure> {
         let mut guard = self.login.lock().await;
         for attempt in 0..2 {
             if guard.is_none() {
@@ -84,11 +108,13 @@ impl OdooRpc {
             };
             match result {
                 Err(RpcError::SessionExpired) if attempt == 0 => *guard = None,
-                Err(e) => return Err(format!("{model}.{method}: {e}")),
+                Err(e) => return Err(e.into_failure(&format!("{model}.{method}"))),
                 Ok(v) => return Ok(v),
             }
         }
-        Err(format!("{model}.{method}: Odoo session expired again right after logging in"))
+        Err(DeliveryFailure::Unavailable(format!(
+            "{model}.{method}: Odoo session expired again right after logging in"
+        )))
     }
 
     async fn log_in(&self) -> Result<Login, String> {
@@ -143,16 +169,16 @@ impl OdooRpc {
         let body = json!({"jsonrpc": "2.0", "method": "call", "params": params, "id": id}).to_string();
         let res = post_json(&self.base, path, body.as_bytes(), cookie, self.config.timeout)
             .await
-            .map_err(RpcError::Failed)?;
+            .map_err(RpcError::Transport)?;
         let answer: Value = serde_json::from_slice(&res.body).map_err(|_| {
-            RpcError::Failed(format!("{}{path}: HTTP {} and not a JSON-RPC answer", self.base, res.status))
+            RpcError::Transport(format!("{}{path}: HTTP {} and not a JSON-RPC answer", self.base, res.status))
         })?;
         if let Some(error) = answer.get("error") {
             return Err(describe_error(error));
         }
         match answer.get("result") {
             Some(result) => Ok((result.clone(), res.cookies)),
-            None => Err(RpcError::Failed(format!(
+            None => Err(RpcError::Transport(format!(
                 "{}{path}: HTTP {}, an answer with no result",
                 self.base, res.status
             ))),
@@ -168,6 +194,5 @@ fn describe_error(error: &Value) -> RpcError {
     }
     let message =
         error["data"]["message"].as_str().or_else(|| error["message"].as_str()).unwrap_or("unknown error");
-    let message: String = message.chars().take(512).collect();
-    if name.is_empty() { RpcError::Failed(message) } else { RpcError::Failed(format!("{name}: {message}")) }
+    RpcError::Odoo { name: name.to_owned(), message: message.chars().take(512).collect() }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fake_odoo::{API_KEY, FakeOdoo, LOGIN, PASSWORD};
-use possync::Sink;
+use possync::{DeliveryFailure, Sink};
 use possync_catalogue::Catalogue;
 use possync_catalogue::import::from_odoo_session;
 use possync_model::{OrderView, SinkName};
@@ -322,7 +322,8 @@ async fn an_unmappable_order_is_held_and_nothing_is_sent() {
     let mut order = fixture("order_paid.json");
     order["payments"][1]["method"] = json!("voucher");
     let err = sink.deliver(&order_view(&order)).await.unwrap_err();
-    assert!(err.contains("payment 2: payment method \"voucher\" is not an Odoo id"), "{err}");
+    assert!(matches!(err, DeliveryFailure::Refused(_)), "this order waits, the others go on: {err:?}");
+    assert!(err.message().contains("payment 2: payment method \"voucher\" is not an Odoo id"), "{err}");
     assert!(fake.state().calls.is_empty(), "not even a login");
     // A cancelled order is confirmed without a call: Odoo's POS keeps none.
     let mut cancelled = fixture("order_paid.json");
@@ -338,7 +339,28 @@ async fn a_wrong_password_is_reported_without_the_password() {
     let auth = OdooAuth::Password { login: LOGIN.into(), password: secret_file(&dir, "not-the-password") };
     let sink = sink(&fake, OdooApi::CreateFromUi, auth);
     let err = sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap_err();
+    assert!(matches!(err, DeliveryFailure::Unavailable(_)), "the back office as a whole: {err:?}");
+    let err = err.to_string();
     assert!(err.contains("logging in to Odoo as pos@shop") && err.contains("Access Denied"), "{err}");
     assert!(!err.contains("not-the-password"), "{err}");
     assert!(fake.state().created.is_empty());
+}
+
+#[tokio::test]
+async fn an_exception_odoo_raises_for_the_order_holds_that_order_only() {
+    let fake = FakeOdoo::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let auth = OdooAuth::Password { login: LOGIN.into(), password: secret_file(&dir, PASSWORD) };
+    let sink = sink(&fake, OdooApi::SyncFromUi, auth);
+    fake.state().raise_next =
+        Some(("odoo.exceptions.UserError", "The payment method is not allowed in this session."));
+    let err = sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap_err();
+    assert!(matches!(err, DeliveryFailure::Refused(_)), "{err:?}");
+    assert!(err.message().contains("UserError: The payment method is not allowed"), "{err}");
+    // Missing access rights concern every order: the back office as a whole.
+    fake.state().raise_next =
+        Some(("odoo.exceptions.AccessError", "You are not allowed to create POS orders."));
+    let err = sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap_err();
+    assert!(matches!(err, DeliveryFailure::Unavailable(_)), "{err:?}");
+    assert_eq!(sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap(), "pos.order 100");
 }

@@ -41,6 +41,9 @@ pub struct State {
     pub created: Vec<Created>,
     /// The next call_kw answers "session expired" (and forgets sessions).
     pub expire_session_once: bool,
+    /// The next create_from_ui / sync_from_ui raises this Odoo exception
+    /// (name, message) instead.
+    pub raise_next: Option<(&'static str, &'static str)>,
     sessions: BTreeSet<String>,
     next_session: u32,
 }
@@ -197,6 +200,11 @@ fn route(s: &mut State, path: &str, cookie: Option<&str>, params: &Value) -> Ans
 fn dispatch(s: &mut State, model: &str, method: &str, args: &Value, _kwargs: &Value) -> Result<Value, Value> {
     if model != "pos.order" {
         return Err(odoo_error("KeyError", model, 200));
+    }
+    if method != "search_read"
+        && let Some((name, message)) = s.raise_next.take()
+    {
+        return Err(odoo_error(name, message, 200));
     }
     match method {
         "search_read" => {
