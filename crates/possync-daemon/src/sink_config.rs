@@ -49,8 +49,10 @@ pub struct SinkConfig {
     pub connect_timeout_s: Option<u64>,
 
     // Odoo.
-    /// `http://host:port` of the Odoo server.
+    /// `http[s]://host[:port]` of the Odoo server.
     pub url: Option<String>,
+    /// With https: the CA certificates (PEM) instead of Mozilla's roots.
+    pub ca_file: Option<PathBuf>,
     /// The Odoo database.
     pub db: Option<String>,
     pub login: Option<String>,
@@ -126,6 +128,7 @@ impl SinkConfig {
         match self.kind {
             SinkKind::Postgres => {
                 set(self.url.is_some(), "url")?;
+                set(self.ca_file.is_some(), "ca_file")?;
                 set(self.db.is_some(), "db")?;
                 set(self.login.is_some(), "login")?;
                 set(self.api_key_file.is_some() || self.api_key_env.is_some(), "api_key_file/api_key_env")?;
@@ -163,6 +166,7 @@ impl SinkConfig {
                 };
                 let config = OdooConfig {
                     url: need(&self.url, "url")?,
+                    ca_file: self.ca_file.clone(),
                     db: need(&self.db, "db")?,
                     auth,
                     target: self.odoo_target(&name)?,
@@ -292,8 +296,10 @@ mod tests {
         let err = |c: SinkConfig| c.build(&t).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err(SinkConfig { host: Some("h".into()), ..odoo.clone() }).contains("`host` does not apply"));
         assert!(err(SinkConfig { session_id: None, ..odoo.clone() }).contains("session_id"));
+        assert!(SinkConfig { url: Some("https://odoo.example".into()), ..odoo.clone() }.build(&t).is_ok());
         assert!(
-            err(SinkConfig { url: Some("https://odoo.example".into()), ..odoo.clone() }).contains("https")
+            err(SinkConfig { url: Some("ftp://odoo.example".into()), ..odoo.clone() })
+                .contains("expected http")
         );
         assert!(err(SinkConfig { api_key_file: None, ..odoo.clone() }).contains("needs password_file"));
         let pg = SinkConfig { kind: SinkKind::Postgres, ..odoo };

@@ -9,7 +9,8 @@
 //! - [`PostgresSink`]: tables of orders, lines, per-tax rows and payments
 //!   (`docs/OPERATIONS.md`, "Back office"), created and upgraded by
 //!   versioned [`migrations`] at connect; one transaction per order.
-//! - [`OdooSink`]: paid orders to Odoo's point of sale over JSON-RPC, in
+//! - [`OdooSink`]: paid orders to Odoo's point of sale over JSON-RPC
+//!   (http, or https with rustls), in
 //!   the shape `create_from_ui` (Odoo 13-17) or `sync_from_ui` (18) reads
 //!   ([`odoo_order`]), catalogue ids mapped to Odoo ids through the
 //!   catalogue imported from that Odoo ([`OdooIds`]); an order whose ids do

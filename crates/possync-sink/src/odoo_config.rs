@@ -52,8 +52,11 @@ pub enum OdooAuth {
 /// One Odoo back office.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OdooConfig {
-    /// `http://host:port`, no path. (No TLS yet: see `docs/OPERATIONS.md`.)
+    /// `http[s]://host[:port]`, no path.
     pub url: String,
+    /// With https: the CA certificates (PEM) the server's certificate must
+    /// chain to, instead of Mozilla's roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
     pub db: String,
     pub auth: OdooAuth,
     /// The method, session, terminal numbers and tip product.

@@ -15,7 +15,7 @@ use possync::DeliveryFailure;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::http::{BaseUrl, post_json};
+use crate::http::{BaseUrl, Connector, post_json};
 use crate::odoo_config::{OdooAuth, OdooConfig};
 
 /// How a call failed.
@@ -63,6 +63,7 @@ enum Login {
 pub struct OdooRpc {
     config: OdooConfig,
     base: BaseUrl,
+    connector: Connector,
     login: Mutex<Option<Login>>,
     next_id: AtomicU64,
 }
@@ -76,7 +77,8 @@ impl std::fmt::Debug for OdooRpc {
 impl OdooRpc {
     pub fn new(config: OdooConfig) -> Result<Self, String> {
         let base = BaseUrl::parse(&config.url)?;
-        Ok(OdooRpc { config, base, login: Mutex::new(None), next_id: AtomicU64::new(1) })
+        let connector = Connector::new(&base, config.ca_file.as_deref())?;
+        Ok(OdooRpc { config, base, connector, login: Mutex::new(None), next_id: AtomicU64::new(1) })
     }
 
     /// `model.method(*args, **kwargs)`, logging in first if needed.
@@ -167,7 +169,7 @@ impl OdooRpc {
     ) -> Result<(Value, Vec<String>), RpcError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "method": "call", "params": params, "id": id}).to_string();
-        let res = post_json(&self.base, path, body.as_bytes(), cookie, self.config.timeout)
+        let res = post_json(&self.connector, &self.base, path, body.as_bytes(), cookie, self.config.timeout)
             .await
             .map_err(RpcError::Transport)?;
         let answer: Value = serde_json::from_slice(&res.body).map_err(|_| {

@@ -238,8 +238,18 @@ fn ids_that_do_not_map_refuse_the_whole_order_naming_each() {
 }
 
 fn sink(fake: &FakeOdoo, api: OdooApi, auth: OdooAuth) -> OdooSink {
+    sink_with_ca(fake, api, auth, None)
+}
+
+fn sink_with_ca(
+    fake: &FakeOdoo,
+    api: OdooApi,
+    auth: OdooAuth,
+    ca_file: Option<std::path::PathBuf>,
+) -> OdooSink {
     let config = OdooConfig {
         url: fake.url(),
+        ca_file,
         db: fake_odoo::DB.into(),
         auth,
         target: target(api),
@@ -363,4 +373,23 @@ async fn an_exception_odoo_raises_for_the_order_holds_that_order_only() {
     let err = sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap_err();
     assert!(matches!(err, DeliveryFailure::Unavailable(_)), "{err:?}");
     assert_eq!(sink.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap(), "pos.order 100");
+}
+
+#[tokio::test]
+async fn https_to_odoo_checks_the_certificate() {
+    let fake = FakeOdoo::start_tls().await;
+    assert!(fake.url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let auth = || OdooAuth::Password { login: LOGIN.into(), password: secret_file(&dir, PASSWORD) };
+    // Its certificate is self-signed: against Mozilla's roots it is refused.
+    let untrusting = sink(&fake, OdooApi::SyncFromUi, auth());
+    let err = untrusting.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap_err();
+    assert!(matches!(err, DeliveryFailure::Unavailable(_)), "{err:?}");
+    assert!(err.message().contains("TLS with https://127.0.0.1"), "{err}");
+    assert!(fake.state().created.is_empty());
+    // With it as the CA: delivered, over TLS.
+    let ca = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/cert.pem"));
+    let trusting = sink_with_ca(&fake, OdooApi::SyncFromUi, auth(), Some(ca));
+    assert_eq!(trusting.deliver(&order_view(&fixture("order_paid.json"))).await.unwrap(), "pos.order 100");
+    assert_eq!(fake.state().created.len(), 1);
 }

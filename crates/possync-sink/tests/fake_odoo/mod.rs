@@ -11,8 +11,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 pub const DB: &str = "shop";
 pub const LOGIN: &str = "pos@shop";
@@ -69,27 +70,61 @@ impl State {
 pub struct FakeOdoo {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<State>>,
+    scheme: &'static str,
 }
 
 impl FakeOdoo {
     pub async fn start() -> FakeOdoo {
+        Self::spawn(None).await
+    }
+
+    /// Over TLS, with `tests/fixtures/tls/cert.pem` (self-signed, for
+    /// IP 127.0.0.1).
+    pub async fn start_tls() -> FakeOdoo {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+        let certs = CertificateDer::pem_file_iter(format!("{dir}/cert.pem"))
+            .expect("cert.pem")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("cert.pem");
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/key.pem")).expect("key.pem");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("certificate and key");
+        Self::spawn(Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn spawn(tls: Option<TlsAcceptor>) -> FakeOdoo {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1");
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = Arc::clone(&shared);
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, state).await;
+                    let _ = match tls {
+                        None => serve(stream, state).await,
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => serve(stream, state).await,
+                            Err(e) => Err(e),
+                        },
+                    };
                 });
             }
         });
-        FakeOdoo { addr, state }
+        FakeOdoo { addr, state, scheme }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -97,7 +132,10 @@ impl FakeOdoo {
     }
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    state: Arc<Mutex<State>>,
+) -> std::io::Result<()> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let (path, cookie, body) = loop {
