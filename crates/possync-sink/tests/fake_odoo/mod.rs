@@ -6,6 +6,9 @@
 //! and the same payments and lines (`_is_the_same_order`), 18 leaves an
 //! order with a known `uuid` alone (`_get_open_order`).
 
+// Shared by two test binaries; each uses part of it.
+#![allow(dead_code)]
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
