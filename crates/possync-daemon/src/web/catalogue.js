@@ -68,10 +68,11 @@ export function tableLabel(o) {
 
 export const userOf = (id) => cat.users.find((u) => u.id === id) ?? null;
 
-/** Products of a category (null: all) whose name or barcode holds the search text. */
+/** Products whose name or barcode holds the search text (in every
+ * category, as a cashier searching expects), else those of a category
+ * (null: all). */
 export function productsFor(category, search) {
   const q = search.trim().toLowerCase();
-  return cat.products.filter((p) =>
-    (!category || p.category === category) &&
-    (!q || p.name.toLowerCase().includes(q) || (p.barcode ?? '').includes(q)));
+  if (q) return cat.products.filter((p) => p.name.toLowerCase().includes(q) || (p.barcode ?? '').includes(q));
+  return cat.products.filter((p) => !category || p.category === category);
 }

@@ -47,6 +47,8 @@ const lineOf = (page, product) => page.locator(`[data-testid=line][data-product=
 const text = (page, selector) => page.textContent(selector).then((t) => t.trim());
 
 async function signIn(page, user, pin) {
+  // A tab behind draws no frames, and each click would wait for one.
+  await page.bringToFront();
   await page.click(`[data-testid=login-user][data-user-id=${user}]`);
   for (const k of pin) await page.click(`#pin-pad [data-key="${k}"]`);
   await page.click('#login-ok');
@@ -93,6 +95,7 @@ let orderId;
 
 test('a cashier opens an order at a table of the floor plan and builds it from the menu', async () => {
   const [p1] = pages;
+  await p1.bringToFront();
   await p1.fill('#new-guests', '4');
   await p1.click('#new-order');
   await p1.waitForSelector('#floor-dialog[open]', { timeout: WAIT });
@@ -137,6 +140,7 @@ test('a cashier opens an order at a table of the floor plan and builds it from t
 
 test('a manager on the other terminal overrides a price; both pages show the same taxes and totals to the cent', async () => {
   const [p1, p2] = pages;
+  await p2.bringToFront();
   const item = p2.locator(`[data-testid=order-item][data-order-id="${orderId}"]`);
   await item.waitFor({ timeout: WAIT });
   await item.click();
@@ -184,6 +188,7 @@ test('a manager on the other terminal overrides a price; both pages show the sam
 
 test('the payment screen takes the total with taxes, in the catalogue currency', async () => {
   const [p1] = pages;
+  await p1.bringToFront();
   await p1.click('#pay');
   await p1.waitForSelector('#pay-dialog[open]', { timeout: WAIT });
   assert.equal(await text(p1, '#pay-due'), `${await text(p1, '#order-name')}: 73.20 €`);
