@@ -132,6 +132,7 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::Overpayment { .. } => ApiError::new(S::CONFLICT, "overpayment", message),
         EditError::RefundTooLarge { .. } => ApiError::new(S::CONFLICT, "refund_too_large", message),
         EditError::HasPayments { .. } => ApiError::new(S::CONFLICT, "has_payments", message),
+        EditError::ManagerOnly { .. } => ApiError::new(S::FORBIDDEN, "manager_only", message),
         EditError::Schema(_) | EditError::Automerge(_) => {
             tracing::error!(error = %message, "edit failed inside the model");
             ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")
