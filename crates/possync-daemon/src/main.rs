@@ -64,6 +64,10 @@ enum Command {
         /// every demo terminal delivers closed orders there.
         #[arg(long)]
         sink_config: Option<PathBuf>,
+        /// Start without the restaurant catalogue: free-text users, menu
+        /// lines priced by the client, no taxes.
+        #[arg(long)]
+        no_catalogue: bool,
     },
     /// Show a running terminal's status.
     Status(ClientArgs),
@@ -202,12 +206,20 @@ fn main() -> Result<()> {
                 println!("wrote {} (fingerprint {})", out.display(), key.fingerprint());
                 Ok(())
             }
-            Command::Demo { terminals, port, data_dir, rush, sink_config } => {
+            Command::Demo { terminals, port, data_dir, rush, sink_config, no_catalogue } => {
                 let sinks = match sink_config {
                     Some(path) => FileConfig::load(&path)?.sinks,
                     None => Vec::new(),
                 };
-                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }).await
+                run_demo(DemoOptions {
+                    terminals,
+                    base_port: port,
+                    data_dir,
+                    rush,
+                    sinks,
+                    catalogue: !no_catalogue,
+                })
+                .await
             }
             Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {

@@ -23,17 +23,21 @@ let browser;
 const pages = [];
 const errors = [];
 
-/** The whole catalogue on both terminals, sent to T1 by a manager. */
-async function loadCatalogue() {
-  await demo.api(0, 'POST', '/api/catalogue', { user: 'manager', file: FILE });
+/** The demo's T1 brings the restaurant catalogue; T2 gets it from T1. */
+async function catalogueEverywhere() {
   for (const i of [0, 1]) {
-    await demo.waitFor(`T${i + 1} to hold the catalogue`, async () => (await demo.api(i, 'GET', '/api/catalogue')).version > 0);
+    const held = await demo.waitFor(`T${i + 1} to hold the catalogue`, async () => {
+      const c = await demo.api(i, 'GET', '/api/catalogue');
+      return c.version > 0 ? c.catalogue : null;
+    });
+    assert.equal(held.products.length, FILE.catalogue.products.length);
+    assert.ok(held.users.every((u) => !('pin' in u)), 'no PIN leaves a terminal');
   }
 }
 
 before(async () => {
   await demo.start();
-  await loadCatalogue();
+  await catalogueEverywhere();
   browser = await launchBrowser();
   for (const i of [0, 1]) pages.push(await openPage(browser.context, demo, i, errors));
 });

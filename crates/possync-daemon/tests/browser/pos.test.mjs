@@ -1,5 +1,5 @@
-// End-to-end test of the web POS page in a real browser: `possync demo` with
-// two terminals, both pages open in Debian's Chromium, driven by Playwright.
+// End-to-end test of the web POS page in a real browser: `possync demo
+// --no-catalogue` with two terminals, both pages open in Debian's Chromium, driven by Playwright.
 //
 //   POSSYNC_BIN=../../../../target/debug/possync node --test pos.test.mjs
 //
@@ -43,7 +43,8 @@ async function connState(page) {
 }
 
 before(async () => {
-  await demo.start();
+  // No catalogue: free-text users and the page's built-in menu.
+  await demo.start(['--no-catalogue']);
   browser = await launchBrowser();
   context = browser.context;
   for (const i of [0, 1]) pages.push(await openPage(context, demo, i, pageErrors));
