@@ -489,6 +489,8 @@ function renderLines(o) {
 function selectLine(id) {
   state.line = state.line === id ? null : id;
   pad.buffer = '';
+  // Another line starts from its quantity, as a cashier expects.
+  pad.mode = 'qty';
   const o = selectedOrder();
   if (o) renderLines(o);
   renderPad();
@@ -510,7 +512,7 @@ function renderPad() {
     b.disabled = !open || !l || (b.dataset.mode === 'price' && !isManager());
   }
   for (const b of $('line-pad').querySelectorAll('[data-key]')) b.disabled = !open || !l;
-  const what = { qty: 'Quantity', discount: 'Discount %', price: 'Unit price' }[pad.mode];
+  const what = { qty: 'Quantity', discount: 'Discount', price: 'Unit price' }[pad.mode];
   const now = !l ? '' : pad.mode === 'qty' ? units(l.qty) : pad.mode === 'discount' ? percent(l.discount) : money(l.unit_price);
   $('pad-display').textContent = l ? `${l.display_name}: ${what} ${pad.buffer === '' ? now : pad.buffer}` : 'Tap a line to change its quantity, discount or price';
 }
@@ -570,6 +572,7 @@ async function addProduct(p) {
     if (line && state.selected === o.id) {
       state.line = line.id;
       pad.buffer = '';
+      pad.mode = 'qty';
       render();
     }
   }
