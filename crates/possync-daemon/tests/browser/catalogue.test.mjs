@@ -208,6 +208,28 @@ test('the payment screen takes the total with taxes, in the catalogue currency',
   assert.deepEqual(paid.payments.map((x) => [x.method, x.amount, x.tendered, x.change]), [['cash', 7320, 10000, 2680]]);
 });
 
+test('a barcode scanned anywhere on the page adds its product to the selected order', async () => {
+  const [p1, p2] = pages;
+  await p1.bringToFront();
+  await p1.click('#new-order');
+  await p1.waitForSelector('#floor-dialog[open]', { timeout: WAIT });
+  await p1.click('#floor-no-table');
+  await p1.waitForSelector('#order-table:text-is("No table")', { timeout: WAIT });
+  const id = await p1.getAttribute('#order', 'data-order-id');
+  // A scanner types the digits fast and presses Enter, outside any field.
+  await p1.evaluate(() => document.activeElement?.blur());
+  await p1.keyboard.type('5400000000025');
+  await p1.keyboard.press('Enter');
+  await lineOf(p1, 'p25').waitFor({ timeout: WAIT });
+  // Espresso 2.80 €, VAT 10 % included: 2.80 − 2.80 / 1.1 = 0.2545… → 0.25; untaxed 2.55.
+  const want = { untaxed: '2.55 €', taxes: [['vat10i', '0.25 €']], total: '2.80 €', head: '2.80 €' };
+  assert.deepEqual(await totalsOf(p1), want);
+  await p2.bringToFront();
+  await p2.locator(`[data-testid=order-item][data-order-id="${id}"]`).click();
+  await p2.waitForSelector('#order-grand-total:text-is("2.80 €")', { timeout: WAIT });
+  assert.deepEqual(await totalsOf(p2), want);
+});
+
 test('locking the terminal asks for a PIN again', async () => {
   const [p1] = pages;
   await p1.click('#lock');
