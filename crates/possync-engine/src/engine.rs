@@ -348,13 +348,14 @@ impl<P: PeerId> Engine<P> {
     }
 
     /// A sink answered an [`Output::Deliver`]: `Ok` with its reference for
-    /// the order, or why it failed. Repeated and late answers are fine.
+    /// the order, or why it failed (the back office, or this order: see
+    /// [`crate::DeliveryFailure`]). Repeated and late answers are fine.
     pub fn delivered(
         &mut self,
         now: Instant,
         sink: &SinkName,
         order: &OrderId,
-        result: Result<String, String>,
+        result: Result<String, crate::DeliveryFailure>,
     ) {
         self.last_now = self.last_now.max(now);
         if let Some(act) = self.deliveries.on_result(now, sink, order, result) {

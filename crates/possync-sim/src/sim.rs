@@ -656,7 +656,13 @@ impl Sim {
                     return;
                 }
                 if let Some(e) = n.engine.as_mut() {
-                    e.delivered(now, &sink, &order, result);
+                    // The simulated back office fails as a whole (down, slow).
+                    e.delivered(
+                        now,
+                        &sink,
+                        &order,
+                        result.map_err(possync_engine::DeliveryFailure::Unavailable),
+                    );
                 }
                 self.drain(node);
             }
