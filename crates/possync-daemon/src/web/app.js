@@ -38,7 +38,7 @@ import { bindFloorPlan, openFloorPlan } from './floorplan.js';
 
 /** How often the connection widget asks /api/status, besides the socket. */
 const STATUS_POLL_MS = 2000;
-/** How often the page looks whether the catalogue changed. */
+/** How often the page looks whether the catalogue changed while its feed is down. */
 const CATALOGUE_POLL_MS = 10_000;
 /** How long a remote change stays highlighted. */
 const FLASH_MS = 1500;
@@ -1023,7 +1023,8 @@ async function start() {
   await refreshCatalogue();
   pollStatus();
   setInterval(pollStatus, STATUS_POLL_MS);
-  setInterval(refreshCatalogue, CATALOGUE_POLL_MS);
+  // The feed says when the catalogue changes; without it, look now and then.
+  setInterval(() => { if (!pos.feed.connected) refreshCatalogue(); }, CATALOGUE_POLL_MS);
   pos.start();
 }
 

@@ -53,8 +53,13 @@ export function bindLogin(client, onChange) {
 /** The catalogue (or its users) changed: the right header and lock screen. */
 export function renderLogin() {
   const pin = hasUsers();
-  // A user the catalogue no longer lists signs in again.
-  if (pin && login.user && !cat.users.some((u) => u.id === login.user.id)) setUser(null);
+  // A user the catalogue no longer lists signs in again; one it lists gets
+  // its current name and role.
+  if (pin && login.user) {
+    const now = cat.users.find((u) => u.id === login.user.id);
+    if (!now) return setUser(null);
+    login.user = { id: now.id, name: now.name, role: now.role };
+  }
   document.body.dataset.login = pin ? 'pin' : 'name';
   $('user-field').hidden = pin;
   $('user-badge').hidden = !pin || !login.user;
