@@ -97,7 +97,7 @@ export const ROUTES = Object.freeze([
  * @type {Readonly<Record<string, string[]>>}
  */
 export const EDIT_OPS = Object.freeze({
-  add_line: ['product', 'display_name', 'qty', 'unit_price'],
+  add_line: ['product', 'qty'],
   change_qty: ['line', 'delta'],
   set_qty: ['line', 'qty'],
   remove_line: ['line'],
@@ -123,7 +123,7 @@ export const EDIT_OPS = Object.freeze({
 
 /**
  * A builder per edit `op`, taking the op's fields:
- * `Edits.add_line({product, display_name, qty, unit_price})`.
+ * `Edits.add_line({product, qty})` (a menu line; add `display_name` and `unit_price` without a catalogue).
  * @type {Readonly<Record<string, (fields?: object) => Edit>>}
  */
 export const Edits = Object.freeze(Object.fromEntries(Object.entries(EDIT_OPS).map(([op, required]) => [op, (fields = {}) => {
