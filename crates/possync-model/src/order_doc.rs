@@ -514,7 +514,7 @@ impl OrderDoc {
                     discount: line.discount,
                     note: line.note.clone(),
                     ext: line.ext.clone(),
-                    taxes: line.taxes.clone(),
+                    taxes: line.taxes.to_vec(),
                 };
                 let o = add_line(tx, lines, &new_line, &stamp)?;
                 let sent = line.kitchen_qty.0.min(qty.0);

@@ -19,6 +19,8 @@ use possync_catalogue::{
     LineTaxes, MAX_LINE_TAXES, PricingRules, RoundingMethod, Tax, TaxTotal, compute_line,
 };
 use possync_money::{Discount, Money, Quantity, line_total};
+use std::sync::Arc;
+
 use serde_json::Value as Json;
 
 use crate::error::{EditError, SchemaError};
@@ -105,15 +107,30 @@ pub(crate) fn write_taxes<T: Transactable + ReadDoc>(
         else {
             return Err(invalid("taxes", "a tax is not a JSON object".into()));
         };
+        // A new map: every field is written once, with nothing to compare.
         let map = tx.insert_object(&list, i, ObjType::Map)?;
-        crate::ext::write_fields(tx, &map, &fields)?;
+        for (key, value) in fields {
+            match value {
+                Json::String(s) => tx.put(&map, key.as_str(), s)?,
+                Json::Bool(b) => tx.put(&map, key.as_str(), b)?,
+                Json::Number(n) => match n.as_i64() {
+                    Some(n) => tx.put(&map, key.as_str(), n)?,
+                    None => return Err(invalid("taxes", format!("{key}: {n} is not an integer"))),
+                },
+                other => return Err(invalid("taxes", format!("{key}: unexpected {other}"))),
+            }
+        }
     }
     Ok(())
 }
 
-/// A line's tax copies; empty when it has none.
-pub(crate) fn read_taxes<D: ReadDoc>(line: &MapReader<'_, D>) -> Result<Vec<Tax>, SchemaError> {
-    let Some(json) = line.json(K_TAXES)? else { return Ok(Vec::new()) };
+/// A line's tax copies; empty when it has none. `before`: the copies the
+/// line had in the view before, shared again when they are the same.
+pub(crate) fn read_taxes<D: ReadDoc>(
+    line: &MapReader<'_, D>,
+    before: Option<&Arc<[Tax]>>,
+) -> Result<Arc<[Tax]>, SchemaError> {
+    let Some(json) = line.json(K_TAXES)? else { return Ok(Arc::from([])) };
     let path = || line.field_path(K_TAXES);
     let taxes: Vec<Tax> = serde_json::from_value(json).map_err(|e| SchemaError::WrongType {
         path: path(),
@@ -127,13 +144,16 @@ pub(crate) fn read_taxes<D: ReadDoc>(line: &MapReader<'_, D>) -> Result<Vec<Tax>
             limit: MAX_LINE_TAXES,
         });
     }
+    if let Some(before) = before.filter(|b| ***b == *taxes) {
+        return Ok(before.clone());
+    }
     for t in &taxes {
         t.check().map_err(|e| SchemaError::OutOfRange {
             path: path(),
             detail: format!("tax `{}`: {}: {}", t.id, e.field, e.problem),
         })?;
     }
-    Ok(taxes)
+    Ok(Arc::from(taxes))
 }
 
 /// A line's amounts: untaxed, tax, total, and (in a priced order) the

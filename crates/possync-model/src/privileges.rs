@@ -4,7 +4,7 @@
 //! Checked twice, so that neither a cashier at the till nor a peer that
 //! skips the check (an older release, another implementation) can make one:
 //! - a local edit is refused when its [`EditContext`] says the user is a
-//!   cashier ([`check_edit`]);
+//!   cashier (`check_edit`);
 //! - changes from peers are refused when one of them makes a manager-only
 //!   action and its author is not a manager in this terminal's user list
 //!   ([`check_changes`]). The action is told from where the change's

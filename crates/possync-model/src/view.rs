@@ -3,6 +3,7 @@
 //! validated: a document that reads is a document that follows the schema.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use automerge::{ObjType, ROOT, ReadDoc, Value};
 use serde::de::DeserializeOwned;
@@ -82,9 +83,11 @@ pub struct LineView {
     pub created: Stamp,
     pub changed: Stamp,
     pub ext: Map<String, Json>,
-    /// Copies of the taxes the line was added with (empty without a catalogue).
+    /// Copies of the taxes the line was added with (empty without a
+    /// catalogue). Shared: they never change, and views are cloned at every
+    /// edit.
     #[serde(default)]
-    pub taxes: Vec<Tax>,
+    pub taxes: Arc<[Tax]>,
     /// Before taxes (Odoo's `price_subtotal`).
     #[serde(default)]
     pub untaxed: Money,
@@ -511,7 +514,8 @@ fn read_lines<D: ReadDoc>(
             let keys: Vec<&str> = ext.keys().collect();
             push_conflicts_in(ext, &keys, conflicts);
         }
-        let taxes = pricing::read_taxes(&line)?;
+        let before_taxes = reuse.as_ref().and_then(|r| r.lines.get(key)).map(|l| &l.taxes);
+        let taxes = pricing::read_taxes(&line, before_taxes)?;
         if rules.is_none() && !taxes.is_empty() {
             return Err(SchemaError::OutOfRange {
                 path: line.field_path(K_TAXES),

@@ -295,7 +295,7 @@ pub async fn refund_order(
             discount: line.discount,
             note: line.note.clone(),
             ext: Default::default(),
-            taxes: line.taxes.clone(),
+            taxes: line.taxes.to_vec(),
         };
         state.node.edit(&b.user, &refund_id, Edit::AddLine(negative)).await?;
     }
