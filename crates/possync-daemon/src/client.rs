@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 client for the CLI's talk with a local terminal (GET
-//! only, loopback): enough for `status`, `orders` and `export`, without
-//! pulling an HTTP client stack into the binary.
+//! A minimal HTTP/1.1 client for the CLI's talk with a local terminal
+//! (loopback): enough for `status`, `orders`, `export` and `catalogue`,
+//! without pulling an HTTP client stack into the binary.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,13 +10,33 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 pub fn get_json(api: SocketAddr, path: &str, token: Option<&str>) -> Result<Value> {
+    request_json(api, "GET", path, None, token)
+}
+
+pub fn post_json(api: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> Result<Value> {
+    request_json(api, "POST", path, Some(body), token)
+}
+
+fn request_json(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Result<Value> {
     let mut stream = TcpStream::connect_timeout(&api, Duration::from_secs(5))
         .with_context(|| format!("no terminal answers at {api}: is `possync run` running?"))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\nAccept: application/json\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\n{auth}{content}Connection: close\r\nAccept: application/json\r\n\r\n{body}"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -87,20 +86,37 @@ async fn spawn_terminals(
         let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
         let mut builder =
             Node::builder("demo", terminal.clone(), dir.join(&code)).session_key(key.clone()).peers(peers);
+        let mut followers = Vec::new();
         for sink in sinks {
-            builder = builder.sink(sink.build(&terminal)?);
+            let built = sink.build_parts(&terminal)?;
+            builder = builder.sink(built.sink);
+            followers.extend(built.follows_catalogue);
+        }
+        // The first terminal brings the restaurant's catalogue; the others
+        // get it from it, as a floor's terminals do.
+        if i == 0 {
+            builder = builder.initial_catalogue(demo_catalogue()?);
         }
         let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
+        for sink in followers {
+            crate::sink_config::follow_catalogue(node.clone(), sink);
+        }
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
-        let state = AppState { node: node.clone(), policy: Arc::new(policy), token: None };
+        let state = AppState::new(node.clone(), policy, None);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router(state)).await;
         });
         terminals.push(DemoTerminal { node, api });
     }
     Ok(())
+}
+
+/// The demo's catalogue: `examples/catalogue/restaurant.json`.
+pub fn demo_catalogue() -> Result<possync::catalogue::Catalogue> {
+    const RESTAURANT: &str = include_str!("../../../examples/catalogue/restaurant.json");
+    Ok(possync::catalogue::import::from_possync_json(RESTAURANT)?)
 }
 
 /// One line of live status: each terminal's connectivity, peers, orders.
@@ -155,6 +171,7 @@ fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
         discount: Default::default(),
         note: note.into(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

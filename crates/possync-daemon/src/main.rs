@@ -11,12 +11,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 use possync::model::TerminalId;
 use possync::{Identity, Multiaddr, Node, SessionKey};
 use possync_daemon::api::{AppState, router};
+use possync_daemon::catalogue_file::{self, CatalogueFormat};
 use possync_daemon::config::{FileConfig, check_api_exposure};
 use possync_daemon::demo::{self, DemoOptions};
 use possync_daemon::demo_postgres::{self, DemoPostgres};
 use possync_daemon::policy::Policy;
 use possync_daemon::sink_config::SinkKind;
-use possync_daemon::{client, export};
+use possync_daemon::{client, export, offline_import};
 use tokio::net::TcpListener;
 
 /// Peer-to-peer sync of point-of-sale orders between the terminals of one floor.
@@ -79,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         what: OrdersCommand,
     },
+    /// Import or show the catalogue every terminal of the floor shares.
+    Catalogue {
+        #[command(subcommand)]
+        what: CatalogueCommand,
+    },
     /// Print paid orders as JSON, or as Odoo's POS server reads them.
     Export {
         #[command(flatten)]
@@ -110,6 +116,32 @@ enum OrdersCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogueCommand {
+    /// Replace the floor's catalogue with FILE, through a running
+    /// terminal's API (default) or into a stopped terminal's store
+    /// (--data-dir). A file that does not read or validate is refused with
+    /// the line and field that is wrong, and nothing changes.
+    Import {
+        /// The catalogue file.
+        file: PathBuf,
+        /// The file's format (default: told by its shape).
+        #[arg(long, value_enum)]
+        format: Option<CatalogueFormat>,
+        /// Who replaces it: a manager of the current catalogue (needed once
+        /// it lists users). Not used with --data-dir.
+        #[arg(long)]
+        user: Option<String>,
+        /// A stopped terminal's data directory: import into its store.
+        #[arg(long, conflicts_with = "user")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the catalogue a running terminal has (PINs left out).
+    Show(ClientArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -219,6 +251,7 @@ fn main() -> Result<()> {
             Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
                 print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
             }
+            Command::Catalogue { what } => catalogue(what),
             Command::Export { client: c, odoo, sink } => {
                 let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
                 let paid = export::paid(&orders);
@@ -239,7 +272,16 @@ fn main() -> Result<()> {
                         bail!("{}: several Odoo [[sink]]s: choose one with --sink", config.display())
                     }
                 };
-                let (target, catalogue) = chosen.odoo_mapping()?;
+                let (target, catalogue) = match chosen.odoo_mapping()? {
+                    (target, Some(catalogue)) => (target, catalogue),
+                    // No file: the catalogue in force on the terminal.
+                    (target, None) => {
+                        let got = client::get_json(c.api, "/api/catalogue", c.token.as_deref())?;
+                        let catalogue = serde_json::from_value(got["catalogue"].clone())
+                            .context("the terminal's catalogue (GET /api/catalogue)")?;
+                        (target, catalogue)
+                    }
+                };
                 let out = export::to_odoo(&paid, &target, &possync_sink::OdooIds::new(catalogue));
                 print_json(&serde_json::Value::Array(out.orders))?;
                 for (name, why) in &out.held {
@@ -252,6 +294,32 @@ fn main() -> Result<()> {
             }
         }
     })
+}
+
+fn catalogue(what: CatalogueCommand) -> Result<()> {
+    match what {
+        CatalogueCommand::Import { file, format, user, data_dir, client: c } => {
+            let catalogue = catalogue_file::read(&file, format)?;
+            let products = catalogue.products.len();
+            let version = match data_dir {
+                Some(dir) => offline_import::into_store(&dir, catalogue)?,
+                None => {
+                    let text = possync::catalogue::import::to_possync_json(&catalogue)?;
+                    let body = serde_json::json!({
+                        "user": user.as_deref().unwrap_or(possync::engine::IMPORT_USER),
+                        "file": serde_json::from_str::<serde_json::Value>(&text)?,
+                    });
+                    let answer = client::post_json(c.api, "/api/catalogue", &body, c.token.as_deref())?;
+                    answer["version"].as_u64().context("the terminal's answer has no version")?
+                }
+            };
+            println!("imported {} ({products} products): catalogue version {version}", file.display());
+            Ok(())
+        }
+        CatalogueCommand::Show(c) => {
+            print_json(&client::get_json(c.api, "/api/catalogue", c.token.as_deref())?)
+        }
+    }
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
@@ -287,16 +355,25 @@ async fn run(args: RunArgs) -> Result<()> {
     let identity = if file.persistent_identity { Identity::Persistent } else { Identity::Ephemeral };
     let mut engine = possync::engine::EngineConfig::default();
     engine.delivery = file.delivery.apply(engine.delivery)?;
-    let sinks = file.sinks.iter().map(|s| s.build(&terminal)).collect::<Result<Vec<_>>>()?;
+    let sinks = file.sinks.iter().map(|s| s.build_parts(&terminal)).collect::<Result<Vec<_>>>()?;
+    let mut followers = Vec::new();
+    let initial_catalogue = match &file.catalogue {
+        Some(path) => Some(catalogue_file::read(path, None)?),
+        None => None,
+    };
     let mut builder = Node::builder(session, terminal, data_dir)
         .engine_config(engine)
         .peers(parse("peer", peers)?)
         .identity(identity)
         .allow_peers(allowed)
         .mdns(args.mdns || file.mdns.unwrap_or(false));
-    for sink in sinks {
-        tracing::info!(sink = %sink.name(), "delivering closed orders to this back office");
-        builder = builder.sink(sink);
+    if let Some(catalogue) = initial_catalogue {
+        builder = builder.initial_catalogue(catalogue);
+    }
+    for built in sinks {
+        tracing::info!(sink = %built.sink.name(), "delivering closed orders to this back office");
+        builder = builder.sink(built.sink);
+        followers.extend(built.follows_catalogue);
     }
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
@@ -313,12 +390,13 @@ async fn run(args: RunArgs) -> Result<()> {
         ),
     }
     let node = builder.spawn().await?;
+    // Odoo sinks with no catalogue file map ids through the floor's.
+    for sink in followers {
+        possync_daemon::sink_config::follow_catalogue(node.clone(), sink);
+    }
     let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;
-    let state = AppState {
-        node: node.clone(),
-        policy: Arc::new(file.policy.unwrap_or_else(Policy::permissive)),
-        token: token.map(Arc::from),
-    };
+    let state =
+        AppState::new(node.clone(), file.policy.unwrap_or_else(Policy::permissive), token.map(Arc::from));
     tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), peer_id = %node.peer_id(), "terminal running");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // Stop taking edits, flush storage, leave the mesh.

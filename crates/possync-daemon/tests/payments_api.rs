@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -36,7 +34,7 @@ async fn fixture() -> Fixture {
     let _ = std::fs::remove_dir_all(&dir);
     let node = Node::builder("pay-test", TerminalId::parse("T1").unwrap(), &dir).spawn().await.unwrap();
     let policy = Policy { managers: ["maria".to_owned()].into(), ..Policy::permissive() };
-    let state = AppState { node: node.clone(), policy: Arc::new(policy), token: None };
+    let state = AppState::new(node.clone(), policy, None);
     Fixture { app: router(state), _node: node, dir }
 }
 

@@ -1,19 +1,22 @@
 //! [`Node`]: the cheap, cloneable handle an embedding POS program holds.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
-use possync_engine::EngineError;
+use possync_catalogue::{Catalogue, Role};
+use possync_engine::{CatalogueError, EngineError};
 use possync_model::{
     Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::NodeBuilder;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
+use crate::shared_catalogue::SharedCatalogue;
 use crate::status::NodeStatus;
 
 /// Errors of node operations.
@@ -29,6 +32,8 @@ pub enum NodeError {
     Network(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
     #[error("the node has stopped")]
     Stopped,
 }
@@ -88,6 +93,11 @@ pub(crate) enum Command {
     Claims {
         reply: Reply<Vec<ClaimView>>,
     },
+    ReplaceCatalogue {
+        ctx: EditContext,
+        catalogue: Box<Catalogue>,
+        reply: Reply<u64>,
+    },
     Dial {
         addr: Multiaddr,
         reply: Reply<()>,
@@ -116,6 +126,8 @@ pub struct Node {
     pub(crate) terminal: TerminalId,
     pub(crate) peer_id: PeerId,
     pub(crate) listen_addrs: Vec<Multiaddr>,
+    /// The catalogue in force, kept current by the actor.
+    pub(crate) catalogue: watch::Receiver<Option<SharedCatalogue>>,
 }
 
 fn now_ms() -> i64 {
@@ -152,8 +164,27 @@ impl Node {
         self.events.subscribe()
     }
 
+    /// The context of an edit by `user`, with the role the catalogue in
+    /// force gives them: the order model then refuses a cashier's
+    /// manager-only edit (`possync_model::privileges`).
     fn ctx(&self, user: &str) -> EditContext {
-        EditContext::new(user, self.terminal.clone(), now_ms())
+        let ctx = EditContext::new(user, self.terminal.clone(), now_ms());
+        // A user the catalogue does not list gets a cashier's rights.
+        let role = self.catalogue.borrow().as_ref().filter(|c| !c.catalogue.users.is_empty()).map(|c| {
+            c.catalogue.users.iter().find(|u| u.id.as_str() == user).map_or(Role::Cashier, |u| u.role)
+        });
+        match role {
+            Some(role) => ctx.with_role(role),
+            None => ctx,
+        }
+    }
+
+    /// An order opened while a catalogue is in force totals with its
+    /// rounding rules (its lines then carry taxes).
+    fn price_with_catalogue(&self, new: &mut NewOrder) {
+        if let Some(c) = self.catalogue.borrow().as_ref() {
+            new.pricing.get_or_insert_with(|| c.catalogue.pricing_rules());
+        }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
@@ -164,15 +195,17 @@ impl Node {
 
     /// Opens an order with a fresh id and this terminal's next name. Returns
     /// once the order is on disk.
-    pub async fn open_order(&self, user: &str, template: NewOrder) -> Result<OrderId, NodeError> {
+    pub async fn open_order(&self, user: &str, mut template: NewOrder) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
+        self.price_with_catalogue(&mut template);
         self.call(|reply| Command::Open { ctx, template, with_id: false, reply }).await
     }
 
     /// Opens an order with the id given (e.g. Odoo's order uid) and this
     /// terminal's next name.
-    pub async fn open_order_as(&self, user: &str, new: NewOrder) -> Result<OrderId, NodeError> {
+    pub async fn open_order_as(&self, user: &str, mut new: NewOrder) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
+        self.price_with_catalogue(&mut new);
         self.call(|reply| Command::Open { ctx, template: new, with_id: true, reply }).await
     }
 
@@ -233,6 +266,31 @@ impl Node {
     /// Every payment in progress this terminal knows of, its own included.
     pub async fn payment_claims(&self) -> Result<Vec<ClaimView>, NodeError> {
         self.call(|reply| Command::Claims { reply }).await
+    }
+
+    /// The catalogue in force (`None` until one is imported here or comes
+    /// from a peer). Cheap: an `Arc` the node swaps at each change.
+    pub fn catalogue(&self) -> Option<Arc<Catalogue>> {
+        self.catalogue.borrow().as_ref().map(|c| c.catalogue.clone())
+    }
+
+    /// The catalogue in force with its version and who replaced it.
+    pub fn shared_catalogue(&self) -> Option<SharedCatalogue> {
+        self.catalogue.borrow().clone()
+    }
+
+    /// The version of the catalogue in force; 0 when there is none.
+    pub fn catalogue_version(&self) -> u64 {
+        self.catalogue.borrow().as_ref().map_or(0, |c| c.version)
+    }
+
+    /// `user` (a manager of the current catalogue, or anyone while it lists
+    /// no users) replaces the catalogue of every terminal. Returns the new
+    /// version once it is on disk; [`Node::catalogue`] shows it by then.
+    pub async fn replace_catalogue(&self, user: &str, catalogue: Catalogue) -> Result<u64, NodeError> {
+        let ctx = self.ctx(user);
+        let catalogue = Box::new(catalogue);
+        self.call(|reply| Command::ReplaceCatalogue { ctx, catalogue, reply }).await
     }
 
     /// Dials another terminal once (static peers are redialled by the node).
