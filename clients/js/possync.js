@@ -8,21 +8,45 @@
 
 /**
  * @typedef {{user: string, terminal: string, at_ms: number}} Stamp
+ * @typedef {{id: string, name: string, amount_type: 'percent'|'fixed', amount: string,
+ *   price_include?: boolean, include_base_amount?: boolean, is_base_affected?: boolean,
+ *   sequence?: number}} TaxJSON
  * @typedef {{id: string, product: string, display_name: string, qty: number,
  *   unit_price: number, discount: number, note: string, kitchen_qty: number,
- *   created: Stamp, changed: Stamp, ext: Record<string, any>, total?: number}} LineJSON
+ *   created: Stamp, changed: Stamp, ext: Record<string, any>, total?: number,
+ *   taxes?: TaxJSON[], untaxed?: number, tax?: number}} LineJSON
  *   Quantities in thousandths, money in minor units, discount in basis points.
+ *   `taxes`: the snapshots the line was added with (catalogue products);
+ *   `untaxed` + `tax` = `total`, what the customer pays for the line.
+ * @typedef {{total: number, paid: number, due: number, change?: number, tip?: number,
+ *   untaxed?: number, tax?: number,
+ *   taxes?: {tax_id: string, name: string, base: number, amount: number}[]}} TotalsJSON
+ *   `total` includes the taxes; `taxes` is one entry per tax rate.
  * @typedef {{id: string, name: string, schema: number, state: 'open'|'paid'|'cancelled',
  *   created: Stamp, changed: Stamp, customer: string|null, pricelist: string|null,
  *   fiscal_position: string|null, table: string|null, floor: string|null, guests: number,
  *   note: string, split_from: string|null, lines: LineJSON[], payments: object[],
- *   ext: Record<string, any>, totals: {total: number, paid: number, due: number},
+ *   ext: Record<string, any>, totals: TotalsJSON,
+ *   pricing?: {decimals: number, rounding: number, method: string}|null,
  *   conflicts: {path: string, values: any[]}[], review: {kind: string}[]}} OrderJSON
  * @typedef {{terminal: string, status: object, policy: object}} StatusJSON
  * @typedef {{user: string, id?: string, table?: string|null, floor?: string|null,
  *   guests?: number, customer?: string|null, pricelist?: string|null,
  *   fiscal_position?: string|null, ext?: Record<string, any>}} OpenOrderBody
  * @typedef {{op: string, [key: string]: any}} Edit
+ * @typedef {{code: string, symbol: string, position: 'before'|'after', decimals: number,
+ *   rounding: number}} CurrencyJSON
+ * @typedef {{id: string, name: string, category?: string, price: number, taxes?: string[],
+ *   barcode?: string, available?: boolean}} ProductJSON
+ * @typedef {{id: string, name: string, seats?: number, shape?: 'square'|'round',
+ *   x: number, y: number, width: number, height: number}} TableJSON
+ * @typedef {{id: string, name: string, role: 'cashier'|'manager'}} UserJSON
+ * @typedef {{currency?: CurrencyJSON, rounding_method?: string,
+ *   categories?: {id: string, name: string, sequence?: number}[], taxes?: TaxJSON[],
+ *   pricelists?: object[], payment_methods?: {id: string, name: string, kind: string}[],
+ *   floors?: {id: string, name: string, sequence?: number, tables: TableJSON[]}[],
+ *   users?: UserJSON[], products?: ProductJSON[]}} CatalogueJSON
+ *   The catalogue as the terminals share it (docs/CATALOGUE.md); users come without PINs.
  */
 
 /** An error answer of the API: `{"error": {"code", "message", ...}}`. */
@@ -58,6 +82,9 @@ export const ROUTES = Object.freeze([
   { method: 'POST', path: '/api/orders/{id}/review', call: 'review' },
   { method: 'GET', path: '/api/orders/{id}/receipt', call: 'receipt' },
   { method: 'GET', path: '/api/payments', call: 'payments' },
+  { method: 'GET', path: '/api/catalogue', call: 'catalogue' },
+  { method: 'POST', path: '/api/catalogue', call: 'setCatalogue' },
+  { method: 'POST', path: '/api/login', call: 'login' },
   { method: 'POST', path: '/api/network', call: 'setIsolated' },
   { method: 'GET', path: '/api/events', call: 'events' },
   { method: 'GET', path: '/metrics', call: 'metrics' },
@@ -70,7 +97,7 @@ export const ROUTES = Object.freeze([
  * @type {Readonly<Record<string, string[]>>}
  */
 export const EDIT_OPS = Object.freeze({
-  add_line: ['product', 'display_name', 'qty', 'unit_price'],
+  add_line: ['product', 'qty'],
   change_qty: ['line', 'delta'],
   set_qty: ['line', 'qty'],
   remove_line: ['line'],
@@ -96,7 +123,7 @@ export const EDIT_OPS = Object.freeze({
 
 /**
  * A builder per edit `op`, taking the op's fields:
- * `Edits.add_line({product, display_name, qty, unit_price})`.
+ * `Edits.add_line({product, qty})` (a menu line; add `display_name` and `unit_price` without a catalogue).
  * @type {Readonly<Record<string, (fields?: object) => Edit>>}
  */
 export const Edits = Object.freeze(Object.fromEntries(Object.entries(EDIT_OPS).map(([op, required]) => [op, (fields = {}) => {
@@ -172,6 +199,23 @@ export class PossyncClient {
   receipt (id) { return this.request('GET', `/api/orders/${enc(id)}/receipt`, undefined, { text: true }) }
   /** Payments in progress this terminal knows of (its own claims and others'). */
   payments () { return this.request('GET', '/api/payments') }
+  /**
+   * The catalogue the terminals share (`version` 0: none yet).
+   * @returns {Promise<{version: number, catalogue: CatalogueJSON}>}
+   */
+  catalogue () { return this.request('GET', '/api/catalogue') }
+  /**
+   * Replaces the catalogue on every terminal (managers only).
+   * @param {string} user @param {{format: 'possync-catalogue', version: 1, catalogue: object}} file
+   * @returns {Promise<{version: number}>}
+   */
+  setCatalogue (user, file) { return this.request('POST', '/api/catalogue', { user, file }) }
+  /**
+   * Checks a user's PIN against the catalogue: a 403 `wrong_pin` or a 404
+   * `unknown_user` otherwise. @param {string} user @param {string} pin
+   * @returns {Promise<UserJSON>}
+   */
+  login (user, pin) { return this.request('POST', '/api/login', { user, pin }) }
   /** Drill: cut the terminal off the network, or let it reconnect. @param {boolean} isolated */
   setIsolated (isolated) { return this.request('POST', '/api/network', { isolated }) }
   /** Prometheus text. @returns {Promise<string>} */
@@ -223,6 +267,9 @@ export class LiveFeed {
     this.connected = false
     /** events held while a snapshot is read; null when none is */
     this.held = null
+    /** feed events received so far, and the count at each order's last one (see `answer`) */
+    this.seq = 0
+    this.fedAt = new Map()
   }
 
   /** Connects; resolves once the first snapshot is applied. */
@@ -282,6 +329,7 @@ export class LiveFeed {
         break
       case 'order_changed':
       case 'archived':
+        this.fedAt.set(ev.order, this.seq++)
         if (this.held) this.held.push(ev)
         else this.apply(ev)
         break
@@ -329,6 +377,26 @@ export class LiveFeed {
     if (view) this.deliver(view, ev.origin, ev.summary)
   }
 
+  /** Taken before a request whose answer carries an order: see `answer`. */
+  mark () { return this.seq }
+
+  /**
+   * An HTTP answer's view of an order, for a request sent at `since`
+   * (`mark()`). The feed delivers an order's views in the order the
+   * terminal made them, its last one the newest; an answer is an early copy
+   * read at some moment in between. It is applied only if the feed brought
+   * nothing for that order while the request was out: otherwise it may be
+   * older than what the feed already showed, and would undo it.
+   * @param {OrderJSON|null|undefined} view @param {number} since
+   * @returns {boolean} applied
+   */
+  answer (view, since) {
+    if (!view || (this.fedAt.get(view.id) ?? -1) >= since) return false
+    if (isActive(view)) this.deliver(view, { kind: 'local' })
+    else this.remove(view.id, { kind: 'local' })
+    return true
+  }
+
   deliver (order, origin, summary) {
     const text = JSON.stringify(order)
     if (this.known.get(order.id) === text) return // held already: not twice
@@ -342,14 +410,19 @@ export class LiveFeed {
   }
 }
 
+/** Open, or closed but flagged for review: either way on the open list. @param {OrderJSON} view */
+export function isActive (view) {
+  return view.state === 'open' || (view.review?.length ?? 0) > 0
+}
+
 /** Fields of an order that possync manages; every other key of
  * `export_as_JSON()` is an integrator field, synced under `ext`. */
 export const ORDER_FIELDS = Object.freeze(['id', 'name', 'schema', 'state', 'created', 'changed', 'customer', 'pricelist',
   'fiscal_position', 'table', 'floor', 'guests', 'note', 'split_from', 'refund_of', 'renamed_from', 'lines', 'payments',
-  'ext', 'totals', 'conflicts', 'review', 'closed', 'delivery'])
+  'ext', 'totals', 'conflicts', 'review', 'closed', 'delivery', 'pricing'])
 /** Fields of a line that possync manages. */
 export const LINE_FIELDS = Object.freeze(['id', 'product', 'display_name', 'qty', 'unit_price', 'discount', 'note',
-  'kitchen_qty', 'created', 'changed', 'ext', 'total'])
+  'kitchen_qty', 'created', 'changed', 'ext', 'total', 'taxes', 'untaxed', 'tax'])
 
 /** The synced JSON with its `ext` keys also at the top level, as the
  * reference addon's hooks read them (`json.first_new_variable`); a key
@@ -510,18 +583,28 @@ export class Pos {
     return order
   }
 
+  /**
+   * Runs a request whose answer carries an order view (`view(answer)`),
+   * and applies that view unless the feed showed a newer one meanwhile
+   * (`LiveFeed.answer`). Through the feed, so that the feed's own event for
+   * the same state is not applied again. @returns the answer
+   */
+  async track (request, view = (answer) => answer) {
+    const since = this.feed.mark()
+    const answer = await request()
+    this.feed.answer(view(answer), since)
+    return answer
+  }
+
   /** Opens an order on this terminal. @param {Omit<OpenOrderBody, 'user'>} [fields] */
   async open (fields = {}) {
-    const json = await this.client.openOrder({ user: this.user, ...fields })
-    // Through the feed, so that its own event for this state is not applied again.
-    this.feed.deliver(json, { kind: 'local' })
+    const json = await this.track(() => this.client.openOrder({ user: this.user, ...fields }))
     return this.orders.get(json.id)
   }
 
   /** Applies one edit (see `Edits`); the order is updated from the answer. */
-  async edit (order, edit) {
-    const res = await this.client.edit(order.id, this.user, edit)
-    this.feed.deliver(res.order, { kind: 'local' })
-    return res
+  edit (order, edit) {
+    const id = typeof order === 'string' ? order : order.id
+    return this.track(() => this.client.edit(id, this.user, edit), (res) => res.order)
   }
 }

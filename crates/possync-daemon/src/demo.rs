@@ -27,6 +27,10 @@ pub struct DemoOptions {
     pub rush: Option<usize>,
     /// Back offices every terminal delivers closed orders to.
     pub sinks: Vec<crate::sink_config::SinkConfig>,
+    /// Whether T1 brings the restaurant's catalogue (off: free-text users
+    /// and menu lines with the client's price, no taxes, as before there
+    /// was a catalogue).
+    pub catalogue: bool,
 }
 
 #[derive(Debug)]
@@ -59,7 +63,7 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
     };
     let mut terminals: Vec<DemoTerminal> = Vec::new();
-    match spawn_terminals(&dir, listeners, &opts.sinks, &mut terminals).await {
+    match spawn_terminals(&dir, listeners, &opts.sinks, opts.catalogue, &mut terminals).await {
         Ok(()) => Ok((terminals, dir)),
         Err(e) => {
             for t in &terminals {
@@ -77,6 +81,7 @@ async fn spawn_terminals(
     dir: &std::path::Path,
     listeners: Vec<TcpListener>,
     sinks: &[crate::sink_config::SinkConfig],
+    catalogue: bool,
     terminals: &mut Vec<DemoTerminal>,
 ) -> Result<()> {
     let key = SessionKey::generate()?;
@@ -94,7 +99,7 @@ async fn spawn_terminals(
         }
         // The first terminal brings the restaurant's catalogue; the others
         // get it from it, as a floor's terminals do.
-        if i == 0 {
+        if i == 0 && catalogue {
             builder = builder.initial_catalogue(demo_catalogue()?);
         }
         let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;

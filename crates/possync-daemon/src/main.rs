@@ -72,6 +72,10 @@ enum Command {
         /// (password in PGPASSWORD).
         #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
         postgres: Option<String>,
+        /// Start without the restaurant catalogue: free-text users, menu
+        /// lines priced by the client, no taxes.
+        #[arg(long)]
+        no_catalogue: bool,
     },
     /// Show a running terminal's status.
     Status(ClientArgs),
@@ -216,7 +220,7 @@ fn main() -> Result<()> {
                 println!("wrote {} (fingerprint {})", out.display(), key.fingerprint());
                 Ok(())
             }
-            Command::Demo { terminals, port, data_dir, rush, sink_config, postgres } => {
+            Command::Demo { terminals, port, data_dir, rush, sink_config, postgres, no_catalogue } => {
                 let mut sinks = match sink_config {
                     Some(path) => FileConfig::load(&path)?.sinks,
                     None => Vec::new(),
@@ -228,8 +232,15 @@ fn main() -> Result<()> {
                     }
                     sinks.push(pg.sink());
                 }
-                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }, postgres.as_ref())
-                    .await
+                let opts = DemoOptions {
+                    terminals,
+                    base_port: port,
+                    data_dir,
+                    rush,
+                    sinks,
+                    catalogue: !no_catalogue,
+                };
+                run_demo(opts, postgres.as_ref()).await
             }
             Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {

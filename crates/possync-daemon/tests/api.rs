@@ -183,6 +183,10 @@ async fn orders_open_edit_split_pay_over_the_api() {
         page["text"].as_str().unwrap().contains("<html")
             || page["text"].as_str().unwrap().contains("<!doctype")
     );
+    // The client library the page imports, from the same origin.
+    let (s, lib) = call(&f.app, "GET", "/js/possync.js", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(lib["text"].as_str().unwrap().contains("export class PossyncClient"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

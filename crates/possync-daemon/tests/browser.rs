@@ -1,6 +1,8 @@
 //! The web POS page in a real browser: runs `tests/browser/pos.test.mjs`
-//! (Node's test runner + playwright-core driving Debian's Chromium) against
-//! `possync demo --terminals 2`, the binary cargo built for this test.
+//! (no catalogue) and `catalogue.test.mjs` (the restaurant catalogue, PIN
+//! login, taxes) with Node's test runner + playwright-core driving Debian's
+//! Chromium, each against its own `possync demo --terminals 2`, the binary
+//! cargo built for this test.
 //!
 //! Opt-in, as it needs Chromium and Node: `POSSYNC_BROWSER_TEST=1 cargo test
 //! -p possync-daemon --test browser` (`.ci/run` sets it and installs both).
@@ -48,11 +50,13 @@ fn web_pos_in_chromium() {
     let started = Instant::now();
     run(
         Command::new("node")
-            .args(["--test", "--test-reporter=spec", "--test-timeout=300000", "pos.test.mjs"])
+            .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=300000"])
+            // One demo and one browser at a time.
+            .args(["pos.test.mjs", "catalogue.test.mjs"])
             .current_dir(&dir)
             .env("POSSYNC_BIN", env!("CARGO_BIN_EXE_possync"))
             .env("POSSYNC_CHROMIUM", CHROMIUM),
-        "the browser test (tests/browser/pos.test.mjs)",
+        "the browser tests (tests/browser/*.test.mjs)",
     );
     let _ = writeln!(std::io::stderr(), "browser test passed in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -26,7 +26,12 @@ fn the_javascript_client_library_passes_its_tests_against_real_daemons() {
     let status = Command::new("node")
         // Node 20 has WebSocket only behind this flag (Node 22 by default).
         .args(["--experimental-websocket", "--test", "--test-reporter=spec", "--test-timeout=60000"])
-        .args(["test/routes.test.mjs", "test/feed.test.mjs", "test/extending.test.mjs"])
+        .args([
+            "test/routes.test.mjs",
+            "test/answer.test.mjs",
+            "test/feed.test.mjs",
+            "test/extending.test.mjs",
+        ])
         .current_dir(&dir)
         .env("POSSYNC_BIN", env!("CARGO_BIN_EXE_possync"))
         .status()

@@ -6,9 +6,10 @@
 use tokio_postgres::Client;
 
 /// `(version, SQL)`, in order.
-pub const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE possync_orders (
     order_id        text PRIMARY KEY,
     name            text NOT NULL,
@@ -77,7 +78,41 @@ CREATE TABLE possync_payments (
 );
 CREATE INDEX possync_orders_closed_at ON possync_orders (closed_at);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+ALTER TABLE possync_orders ADD COLUMN untaxed bigint, ADD COLUMN tax bigint;
+ALTER TABLE possync_order_lines ADD COLUMN untaxed bigint, ADD COLUMN tax bigint;
+-- Version 1 declared per-line tax amounts that no order had (orders carried
+-- no taxes then): the table was always empty. A line keeps copies of its
+-- taxes' definitions; amounts are per order and tax (Odoo keeps per-line
+-- tax ids, and tax amounts on the journal entry).
+DROP TABLE possync_order_line_taxes;
+CREATE TABLE possync_order_line_taxes (
+    order_id      text NOT NULL,
+    line_id       text NOT NULL,
+    position      integer NOT NULL,
+    tax           text NOT NULL,
+    name          text NOT NULL,
+    amount_type   text NOT NULL,
+    rate          text NOT NULL,
+    price_include boolean NOT NULL,
+    PRIMARY KEY (order_id, line_id, position),
+    FOREIGN KEY (order_id, line_id) REFERENCES possync_order_lines ON DELETE CASCADE
+);
+CREATE TABLE possync_order_taxes (
+    order_id text NOT NULL REFERENCES possync_orders ON DELETE CASCADE,
+    position integer NOT NULL,
+    tax      text NOT NULL,
+    name     text NOT NULL,
+    base     bigint NOT NULL,
+    amount   bigint NOT NULL,
+    PRIMARY KEY (order_id, position)
+);
+"#,
+    ),
+];
 
 /// Any key; the same on every terminal.
 const LOCK_KEY: i64 = 0x0070_6f73_7379_6e63; // "possync"

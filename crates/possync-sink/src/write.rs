@@ -3,6 +3,7 @@
 //! held with the same content digest is left untouched, so a repeated
 //! delivery changes nothing (not even `delivered_at`).
 
+use possync_catalogue::AmountType;
 use possync_model::{OrderState, OrderView};
 use tokio_postgres::Client;
 
@@ -53,10 +54,10 @@ pub(crate) async fn write_order(
             "INSERT INTO possync_orders (order_id, name, state, created_at, created_by, created_on,
                  closed_at, closed_by, closed_on, customer, pricelist, fiscal_position, table_ref,
                  floor, guests, note, split_from, refund_of, total, paid, change_given, tip, ext,
-                 digest, delivered_from, delivered_at)
+                 digest, delivered_from, delivered_at, untaxed, tax)
              VALUES ($2, $3, $4, {TS}, $5, $6, to_timestamp($7::bigint / 1000.0), $8, $9, $10, $11,
                  $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, CAST($23::text AS jsonb),
-                 $24, $25, now())
+                 $24, $25, now(), $26, $27)
              ON CONFLICT (order_id) DO UPDATE SET
                  name = EXCLUDED.name, state = EXCLUDED.state, closed_at = EXCLUDED.closed_at,
                  closed_by = EXCLUDED.closed_by, closed_on = EXCLUDED.closed_on,
@@ -65,7 +66,8 @@ pub(crate) async fn write_order(
                  floor = EXCLUDED.floor, guests = EXCLUDED.guests, note = EXCLUDED.note,
                  total = EXCLUDED.total, paid = EXCLUDED.paid, change_given = EXCLUDED.change_given,
                  tip = EXCLUDED.tip, ext = EXCLUDED.ext, digest = EXCLUDED.digest,
-                 delivered_from = EXCLUDED.delivered_from, delivered_at = now()"
+                 delivered_from = EXCLUDED.delivered_from, delivered_at = now(),
+                 untaxed = EXCLUDED.untaxed, tax = EXCLUDED.tax"
         ),
         &[
             &order.created.at_ms,
@@ -93,6 +95,8 @@ pub(crate) async fn write_order(
             &ext,
             &digest,
             &from,
+            &order.totals.untaxed.0,
+            &order.totals.tax.0,
         ],
     )
     .await?;
@@ -100,11 +104,30 @@ pub(crate) async fn write_order(
     // what the back office holds (per-tax rows go with their lines).
     tx.execute("DELETE FROM possync_order_lines WHERE order_id = $1", &[&id]).await?;
     tx.execute("DELETE FROM possync_payments WHERE order_id = $1", &[&id]).await?;
+    tx.execute("DELETE FROM possync_order_taxes WHERE order_id = $1", &[&id]).await?;
+    let order_tax = tx
+        .prepare(
+            "INSERT INTO possync_order_taxes (order_id, position, tax, name, base, amount)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    for (i, t) in order.totals.taxes.iter().enumerate() {
+        let position = i32::try_from(i).unwrap_or(i32::MAX);
+        tx.execute(&order_tax, &[&id, &position, &t.tax_id.as_str(), &t.name, &t.base.0, &t.amount.0])
+            .await?;
+    }
     let line = tx
         .prepare(
             "INSERT INTO possync_order_lines (order_id, line_id, position, product, display_name,
-                 qty_milli, unit_price, discount_bp, note, total, ext)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CAST($11::text AS jsonb))",
+                 qty_milli, unit_price, discount_bp, note, total, ext, untaxed, tax)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CAST($11::text AS jsonb), $12, $13)",
+        )
+        .await?;
+    let line_tax = tx
+        .prepare(
+            "INSERT INTO possync_order_line_taxes (order_id, line_id, position, tax, name, amount_type,
+                 rate, price_include)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .await?;
     for (i, l) in order.lines.iter().enumerate() {
@@ -125,9 +148,34 @@ pub(crate) async fn write_order(
                 &l.note,
                 &l.total.0,
                 &ext,
+                &l.untaxed.0,
+                &l.tax.0,
             ],
         )
         .await?;
+        for (j, t) in l.taxes.iter().enumerate() {
+            let position = i32::try_from(j).unwrap_or(i32::MAX);
+            let amount_type = match t.amount_type {
+                AmountType::Percent => "percent",
+                AmountType::Fixed => "fixed",
+                AmountType::Division => "division",
+            };
+            let rate = t.amount.to_string();
+            tx.execute(
+                &line_tax,
+                &[
+                    &id,
+                    &l.id.as_str(),
+                    &position,
+                    &t.id.as_str(),
+                    &t.name,
+                    &amount_type,
+                    &rate,
+                    &t.price_include,
+                ],
+            )
+            .await?;
+        }
     }
     let payment = tx
         .prepare(&format!(

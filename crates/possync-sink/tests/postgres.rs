@@ -68,7 +68,7 @@ async fn orders_are_upserted_once_and_survive_a_server_restart() {
     sink.write(&order).await.unwrap();
     assert_eq!(pg.psql("SELECT count(*) FROM possync_orders").unwrap(), "1");
     assert_eq!(pg.psql("SELECT delivered_at FROM possync_orders").unwrap(), stamp);
-    assert_eq!(pg.psql("SELECT max(version) FROM possync_schema_migrations").unwrap(), "1");
+    assert_eq!(pg.psql("SELECT max(version) FROM possync_schema_migrations").unwrap(), "2");
 
     // The server goes away: a clear error; it comes back: the sink reconnects.
     pg.pause().unwrap();
@@ -181,4 +181,66 @@ async fn concurrent_deliveries_of_one_order_write_it_once() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(stats, "40|0", "inserted|updated");
+}
+
+/// S29's order (hand-worked in `possync-model/tests/taxes.rs`), paid in cash.
+fn taxed_order(n: u128) -> OrderView {
+    use possync_catalogue::{PricingRules, RoundingMethod, Tax, TaxAmount, TaxId};
+    let t = TerminalId::parse("T1").unwrap();
+    let ctx = EditContext::new("ana", t.clone(), 1_767_225_600_000);
+    let mut new = NewOrder::new(OrderId::from_random(n), OrderName::compose(&t, 8));
+    new.pricing = Some(PricingRules::cents(RoundingMethod::RoundPerLine));
+    let (mut doc, _) = OrderDoc::open(ActorId::random(), &ctx, &new).unwrap();
+    let mut vat21 = Tax::percent(TaxId::parse("vat21").unwrap(), "VAT 21% (incl.)", TaxAmount::whole(21));
+    vat21.price_include = true;
+    let vat6 = Tax::percent(TaxId::parse("vat6").unwrap(), "VAT 6%", TaxAmount::whole(6));
+    for (i, (price, units, tax)) in
+        [(1000, 3, &vat21), (995, 2, &vat6), (745, 1, &vat6)].into_iter().enumerate()
+    {
+        let id = possync_model::LineId::from_random(n * 10 + i as u128);
+        let mut line = NewLine::new(id, "p", "Product", Quantity::units(units), Money(price));
+        line.discount = possync_model::Discount(1000);
+        line.taxes = vec![tax.clone()];
+        doc.edit(&ctx, &Edit::AddLine(line)).unwrap();
+    }
+    let tender = Tender {
+        payment: PaymentId::from_random(n),
+        method: "cash".into(),
+        tendered: Money(6000),
+        tip: Money(0),
+    };
+    doc.edit(&ctx, &Edit::Pay(tender)).unwrap();
+    doc.edit(&ctx, &Edit::MarkPaid).unwrap();
+    doc.view().unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_order_with_taxes_lands_with_its_untaxed_amount_and_tax_rows() {
+    let pg = TempCluster::start().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"));
+    let sink =
+        PostgresSink::new(SinkName::parse("pg").unwrap(), pg.config(), TerminalId::parse("T1").unwrap());
+    let order = taxed_order(9);
+    sink.write(&order).await.unwrap();
+    assert_eq!(
+        pg.psql("SELECT untaxed, tax, total, paid FROM possync_orders").unwrap(),
+        "4693|616|5309|5309"
+    );
+    assert_eq!(
+        pg.psql("SELECT string_agg(tax || ':' || base || ':' || amount, ',' ORDER BY position) FROM possync_order_taxes")
+            .unwrap(),
+        "vat21:2231:469,vat6:2462:147"
+    );
+    assert_eq!(
+        pg.psql("SELECT string_agg(untaxed || '+' || tax || '=' || total, ',' ORDER BY position) FROM possync_order_lines")
+            .unwrap(),
+        "2231+469=2700,1791+107=1898,671+40=711"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*), string_agg(DISTINCT rate, ','), bool_or(price_include) FROM possync_order_line_taxes")
+            .unwrap(),
+        "3|21,6|t"
+    );
+    // A repeated delivery leaves one set of rows.
+    sink.write(&order).await.unwrap();
+    assert_eq!(pg.psql("SELECT count(*) FROM possync_order_taxes").unwrap(), "2");
 }

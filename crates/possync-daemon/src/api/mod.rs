@@ -72,25 +72,34 @@ pub fn router(state: AppState) -> Router {
         .route("/api/network", axum::routing::post(orders::network))
         .route("/metrics", get(metrics::metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
-    Router::new()
-        .route("/", get(|| async { page("text/html; charset=utf-8", include_str!("../web/index.html")) }))
-        .route(
-            "/app.js",
-            get(|| async { page("text/javascript; charset=utf-8", include_str!("../web/app.js")) }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { page("text/css; charset=utf-8", include_str!("../web/style.css")) }),
-        )
-        .route(
-            "/openapi.json",
-            get(|| async { page("application/json", include_str!("../../../../docs/openapi.json")) }),
-        )
+    let mut router = Router::new();
+    for &(path, content_type, body) in STATIC_FILES {
+        router = router.route(path, get(move || async move { page(content_type, body) }));
+    }
+    router
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The web POS page and the client library it is written on (clients/js),
+/// served from this origin: plain ES modules, no CORS, no build step.
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    ("/", "text/html; charset=utf-8", include_str!("../web/index.html")),
+    ("/style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
+    ("/app.js", JS, include_str!("../web/app.js")),
+    ("/catalogue.js", JS, include_str!("../web/catalogue.js")),
+    ("/dom.js", JS, include_str!("../web/dom.js")),
+    ("/floorplan.js", JS, include_str!("../web/floorplan.js")),
+    ("/format.js", JS, include_str!("../web/format.js")),
+    ("/login.js", JS, include_str!("../web/login.js")),
+    ("/menu.js", JS, include_str!("../web/menu.js")),
+    ("/js/possync.js", JS, include_str!("../../../../clients/js/possync.js")),
+    ("/openapi.json", "application/json", include_str!("../../../../docs/openapi.json")),
+];
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response()

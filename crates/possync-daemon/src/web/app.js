@@ -1,9 +1,12 @@
 // The possync web POS page: one terminal's open orders, edited through the
-// local HTTP API and kept live by the WebSocket change feed.
+// local HTTP API and kept live by the WebSocket change feed, both through
+// the client library (clients/js, served as /js/possync.js): the page is
+// its first user. The menu, floors, taxes, currency and users come from the
+// catalogue when the terminals have one (catalogue.js).
 //
-// No build step and nothing fetched from elsewhere: this file is served as is
-// by the daemon (`include_str!`). Every text that comes from the API is put in
-// the page with `textContent`, never as HTML.
+// No build step and nothing fetched from elsewhere: these files are served
+// as they are by the daemon (`include_str!`). Every text that comes from
+// the API is put in the page with `textContent`, never as HTML.
 //
 // Stable hooks for tests (see tests/browser/): `#conn[data-state]` is the
 // terminal's connectivity ("online" | "syncing" | "offline"; "unknown" before
@@ -14,69 +17,37 @@
 // products are `[data-testid=product-<id>]`; toasts `[data-testid=toast]`.
 // Payments: `#pay-dialog` with `#pay-claim[data-state]` ("none" | "pending" |
 // "mine" | "busy" | "paid"), `#pay-amount`, `#pay-tip`, `#pay-change`, the
-// numpad `[data-key]`, `#pay-cash`, `#pay-card`; a payment in progress shows
-// as `[data-testid=order-claim-badge]` in the list and `#order-claim` on the
-// order; managers get `#review-refund`, `#review-accept`, `#resolve-review`.
+// numpad `[data-key]`, `#pay-<method>` (`#pay-cash`, `#pay-card`); a payment
+// in progress shows as `[data-testid=order-claim-badge]` in the list and
+// `#order-claim` on the order; managers get `#review-refund`,
+// `#review-accept`, `#resolve-review`. With a catalogue: the lock screen
+// `#login` (`[data-testid=login-user][data-user-id]`, `#pin-pad [data-key]`),
+// the floor plan `#floor-dialog` (`[data-testid=floor][data-floor-id]`,
+// `[data-testid=table][data-table-id]`), categories
+// `[data-testid=category][data-category]`, `#menu-search`, `#barcode`, the
+// line numpad `#line-pad` (`[data-mode=qty|discount|price]`, `[data-key]`)
+// and the totals `#order-untaxed`, `[data-testid=order-tax][data-tax-id]`.
 
-/** The built-in menu: product id, name, unit price in cents. */
-const MENU = [
-  { product: 'espresso', name: 'Espresso', price: 250 },
-  { product: 'burger', name: 'Burger', price: 1290 },
-  { product: 'fries', name: 'Fries', price: 450 },
-  { product: 'salad', name: 'Salad', price: 890 },
-  { product: 'wine', name: 'House wine', price: 650 },
-  { product: 'cake', name: 'Cake', price: 590 },
-];
+import { PossyncClient, Pos, Order, isActive } from '/js/possync.js';
+import { $, h, toast } from './dom.js';
+import { money, amount, parseMoney, units, plural, percent, who, clock, decimals } from './format.js';
+import { cat, hasCatalogue, setCatalogue, tableLabel } from './catalogue.js';
+import { bindLogin, currentUser, renderLogin } from './login.js';
+import { bindMenu, renderMenu } from './menu.js';
+import { bindFloorPlan, openFloorPlan } from './floorplan.js';
 
 /** How often the connection widget asks /api/status, besides the socket. */
 const STATUS_POLL_MS = 2000;
-/** WebSocket reconnect backoff: first delay and ceiling. */
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 8000;
-/** How long a toast stays, and how long a remote change stays highlighted. */
-const TOAST_MS = 6000;
+/** How often the page looks whether the catalogue changed while its feed is down. */
+const CATALOGUE_POLL_MS = 10_000;
+/** How long a remote change stays highlighted. */
 const FLASH_MS = 1500;
-const USER_KEY = 'possync.user';
 /** How often an open payment screen renews its claim (it lapses after 30 s). */
 const CLAIM_RENEW_MS = 10_000;
 /** How often a screen told "being paid on T2" looks whether it still is:
  * the feed says so too, but a refusal may answer after the feed's news. */
 const BUSY_CHECK_MS = 1000;
 const TOKEN_KEY = 'possync.token';
-
-const $ = (id) => document.getElementById(id);
-
-const state = {
-  terminal: null,
-  /** Open-list orders by id (open, or closed with a review flag). */
-  orders: new Map(),
-  selected: null,
-  /** Order / line id → time until which it is highlighted (remote change). */
-  flash: new Map(),
-  socket: null,
-  socketOpen: false,
-  backoff: BACKOFF_MIN_MS,
-  /** Payments in progress (ours and other terminals'), by order id. */
-  claims: new Map(),
-  /**
-   * Feed updates received so far, and the count when each order last had
-   * one. The feed delivers an order's views in the order the terminal made
-   * them, and its last one is always the newest; an HTTP answer is only an
-   * early copy, read at some moment in between. An answer is therefore
-   * applied only if the feed brought nothing for that order while the
-   * request was out: otherwise it may be older than what the feed showed
-   * (a page once dropped a flagged order that way).
-   */
-  feedSeq: 0,
-  fedAt: new Map(),
-  /** Users the terminal's policy makes managers. */
-  managers: [],
-};
-
-/** The payment screen: which order, the digits typed (cents), our claim. */
-const pay = { order: null, digits: '', renew: null, check: null, paid: false };
-
-// ---------------------------------------------------------------- API access
 
 /** Token for a daemon that requires one: `?token=` once, then remembered. */
 const token = (() => {
@@ -85,190 +56,133 @@ const token = (() => {
   return fromUrl || localStorage.getItem(TOKEN_KEY) || null;
 })();
 
-class ApiError extends Error {
-  constructor(message, code, status, detail) {
-    super(message);
-    this.code = code;
-    this.status = status;
-    /** The whole `error` object of the answer (e.g. its `claim`). */
-    this.detail = detail;
+const client = new PossyncClient('', { token: token ?? undefined });
+
+/** An order as the page holds it: the library's Order, its lines also as `lines`. */
+class PageOrder extends Order {
+  get lines() {
+    return this.orderlines;
   }
 }
 
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  let res;
-  try {
-    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (e) {
-    throw new ApiError('the terminal does not answer', 'unreachable', 0);
-  }
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) {
-    const err = data && data.error;
-    throw new ApiError(err?.message || `${res.status} ${res.statusText}`, err?.code || 'http', res.status, err);
-  }
-  return data;
-}
+const state = {
+  terminal: null,
+  selected: null,
+  /** The selected line of the selected order (the numpad acts on it). */
+  line: null,
+  /** Order / line id → time until which it is highlighted (remote change). */
+  flash: new Map(),
+  /** Payments in progress (ours and other terminals'), by order id. */
+  claims: new Map(),
+  /** Users the terminal's policy makes managers. */
+  managers: [],
+};
 
-function user() {
-  const u = $('user').value.trim();
-  return u || 'waiter1';
-}
+/** The order numpad: what it sets and the digits typed since. */
+const pad = { mode: 'qty', buffer: '', queue: Promise.resolve() };
 
-/** Runs an API action; any error becomes a toast. Returns undefined on error. */
+/** The payment screen: which order, the digits typed (minor units), our claim. */
+const pay = { order: null, digits: '', renew: null, check: null, paid: false };
+
+const pos = new Pos({
+  client,
+  user: currentUser()?.id ?? '',
+  Order: PageOrder,
+  onChange: (order, id, info) => {
+    if (info.origin?.kind === 'remote') {
+      flash(id);
+      const s = info.summary || {};
+      for (const l of s.lines_added || []) flash(l);
+      for (const l of Object.keys(s.lines_changed || {})) flash(l);
+    }
+    if (!order && state.selected === id) state.selected = null;
+    render();
+  },
+  feed: {
+    onStatus: (s) => setConn(s),
+    onConnection: (up) => {
+      document.body.dataset.socket = up ? 'open' : 'closed';
+      if (up) {
+        attempt('Reading payments', loadClaims);
+        refreshCatalogue();
+      }
+    },
+    onEvent: (ev) => {
+      if (ev.event === 'hello') setTerminal(ev.terminal);
+      else if (ev.event === 'payment_claim') {
+        if (ev.claim) state.claims.set(ev.order, ev.claim);
+        else state.claims.delete(ev.order);
+        render();
+        onClaimEvent(ev.order, ev.claim);
+      } else if (ev.event === 'rejected') toast(`A peer sent data that was refused: ${ev.reason}`, 'error');
+      else if (ev.event === 'catalogue_changed') refreshCatalogue();
+    },
+  },
+});
+
+const user = () => currentUser()?.id ?? '';
+
+// ---------------------------------------------------------------- API access
+
 async function attempt(what, fn) {
   try {
     return await fn();
   } catch (e) {
-    toast(`${what}: ${e.message}`, 'error');
+    toast(`${what}: ${e.status === undefined ? 'the terminal does not answer' : e.message}`, 'error');
     // Fields that were not saved show the order's values again.
     render();
     return undefined;
   }
 }
 
-/** One edit of an order; the answer's view replaces ours unless the feed was newer. */
-async function edit(id, op) {
-  const since = state.feedSeq;
-  const res = await api('POST', `/api/orders/${encodeURIComponent(id)}/edit`, { user: user(), edit: op });
-  applyAnswer(res.order, since);
-  return res;
+/** One edit of an order; its answer is shown unless the feed was newer. */
+function edit(id, op) {
+  pos.user = user();
+  return pos.edit(id, op);
+}
+
+async function loadClaims() {
+  const claims = await client.payments();
+  state.claims = new Map(claims.map((c) => [c.order, c]));
+  render();
+}
+
+async function refreshCatalogue() {
+  let answer;
+  try {
+    answer = await client.catalogue();
+  } catch (e) {
+    // A terminal without a catalogue route (or not answering): as before.
+    if (e.status !== 404) return;
+    answer = { version: 0 };
+  }
+  if (!setCatalogue(answer)) return;
+  document.body.dataset.catalogue = hasCatalogue() ? 'on' : 'off';
+  renderLogin();
+  renderMenu();
+  renderPayMethods();
+  render();
 }
 
 // ---------------------------------------------------------------- formatting
-
-function money(cents) {
-  const sign = cents < 0 ? '-' : '';
-  const a = Math.abs(cents);
-  return `${sign}${Math.floor(a / 100)}.${String(a % 100).padStart(2, '0')}`;
-}
-
-function units(thousandths) {
-  const u = thousandths / 1000;
-  return Number.isInteger(u) ? String(u) : u.toFixed(3).replace(/0+$/, '');
-}
-
-const plural = (n, word) => `${units(n * 1000)} ${word}${n === 1 ? '' : 's'}`;
-
-const who = (stamp) => (stamp ? `${stamp.user}@${stamp.terminal}` : '?');
-
-/** "1.50" or "1,50" → 150; NaN for anything else (or below zero). */
-function parseMoney(text) {
-  const t = String(text).trim().replace(',', '.');
-  if (t === '') return 0;
-  if (!/^\d{1,9}(\.\d{0,2})?$/.test(t)) return NaN;
-  const [whole, frac = ''] = t.split('.');
-  return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
-}
 
 /** "being paid on T2 by ana" (another terminal) or "paying here (ana)". */
 function claimText(c) {
   return c.mine ? `paying here (${c.user})` : `being paid on ${c.terminal} by ${c.user}`;
 }
 
-const isManager = () => state.managers.includes(user());
+const isManager = () => currentUser()?.role === 'manager' || state.managers.includes(user());
 
 const receiptUrl = (id) =>
   `/api/orders/${encodeURIComponent(id)}/receipt${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 
-function clock(ms) {
-  if (!ms) return '';
-  return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-function tableLabel(o) {
-  if (!o.table) return 'No table';
-  return o.floor ? `Table ${o.table} · ${o.floor}` : `Table ${o.table}`;
-}
-
-/** Small DOM builder: h('div', {class: 'x', dataset: {...}}, children...). */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k === 'class') el.className = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'text') el.textContent = v;
-    else if (k in el && typeof v !== 'string') el[k] = v;
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return el;
-}
-
-// ---------------------------------------------------------------- toasts
-
-function toast(message, kind = 'info') {
-  const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status', dataset: { testid: 'toast', kind } }, message);
-  el.addEventListener('click', () => el.remove());
-  $('toasts').append(el);
-  setTimeout(() => el.remove(), TOAST_MS);
-}
-
 // ---------------------------------------------------------------- state changes
 
-function isActive(view) {
-  return view.state === 'open' || (view.review && view.review.length > 0);
-}
-
-function applyView(view) {
-  if (!view) return;
-  if (isActive(view)) state.orders.set(view.id, view);
-  else dropOrder(view.id);
-  render();
-}
-
-/** The feed brought something for this order after `since` (a `feedSeq`). */
-function fedSince(id, since) {
-  return (state.fedAt.get(id) ?? -1) >= since;
-}
-
-/** An HTTP answer's view, for a request sent when `feedSeq` was `since`. */
-function applyAnswer(view, since) {
-  if (view && !fedSince(view.id, since)) applyView(view);
-}
-
-/** Counts a feed update of `id` (see `state.feedSeq`). */
-function fed(id) {
-  state.fedAt.set(id, state.feedSeq);
-  state.feedSeq += 1;
-}
-
-function dropOrder(id) {
-  state.orders.delete(id);
-  if (state.selected === id) state.selected = null;
-}
-
-async function loadOrders() {
-  const since = state.feedSeq;
-  const [list, claims] = await Promise.all([api('GET', '/api/orders'), api('GET', '/api/payments')]);
-  const listed = new Map(list.filter(isActive).map((o) => [o.id, o]));
-  // What the feed brought meanwhile is newer than the list.
-  for (const [id, at] of state.fedAt) {
-    if (at < since) continue;
-    if (state.orders.has(id)) listed.set(id, state.orders.get(id));
-    else listed.delete(id);
-  }
-  state.orders = listed;
-  state.claims = new Map(claims.map((c) => [c.order, c]));
-  if (state.selected && !state.orders.has(state.selected)) state.selected = null;
-  render();
-}
-
 function select(id) {
+  if (state.selected !== id) {
+    state.line = null;
+    pad.buffer = '';
+  }
   state.selected = id;
   render();
 }
@@ -288,7 +202,7 @@ const flashing = (id) => (state.flash.get(id) || 0) > Date.now();
 
 function setConn(status, reachable = true) {
   const conn = $('conn');
-  if (!reachable) {
+  if (!reachable || !status) {
     conn.dataset.state = 'offline';
     conn.dataset.peers = '0';
     $('conn-label').textContent = 'terminal not answering';
@@ -312,7 +226,7 @@ function setTerminal(code) {
 
 async function pollStatus() {
   try {
-    const s = await api('GET', '/api/status');
+    const s = await client.status();
     setTerminal(s.terminal);
     setConn(s.status);
     const managers = (s.policy && s.policy.managers) || [];
@@ -320,102 +234,10 @@ async function pollStatus() {
       state.managers = managers;
       const o = selectedOrder();
       if (o) renderWarnings(o);
+      renderPad();
     }
-    // Without the socket, the list would go stale: re-read it as well.
-    if (!state.socketOpen) await loadOrders();
   } catch {
     setConn(null, false);
-  }
-}
-
-// ---------------------------------------------------------------- change feed
-
-function connectSocket() {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const q = token ? `?token=${encodeURIComponent(token)}` : '';
-  let ws;
-  try {
-    ws = new WebSocket(`${proto}//${location.host}/api/events${q}`);
-  } catch {
-    scheduleReconnect();
-    return;
-  }
-  state.socket = ws;
-  ws.addEventListener('open', () => {
-    state.socketOpen = true;
-    state.backoff = BACKOFF_MIN_MS;
-    document.body.dataset.socket = 'open';
-    // Whatever changed while the socket was down.
-    attempt('Reading orders', loadOrders);
-  });
-  ws.addEventListener('message', (m) => {
-    let ev;
-    try {
-      ev = JSON.parse(m.data);
-    } catch {
-      return;
-    }
-    onEvent(ev);
-  });
-  ws.addEventListener('close', () => {
-    if (state.socket !== ws) return;
-    state.socketOpen = false;
-    state.socket = null;
-    document.body.dataset.socket = 'closed';
-    scheduleReconnect();
-  });
-  ws.addEventListener('error', () => ws.close());
-}
-
-function scheduleReconnect() {
-  const delay = state.backoff * (0.75 + Math.random() * 0.5);
-  state.backoff = Math.min(state.backoff * 2, BACKOFF_MAX_MS);
-  setTimeout(connectSocket, delay);
-}
-
-function onEvent(ev) {
-  switch (ev.event) {
-    case 'hello':
-      setTerminal(ev.terminal);
-      if (ev.status) setConn(ev.status);
-      break;
-    case 'status':
-      setConn(ev);
-      break;
-    case 'order_changed':
-      fed(ev.order);
-      if (ev.origin && ev.origin.kind === 'remote') {
-        flash(ev.order);
-        const s = ev.summary || {};
-        for (const l of s.lines_added || []) flash(l);
-        for (const l of Object.keys(s.lines_changed || {})) flash(l);
-      }
-      if (ev.view && ev.active) {
-        state.orders.set(ev.order, ev.view);
-      } else {
-        dropOrder(ev.order);
-      }
-      render();
-      break;
-    case 'archived':
-      fed(ev.order);
-      dropOrder(ev.order);
-      render();
-      break;
-    case 'payment_claim':
-      if (ev.claim) state.claims.set(ev.order, ev.claim);
-      else state.claims.delete(ev.order);
-      render();
-      onClaimEvent(ev.order, ev.claim);
-      break;
-    case 'rejected':
-      toast(`A peer sent data that was refused: ${ev.reason}`, 'error');
-      break;
-    case 'lagged':
-      attempt('Reading orders', loadOrders);
-      break;
-    default:
-      break;
   }
 }
 
@@ -428,17 +250,15 @@ function render() {
 }
 
 function sortedOrders() {
-  return [...state.orders.values()].sort(
+  return [...pos.orders.values()].sort(
     (a, b) =>
-      (a.table ?? '\uffff').localeCompare(b.table ?? '\uffff', undefined, { numeric: true }) ||
-      (a.floor ?? '').localeCompare(b.floor ?? '') ||
+      tableLabel(a).localeCompare(tableLabel(b), undefined, { numeric: true }) ||
       a.created.at_ms - b.created.at_ms ||
       a.name.localeCompare(b.name),
   );
 }
 
 function renderOrders() {
-  const box = $('orders');
   const groups = new Map();
   for (const o of sortedOrders()) {
     const key = tableLabel(o);
@@ -470,8 +290,8 @@ function renderOrders() {
       ),
     );
   }
-  box.replaceChildren(...nodes);
-  $('orders-empty').hidden = state.orders.size > 0;
+  $('orders').replaceChildren(...nodes);
+  $('orders-empty').hidden = pos.orders.size > 0;
 }
 
 /** Keeps what the user is typing in a field across a live re-render. */
@@ -480,7 +300,7 @@ function setField(el, value) {
 }
 
 function renderOrder() {
-  const o = state.selected ? state.orders.get(state.selected) : null;
+  const o = selectedOrder();
   $('order').hidden = !o;
   $('no-selection').hidden = !!o;
   if (!o) return;
@@ -497,6 +317,7 @@ function renderOrder() {
   const due = t.due < 0 ? `to give back ${money(-t.due)}` : `due ${money(t.due)}`;
   const extras = [t.change ? `change ${money(t.change)}` : null, t.tip ? `tip ${money(t.tip)}` : null].filter(Boolean);
   $('order-due').textContent = [t.paid ? `paid ${money(t.paid)}` : null, due, ...extras].filter(Boolean).join(' · ');
+  renderTotals(o);
   const claim = state.claims.get(o.id);
   $('order-claim').hidden = !claim;
   $('order-claim').textContent = claim ? claimText(claim) : '';
@@ -504,8 +325,10 @@ function renderOrder() {
   setField($('order-customer'), o.customer ?? '');
   setField($('order-guests'), String(o.guests));
   setField($('order-note'), o.note ?? '');
+  renderExt(o);
   renderWarnings(o);
   renderLines(o);
+  renderPad();
   const open = o.state === 'open';
   const active = o.lines.filter((l) => l.qty > 0);
   $('send-kitchen').disabled = !open || !active.some((l) => l.qty > l.kitchen_qty);
@@ -517,6 +340,31 @@ function renderOrder() {
   $('cancel-order').disabled = !open;
   $('move-table').disabled = !open;
   for (const id of ['order-customer', 'order-guests', 'order-note']) $(id).disabled = !open;
+}
+
+/** Untaxed, one row per tax rate, total: shown when the order has taxes. */
+function renderTotals(o) {
+  const taxes = o.totals.taxes ?? [];
+  const show = taxes.length > 0 || (o.totals.untaxed !== undefined && o.totals.untaxed !== o.totals.total);
+  $('order-totals').hidden = !show;
+  if (!show) return;
+  $('order-untaxed').textContent = money(o.totals.untaxed ?? o.totals.total);
+  $('order-tax-rows').replaceChildren(
+    ...taxes.flatMap((t) => [
+      h('dt', { dataset: { testid: 'order-tax-name', taxId: t.tax_id } }, t.name),
+      h('dd', { dataset: { testid: 'order-tax', taxId: t.tax_id }, title: `on ${money(t.base)}` }, money(t.amount)),
+    ]),
+  );
+  $('order-grand-total').textContent = money(o.totals.total);
+}
+
+/** An integrator's synced fields (`ext`), read-only. */
+function renderExt(o) {
+  const entries = Object.entries(o.ext ?? {});
+  $('order-ext').hidden = entries.length === 0;
+  $('order-ext-list').replaceChildren(
+    ...entries.flatMap(([k, v]) => [h('dt', {}, k), h('dd', { dataset: { testid: 'order-ext', key: k } }, typeof v === 'string' ? v : JSON.stringify(v))]),
+  );
 }
 
 function lineName(o, lineId) {
@@ -557,7 +405,7 @@ function renderWarnings(o) {
   ];
   $('order-warning-list').replaceChildren(...items);
   $('order-warnings').hidden = items.length === 0;
-  // Resolving takes a manager (the terminal's policy) and a reason.
+  // Resolving takes a manager and a reason.
   const flagged = o.review.length > 0;
   const manager = isManager();
   // What goes back: the extra, or all of it on a cancelled order.
@@ -589,16 +437,21 @@ function renderLines(o) {
     ? { line: focused.dataset.lineId, value: focused.value, start: focused.selectionStart, end: focused.selectionEnd }
     : null;
   const open = o.state === 'open';
-  const rows = o.lines.filter((l) => l.qty > 0).map((l) => {
+  const shown = o.lines.filter((l) => l.qty > 0);
+  if (state.line && !shown.some((l) => l.id === state.line)) state.line = null;
+  const rows = shown.map((l) => {
     const changedBy = l.changed && (l.changed.at_ms !== l.created.at_ms || who(l.changed) !== who(l.created))
       ? ` · changed by ${who(l.changed)}` : '';
+    const taxes = (l.taxes ?? []).map((t) => t.name).join(', ');
     return h('li', {
-      class: `line${flashing(l.id) ? ' flash' : ''}`,
+      class: `line${flashing(l.id) ? ' flash' : ''}${l.id === state.line ? ' selected' : ''}`,
       dataset: { testid: 'line', lineId: l.id, product: l.product, flashId: l.id },
+      'aria-selected': String(l.id === state.line),
+      onclick: (e) => { if (!e.target.closest('button, input')) selectLine(l.id); },
     },
       h('div', { class: 'line-main' },
         h('span', { class: 'line-name', dataset: { testid: 'line-name' } }, l.display_name),
-        h('span', { class: 'line-price' }, `${money(l.unit_price)}${l.discount ? ` −${l.discount / 100}%` : ''}`),
+        h('span', { class: 'line-price', dataset: { testid: 'line-price' } }, `${money(l.unit_price)}${l.discount ? ` −${percent(l.discount)}` : ''}`),
         kitchenBadge(l),
         h('span', { class: 'line-total', dataset: { testid: 'line-total' } }, money(l.total)),
       ),
@@ -616,6 +469,7 @@ function renderLines(o) {
         h('button', { type: 'button', class: 'remove-btn', disabled: !open, 'aria-label': `remove ${l.display_name}`, dataset: { testid: 'line-remove' }, onclick: () => removeLine(o, l) }, 'Remove'),
       ),
       h('div', { class: 'who', dataset: { testid: 'line-who' } }, `added by ${who(l.created)}${changedBy}`),
+      taxes ? h('div', { class: 'who line-taxes', dataset: { testid: 'line-taxes' } }, `${taxes} · untaxed ${money(l.untaxed ?? l.total)}`) : null,
     );
   });
   $('lines').replaceChildren(...rows);
@@ -630,25 +484,66 @@ function renderLines(o) {
   }
 }
 
-function renderProducts() {
-  $('products').replaceChildren(
-    ...MENU.map((p) =>
-      h('button', {
-        type: 'button', class: 'product', dataset: { testid: `product-${p.product}`, product: p.product },
-        onclick: () => addProduct(p),
-      },
-        h('span', { class: 'p-initial', 'aria-hidden': 'true' }, p.name[0]),
-        h('span', { class: 'p-name' }, p.name),
-        h('span', { class: 'p-price' }, money(p.price)),
-      ),
-    ),
-  );
+// ---------------------------------------------------------------- order numpad
+
+function selectLine(id) {
+  state.line = state.line === id ? null : id;
+  pad.buffer = '';
+  // Another line starts from its quantity, as a cashier expects.
+  pad.mode = 'qty';
+  const o = selectedOrder();
+  if (o) renderLines(o);
+  renderPad();
+}
+
+function selectedLine() {
+  const o = selectedOrder();
+  return o && state.line ? o.lines.find((l) => l.id === state.line) : null;
+}
+
+function renderPad() {
+  const o = selectedOrder();
+  const l = selectedLine();
+  const open = o?.state === 'open';
+  if (pad.mode === 'price' && !isManager()) pad.mode = 'qty';
+  for (const b of $('line-pad').querySelectorAll('[data-mode]')) {
+    b.classList.toggle('selected', b.dataset.mode === pad.mode);
+    b.setAttribute('aria-pressed', String(b.dataset.mode === pad.mode));
+    b.disabled = !open || !l || (b.dataset.mode === 'price' && !isManager());
+  }
+  for (const b of $('line-pad').querySelectorAll('[data-key]')) b.disabled = !open || !l;
+  const what = { qty: 'Quantity', discount: 'Discount', price: 'Unit price' }[pad.mode];
+  const now = !l ? '' : pad.mode === 'qty' ? units(l.qty) : pad.mode === 'discount' ? percent(l.discount) : money(l.unit_price);
+  $('pad-display').textContent = l ? `${l.display_name}: ${what} ${pad.buffer === '' ? now : pad.buffer}` : 'Tap a line to change its quantity, discount or price';
+}
+
+/** A numpad key: the first digit replaces the value, the next ones add to it. */
+function padKey(key) {
+  const o = selectedOrder();
+  const l = selectedLine();
+  if (!o || !l || o.state !== 'open') return;
+  let b = pad.buffer;
+  if (key === 'back') b = b.slice(0, -1);
+  else if (key === '.') b = b.includes('.') ? b : `${b || '0'}.`;
+  else if (/^\d$/.test(key)) b = (b + key).replace(/^0+(?=\d)/, '');
+  if (b.length > 9) return;
+  pad.buffer = b;
+  renderPad();
+  if (b === '' || b.endsWith('.')) return;
+  const v = Number(b);
+  let op;
+  if (pad.mode === 'qty') op = { op: 'set_qty', line: l.id, qty: Math.round(v * 1000) };
+  else if (pad.mode === 'discount') op = { op: 'set_discount', line: l.id, discount: Math.min(10000, Math.round(v * 100)) };
+  else op = { op: 'set_unit_price', line: l.id, unit_price: Math.round(v * 10 ** decimals()) };
+  if (op.qty === 0) return; // a line goes with Remove, not by typing 0
+  // One after the other, in the order typed.
+  pad.queue = pad.queue.then(() => attempt('Changing the line', () => edit(o.id, op)));
 }
 
 // ---------------------------------------------------------------- actions
 
 function selectedOrder() {
-  return state.selected ? state.orders.get(state.selected) : null;
+  return state.selected ? pos.orders.get(state.selected) ?? null : null;
 }
 
 async function addProduct(p) {
@@ -657,9 +552,30 @@ async function addProduct(p) {
     toast('Select an order or open a new one first', 'error');
     return;
   }
-  await attempt(`Adding ${p.name}`, () =>
-    edit(o.id, { op: 'add_line', product: p.product, display_name: p.name, qty: 1000, unit_price: p.price }),
-  );
+  if (o.state !== 'open') {
+    toast(`${o.name} is ${o.state}`, 'error');
+    return;
+  }
+  if (!hasCatalogue()) {
+    await attempt(`Adding ${p.name}`, () =>
+      edit(o.id, { op: 'add_line', product: p.id, display_name: p.name, qty: 1000, unit_price: p.price }));
+    return;
+  }
+  // As a cashier expects: one more of a product already on the order (not
+  // yet sent, not discounted, no note) adds to its line.
+  const same = o.lines.find((l) => l.product === p.id && l.qty > 0 && l.kitchen_qty === 0 && !l.discount && !l.note);
+  const res = same
+    ? await attempt(`Adding ${p.name}`, () => edit(o.id, { op: 'change_qty', line: same.id, delta: 1000 }))
+    : await attempt(`Adding ${p.name}`, () => edit(o.id, { op: 'add_line', product: p.id, qty: 1000 }));
+  if (res) {
+    const line = same ?? res.order.lines.filter((l) => l.product === p.id).at(-1);
+    if (line && state.selected === o.id) {
+      state.line = line.id;
+      pad.buffer = '';
+      pad.mode = 'qty';
+      render();
+    }
+  }
 }
 
 function changeQty(o, l, delta) {
@@ -676,17 +592,30 @@ function setLineNote(id, l, note) {
   return attempt('Saving the note', () => edit(id, { op: 'set_line_note', line: l.id, note }));
 }
 
-async function newOrder(e) {
-  e.preventDefault();
-  const table = $('new-table').value.trim() || null;
+async function openOrderAt(table, floor) {
   const guests = Math.max(0, parseInt($('new-guests').value, 10) || 0);
-  const view = await attempt('Opening the order', () => api('POST', '/api/orders', { user: user(), table, guests }));
-  if (view) {
-    state.orders.set(view.id, view);
-    state.selected = view.id;
+  pos.user = user();
+  const order = await attempt('Opening the order', () => pos.open({ table, floor, guests }));
+  if (order) {
     $('new-table').value = '';
-    render();
+    select(order.id);
   }
+}
+
+/** Open orders at a catalogue table (the floor plan shows them). */
+const ordersAt = (tableId) => [...pos.orders.values()].filter((o) => o.table === tableId && o.state === 'open').length;
+
+function newOrder(e) {
+  e.preventDefault();
+  if (hasCatalogue() && cat.floors.length > 0) {
+    openFloorPlan({
+      title: 'New order: pick a table',
+      busy: ordersAt,
+      onPick: (where) => openOrderAt(where?.table ?? null, where?.floor ?? null),
+    });
+    return;
+  }
+  openOrderAt($('new-table').value.trim() || null, null);
 }
 
 function bindOrderFields() {
@@ -721,6 +650,16 @@ function bindActions() {
   $('move-table').addEventListener('click', () => {
     const o = selectedOrder();
     if (!o) return;
+    if (hasCatalogue() && cat.floors.length > 0) {
+      openFloorPlan({
+        title: `Move ${o.name} to another table`,
+        current: o.table,
+        busy: ordersAt,
+        onPick: (where) => attempt('Moving the order', () =>
+          edit(o.id, { op: 'set_table', table: where?.table ?? null, floor: where?.floor ?? null })),
+      });
+      return;
+    }
     $('move-table-input').value = o.table ?? '';
     $('move-floor-input').value = o.floor ?? '';
     $('move-dialog').returnValue = '';
@@ -765,20 +704,15 @@ function bindActions() {
       toast('Split: choose at least one line', 'error');
       return;
     }
-    const view = await attempt('Splitting', () => api('POST', `/api/orders/${encodeURIComponent(o.id)}/split`, { user: user(), lines }));
+    // The source order's new view arrives on the feed.
+    const view = await attempt('Splitting', () => pos.track(() => client.split(o.id, user(), lines)));
     if (view) {
-      // The source order's new view arrives on the feed; re-read it now anyway.
-      await attempt('Reading orders', loadOrders);
-      state.orders.set(view.id, view);
-      state.selected = view.id;
-      render();
+      select(view.id);
       toast(`Split into ${view.name}`);
     }
   });
 
   $('pay').addEventListener('click', openPay);
-  $('pay-cash').addEventListener('click', () => payWith('cash'));
-  $('pay-card').addEventListener('click', () => payWith('card'));
   $('numpad').addEventListener('click', (e) => {
     const key = e.target.closest('[data-key]')?.dataset.key;
     if (key) numpad(key);
@@ -790,6 +724,18 @@ function bindActions() {
   $('pay-back').addEventListener('click', closePay);
   $('pay-dialog').addEventListener('close', () => {
     if (!$('pay-dialog').open) closePay();
+  });
+
+  $('line-pad').addEventListener('click', (e) => {
+    const mode = e.target.closest('[data-mode]')?.dataset.mode;
+    if (mode) {
+      pad.mode = mode;
+      pad.buffer = '';
+      renderPad();
+      return;
+    }
+    const key = e.target.closest('[data-key]')?.dataset.key;
+    if (key) padKey(key);
   });
 
   $('cancel-order').addEventListener('click', () => {
@@ -813,8 +759,19 @@ function bindActions() {
 
 // ---------------------------------------------------------------- payment screen
 
+/** The catalogue's payment methods (cash and card without one). */
+function renderPayMethods() {
+  const methods = hasCatalogue() && cat.paymentMethods.length > 0
+    ? cat.paymentMethods
+    : [{ id: 'cash', name: 'Cash' }, { id: 'card', name: 'Card' }];
+  $('pay-methods').replaceChildren(
+    ...methods.map((m) =>
+      h('button', { id: `pay-${m.id}`, type: 'button', class: 'primary', value: m.id, dataset: { testid: `pay-${m.id}` }, onclick: () => payWith(m.id) }, m.name)),
+  );
+}
+
 function payOrder() {
-  return pay.order ? state.orders.get(pay.order) : null;
+  return pay.order ? pos.orders.get(pay.order) ?? null : null;
 }
 
 function setPayClaim(kind, text) {
@@ -828,7 +785,7 @@ function openPay() {
   pay.order = o.id;
   pay.digits = '';
   pay.paid = false;
-  $('pay-tip').value = '0.00';
+  $('pay-tip').value = amount(0);
   setPayClaim('pending', 'Asking the other terminals…');
   $('pay-dialog').returnValue = '';
   $('pay-dialog').showModal();
@@ -847,7 +804,7 @@ async function checkBusy() {
   const id = pay.order;
   if (!id || $('pay-claim').dataset.state !== 'busy') return;
   try {
-    const claims = await api('GET', '/api/payments');
+    const claims = await client.payments();
     if (pay.order === id && !claims.some((c) => c.order === id)) claimPayment();
   } catch {
     // The terminal does not answer: the next check asks again.
@@ -859,7 +816,7 @@ async function claimPayment() {
   const id = pay.order;
   if (!id) return;
   try {
-    const res = await api('POST', `/api/orders/${encodeURIComponent(id)}/payment/claim`, { user: user() });
+    const res = await client.claimPayment(id, user());
     if (pay.order === id) setPayClaim('mine', `Paying here: the other terminals wait (${res.claim.user})`);
   } catch (e) {
     if (pay.order === id) refused(e);
@@ -879,7 +836,7 @@ function refused(e) {
   } else if (e.code === 'overpayment') {
     setPayClaim('mine', `${e.message}`);
   } else {
-    toast(`Paying: ${e.message}`, 'error');
+    toast(`Paying: ${e.status === undefined ? 'the terminal does not answer' : e.message}`, 'error');
   }
 }
 
@@ -927,7 +884,8 @@ function numpad(key) {
   else if (key === 'back') pay.digits = pay.digits.slice(0, -1);
   else if (key === 'clear') pay.digits = '';
   else if (key === 'exact') pay.digits = String(due + (Number.isNaN(tip) ? 0 : tip));
-  else if (key.startsWith('+')) pay.digits = String(Number(pay.digits || 0) + Number(key.slice(1)));
+  // +10, +20, +50 in whole currency units (the keys say cents at two decimals).
+  else if (key.startsWith('+')) pay.digits = String(Number(pay.digits || 0) + (Number(key.slice(1)) / 100) * 10 ** decimals());
   renderPay();
 }
 
@@ -935,7 +893,7 @@ async function payWith(method) {
   const { o, tip, tendered, change } = payAmounts();
   if (!o) return;
   if (Number.isNaN(tip)) {
-    toast('Tip: type an amount like 1.50', 'error');
+    toast(`Tip: type an amount like ${amount(150)}`, 'error');
     return;
   }
   if (tendered <= 0) {
@@ -943,12 +901,7 @@ async function payWith(method) {
     return;
   }
   try {
-    const since = state.feedSeq;
-    const res = await api('POST', `/api/orders/${encodeURIComponent(o.id)}/pay`, {
-      user: user(),
-      tenders: [{ method, tendered, tip }],
-    });
-    applyAnswer(res.order, since);
+    const res = await pos.track(() => client.pay(o.id, user(), [{ method, tendered, tip }]), (r) => r.order);
     if (res.order.state !== 'open') {
       pay.paid = true;
       closePay();
@@ -974,9 +927,7 @@ function closePay() {
   const mine = $('pay-claim').dataset.state === 'mine';
   pay.order = null;
   setPayClaim('none', '');
-  if (id && mine && !pay.paid) {
-    api('POST', `/api/orders/${encodeURIComponent(id)}/payment/release`, { user: user() }).catch(() => {});
-  }
+  if (mine && !pay.paid) client.releasePayment(id, user()).catch(() => {});
 }
 
 // ---------------------------------------------------------------- paid orders, refunds
@@ -985,7 +936,7 @@ function closePay() {
  * managers) a refund order. Read when the section opens. */
 async function loadPaid() {
   if (!$('paid-orders').open) return;
-  const all = await api('GET', '/api/orders?archived=true');
+  const all = await client.orders({ archived: true });
   const paid = all.filter((o) => o.state === 'paid' && !isActive(o)).sort((a, b) => b.changed.at_ms - a.changed.at_ms);
   $('paid-list').replaceChildren(
     ...paid.slice(0, 30).map((o) =>
@@ -1006,13 +957,10 @@ async function refundOrder(o) {
     $('refund-reason').focus();
     return;
   }
-  const view = await attempt('Opening the refund order', () =>
-    api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund_order`, { user: user(), reason }));
+  const view = await attempt('Opening the refund order', () => pos.track(() => client.refundOrder(o.id, user(), reason)));
   if (view) {
     $('refund-reason').value = '';
-    state.orders.set(view.id, view);
-    state.selected = view.id;
-    render();
+    select(view.id);
     toast(`${view.name}: refund of ${o.name}, ${money(-view.totals.due)} to give back`);
   }
 }
@@ -1022,10 +970,11 @@ async function giveBack() {
   const o = selectedOrder();
   if (!o || o.totals.due >= 0) return;
   const reason = o.note || 'refund';
+  const back = -o.totals.due;
   await attempt('Giving the money back', async () => {
-    await api('POST', `/api/orders/${encodeURIComponent(o.id)}/refund`, { user: user(), method: 'cash', amount: -o.totals.due, reason });
+    await client.refund(o.id, { user: user(), method: 'cash', amount: back, reason });
     await edit(o.id, { op: 'mark_paid' });
-    toast(`${o.name}: ${money(-o.totals.due)} given back`);
+    toast(`${o.name}: ${money(back)} given back`);
   });
   loadPaid();
 }
@@ -1041,43 +990,42 @@ async function review(action) {
     $('review-reason').focus();
     return;
   }
-  const since = state.feedSeq;
-  const view = await attempt('Resolving the review', () =>
-    api('POST', `/api/orders/${encodeURIComponent(o.id)}/review`, { user: user(), action, reason }));
+  const view = await attempt('Resolving the review', () => pos.track(() => client.review(o.id, { user: user(), action, reason })));
   if (view) {
     $('review-reason').value = '';
-    applyAnswer(view, since);
     toast(action === 'refund' ? `${o.name}: the extra was given back` : `${o.name}: reviewed`);
   }
 }
 
-function bindUser() {
-  const input = $('user');
-  input.value = localStorage.getItem(USER_KEY) || 'waiter1';
-  input.addEventListener('change', () => {
-    const u = input.value.trim();
-    if (u) localStorage.setItem(USER_KEY, u);
-    else input.value = localStorage.getItem(USER_KEY) || 'waiter1';
-    // Only what depends on the user (manager actions): a whole re-render
-    // here would replace the button whose click blurred this field.
-    const o = selectedOrder();
-    if (o) renderWarnings(o);
-  });
-}
-
 // ---------------------------------------------------------------- start
 
-function start() {
-  bindUser();
-  renderProducts();
+/** The user changed (signed in, out, or a new name): what depends on it. */
+function onUserChange() {
+  pos.user = user();
+  // Only what depends on the user (manager actions): a whole re-render
+  // here would replace the button whose click blurred the name field.
+  const o = selectedOrder();
+  if (o) renderWarnings(o);
+  renderPad();
+}
+
+async function start() {
+  bindLogin(client, onUserChange);
+  bindMenu(addProduct);
+  bindFloorPlan();
   bindOrderFields();
   bindActions();
   $('new-order-form').addEventListener('submit', newOrder);
+  renderPayMethods();
+  renderMenu();
+  renderLogin();
   render();
+  await refreshCatalogue();
   pollStatus();
   setInterval(pollStatus, STATUS_POLL_MS);
-  attempt('Reading orders', loadOrders);
-  connectSocket();
+  // The feed says when the catalogue changes; without it, look now and then.
+  setInterval(() => { if (!pos.feed.connected) refreshCatalogue(); }, CATALOGUE_POLL_MS);
+  pos.start();
 }
 
 start();

@@ -1,5 +1,5 @@
-// End-to-end test of the web POS page in a real browser: `possync demo` with
-// two terminals, both pages open in Debian's Chromium, driven by Playwright.
+// End-to-end test of the web POS page in a real browser: `possync demo
+// --no-catalogue` with two terminals, both pages open in Debian's Chromium, driven by Playwright.
 //
 //   POSSYNC_BIN=../../../../target/debug/possync node --test pos.test.mjs
 //
@@ -9,78 +9,19 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Demo, SCREENSHOTS, VIEWPORT, WAIT, launchBrowser, openPage } from './harness.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '../../../..');
-const BIN = process.env.POSSYNC_BIN || join(ROOT, 'target/debug/possync');
-const CHROMIUM = process.env.POSSYNC_CHROMIUM || '/usr/bin/chromium';
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? join(ROOT, 'docs/screenshots') : null;
-/** Generous: two shared cores, a debug build and a browser. */
-const WAIT = 20_000;
-const VIEWPORT = { width: 1180, height: 820 };
-
-let daemon;
-let daemonExit;
-let daemonLog = '';
-let dataDir;
-let profileDir;
+const demo = new Demo();
+let browser;
 let context;
-let base;
 const pages = [];
 const pageErrors = [];
 
-/** A port where this one and the next are free (the demo uses base and base+1). */
-async function freePortPair() {
-  const free = (port) =>
-    new Promise((ok) => {
-      const s = net.createServer();
-      s.once('error', () => ok(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => ok(true)));
-    });
-  // Below Linux's ephemeral range, where libp2p's own listeners land.
-  for (let i = 0; i < 200; i++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    if ((await free(port)) && (await free(port + 1))) return port;
-  }
-  throw new Error('no two free consecutive ports');
-}
-
-function url(i, path = '/') {
-  return `http://127.0.0.1:${base + i}${path}`;
-}
-
-async function api(i, method, path, body) {
-  const res = await fetch(url(i, path), {
-    method,
-    headers: body ? { 'Content-Type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await res.json();
-  assert.ok(res.ok, `${method} ${path} on terminal ${i + 1}: ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
-
-async function waitFor(what, fn, timeout = WAIT) {
-  const end = Date.now() + timeout;
-  let last;
-  while (Date.now() < end) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${last})\n--- daemon output ---\n${daemonLog}`);
-}
+const url = (i, path) => demo.url(i, path);
+const api = (i, method, path, body) => demo.api(i, method, path, body);
+const waitFor = (what, fn, timeout) => demo.waitFor(what, fn, timeout);
 
 const lineRow = (page, product) => page.locator(`[data-testid=line][data-product=${product}]`);
 
@@ -102,59 +43,16 @@ async function connState(page) {
 }
 
 before(async () => {
-  assert.ok(existsSync(BIN), `no possync binary at ${BIN} (set POSSYNC_BIN)`);
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}`);
-  base = await freePortPair();
-  dataDir = mkdtempSync(join(tmpdir(), 'possync-browser-data-'));
-  daemon = spawn(BIN, ['demo', '--terminals', '2', '--port', String(base), '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
-  });
-  const keep = (chunk) => {
-    // The demo redraws a status line with \r: keep the log short.
-    daemonLog = (daemonLog + chunk.toString()).slice(-20_000);
-  };
-  daemon.stdout.on('data', keep);
-  daemon.stderr.on('data', keep);
-  daemonExit = new Promise((ok) => daemon.once('exit', (code, signal) => ok({ code, signal })));
-  await waitFor('the demo to print both pages', () => daemonLog.includes(`terminal T2: http://127.0.0.1:${base + 1}/`));
-
-  profileDir = mkdtempSync(join(tmpdir(), 'possync-browser-profile-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: VIEWPORT,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-default-apps',
-      '--disable-features=Translate,MediaRouter,OptimizationHints',
-    ],
-  });
-  for (let i = 0; i < 2; i++) {
-    const page = i === 0 ? context.pages()[0] || (await context.newPage()) : await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(`T${i + 1}: ${e.message}`));
-    page.on('console', (m) => {
-      // A 4xx answer is logged by the browser itself; the toast test wants one.
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) {
-        pageErrors.push(`T${i + 1} console: ${m.text()}`);
-      }
-    });
-    await page.goto(url(i));
-    pages.push(page);
-  }
+  // No catalogue: free-text users and the page's built-in menu.
+  await demo.start(['--no-catalogue']);
+  browser = await launchBrowser();
+  context = browser.context;
+  for (const i of [0, 1]) pages.push(await openPage(context, demo, i, pageErrors));
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (daemon && daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
-  for (const dir of [dataDir, profileDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+  await browser?.close();
+  demo.stop();
 });
 
 test('both pages show their terminal and come online with one peer', async () => {
@@ -522,7 +420,8 @@ test('split tender on the payment screen: 5.00 by card, the rest in cash with ch
   await p1.waitForSelector('#pay-dialog[open]', { state: 'detached', timeout: WAIT });
   const v = await api(0, 'GET', `/api/orders/${o.id}`);
   assert.equal(v.state, 'paid');
-  assert.deepEqual(v.totals, { total: 890, paid: 890, due: 0, change: 560, tip: 50 });
+  // No catalogue: no taxes, untaxed is the total.
+  assert.deepEqual(v.totals, { untaxed: 890, tax: 0, taxes: [], total: 890, paid: 890, due: 0, change: 560, tip: 50 });
   assert.deepEqual(v.payments.map((p) => [p.method, p.amount, p.tendered, p.change, p.tip]), [
     ['card', 500, 500, 0, 0],
     ['cash', 390, 1000, 560, 50],
@@ -551,7 +450,7 @@ test('a manager opens a refund order for a paid order, linked to it, and gives t
     return v.state === 'paid' ? v : null;
   });
   assert.equal(refund.refund_of, o.id);
-  assert.deepEqual(refund.totals, { total: -890, paid: -890, due: 0, change: 0, tip: 0 });
+  assert.deepEqual(refund.totals, { untaxed: -890, tax: 0, taxes: [], total: -890, paid: -890, due: 0, change: 0, tip: 0 });
   assert.deepEqual(refund.payments.map((p) => [p.amount, p.reason, p.by.user]), [[-890, 'Refund: salad was cold', 'manager']]);
   assert.deepEqual(refund.review, []);
   await p1.click('#paid-orders summary');
@@ -631,16 +530,16 @@ test('the page raised no script errors', () => {
 });
 
 test('the demo stops on SIGTERM and exits 0', async () => {
-  await context.close();
-  context = null;
-  daemon.kill('SIGTERM');
+  await browser.close();
+  browser = null;
+  demo.proc.kill('SIGTERM');
   let timer;
   const exit = await Promise.race([
-    daemonExit,
+    demo.exit,
     new Promise((r) => {
       timer = setTimeout(() => r({ code: 'timeout' }), WAIT);
     }),
   ]);
   clearTimeout(timer);
-  assert.deepEqual(exit, { code: 0, signal: null }, `demo exit; output:\n${daemonLog}`);
+  assert.deepEqual(exit, { code: 0, signal: null }, `demo exit; output:\n${demo.log}`);
 });
