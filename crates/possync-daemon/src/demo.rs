@@ -91,8 +91,11 @@ async fn spawn_terminals(
         let peers: Vec<_> = terminals.iter().flat_map(|t| t.node.listen_addrs().to_vec()).collect();
         let mut builder =
             Node::builder("demo", terminal.clone(), dir.join(&code)).session_key(key.clone()).peers(peers);
+        let mut followers = Vec::new();
         for sink in sinks {
-            builder = builder.sink(sink.build(&terminal)?);
+            let built = sink.build_parts(&terminal)?;
+            builder = builder.sink(built.sink);
+            followers.extend(built.follows_catalogue);
         }
         // The first terminal brings the restaurant's catalogue; the others
         // get it from it, as a floor's terminals do.
@@ -100,6 +103,9 @@ async fn spawn_terminals(
             builder = builder.initial_catalogue(demo_catalogue()?);
         }
         let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
+        for sink in followers {
+            crate::sink_config::follow_catalogue(node.clone(), sink);
+        }
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };

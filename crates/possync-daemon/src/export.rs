@@ -39,7 +39,7 @@ pub fn to_odoo(paid: &[Value], target: &OdooTarget, ids: &OdooIds) -> OdooExport
 mod tests {
     use std::collections::BTreeMap;
 
-    use possync_catalogue::{
+    use possync::catalogue::{
         Catalogue, Currency, PaymentKind, PaymentMethod, PaymentMethodId, Pricelist, PricelistId, Product,
         ProductId, Role, TaxId, User, UserId,
     };
@@ -55,7 +55,7 @@ mod tests {
                 id: ProductId::parse(id).unwrap(),
                 name: name.into(),
                 category: None,
-                price: possync_catalogue::Money(price),
+                price: possync::catalogue::Money(price),
                 taxes: vec![TaxId::parse("5").unwrap()],
                 barcode: None,
                 available: true,

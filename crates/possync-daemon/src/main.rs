@@ -283,7 +283,16 @@ fn main() -> Result<()> {
                         bail!("{}: several Odoo [[sink]]s: choose one with --sink", config.display())
                     }
                 };
-                let (target, catalogue) = chosen.odoo_mapping()?;
+                let (target, catalogue) = match chosen.odoo_mapping()? {
+                    (target, Some(catalogue)) => (target, catalogue),
+                    // No file: the catalogue in force on the terminal.
+                    (target, None) => {
+                        let got = client::get_json(c.api, "/api/catalogue", c.token.as_deref())?;
+                        let catalogue = serde_json::from_value(got["catalogue"].clone())
+                            .context("the terminal's catalogue (GET /api/catalogue)")?;
+                        (target, catalogue)
+                    }
+                };
                 let out = export::to_odoo(&paid, &target, &possync_sink::OdooIds::new(catalogue));
                 print_json(&serde_json::Value::Array(out.orders))?;
                 for (name, why) in &out.held {
@@ -357,7 +366,8 @@ async fn run(args: RunArgs) -> Result<()> {
     let identity = if file.persistent_identity { Identity::Persistent } else { Identity::Ephemeral };
     let mut engine = possync::engine::EngineConfig::default();
     engine.delivery = file.delivery.apply(engine.delivery)?;
-    let sinks = file.sinks.iter().map(|s| s.build(&terminal)).collect::<Result<Vec<_>>>()?;
+    let sinks = file.sinks.iter().map(|s| s.build_parts(&terminal)).collect::<Result<Vec<_>>>()?;
+    let mut followers = Vec::new();
     let initial_catalogue = match &file.catalogue {
         Some(path) => Some(catalogue_file::read(path, None)?),
         None => None,
@@ -371,9 +381,10 @@ async fn run(args: RunArgs) -> Result<()> {
     if let Some(catalogue) = initial_catalogue {
         builder = builder.initial_catalogue(catalogue);
     }
-    for sink in sinks {
-        tracing::info!(sink = %sink.name(), "delivering closed orders to this back office");
-        builder = builder.sink(sink);
+    for built in sinks {
+        tracing::info!(sink = %built.sink.name(), "delivering closed orders to this back office");
+        builder = builder.sink(built.sink);
+        followers.extend(built.follows_catalogue);
     }
     for addr in parse("listen", listen)? {
         builder = builder.listen(addr);
@@ -390,6 +401,10 @@ async fn run(args: RunArgs) -> Result<()> {
         ),
     }
     let node = builder.spawn().await?;
+    // Odoo sinks with no catalogue file map ids through the floor's.
+    for sink in followers {
+        possync_daemon::sink_config::follow_catalogue(node.clone(), sink);
+    }
     let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;
     let state =
         AppState::new(node.clone(), file.policy.unwrap_or_else(Policy::permissive), token.map(Arc::from));

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use possync::Node;
 use possync::Sink;
+use possync::catalogue::Catalogue;
 use possync::engine::DeliveryConfig;
 use possync::model::{SinkName, TerminalId};
-use possync_catalogue::Catalogue;
 use possync_sink::{
     OdooApi, OdooAuth, OdooConfig, OdooSink, OdooTarget, PostgresConfig, PostgresSink, Secret,
 };
@@ -71,7 +72,7 @@ pub struct SinkConfig {
     pub tip_product: Option<i64>,
     /// The catalogue imported from this Odoo (a possync catalogue file or
     /// the Odoo POS session export it was imported from): ids are mapped
-    /// through it.
+    /// through it. Without it, through the catalogue in force on the floor.
     pub catalogue: Option<PathBuf>,
     pub timeout_s: Option<u64>,
 }
@@ -98,20 +99,45 @@ fn secret(
 
 /// A catalogue file: possync's format, or an Odoo POS session export.
 fn load_catalogue(path: &Path) -> Result<Catalogue> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("catalogue {}: {e}", path.display()))?;
-    let is_possync =
-        serde_json::from_str::<serde_json::Value>(&text).map(|v| v.get("format").is_some()).unwrap_or(false);
-    let imported = if is_possync {
-        possync_catalogue::import::from_possync_json(&text)
-    } else {
-        possync_catalogue::import::from_odoo_session(&text)
-    };
-    imported.map_err(|e| anyhow::anyhow!("catalogue {}: {e}", path.display()))
+    crate::catalogue_file::read(path, None)
+}
+
+/// A built `[[sink]]`, and the Odoo sink behind it when it maps ids
+/// through the catalogue in force (no `catalogue` file): the terminal
+/// keeps it up to date with [`follow_catalogue`].
+#[derive(Debug)]
+pub struct BuiltSink {
+    pub sink: Arc<dyn Sink>,
+    pub follows_catalogue: Option<Arc<OdooSink>>,
+}
+
+/// Gives `sink` the catalogue in force on `node` now and after each
+/// replacement (checked every second), until the node stops.
+pub fn follow_catalogue(node: Node, sink: Arc<OdooSink>) {
+    tokio::spawn(async move {
+        let mut seen = None;
+        loop {
+            let version = node.catalogue_version();
+            if seen != Some(version)
+                && let Some(catalogue) = node.catalogue()
+            {
+                sink.set_catalogue((*catalogue).clone());
+                seen = Some(version);
+            }
+            if node.status().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 impl SinkConfig {
     pub fn build(&self, terminal: &TerminalId) -> Result<Arc<dyn Sink>> {
+        Ok(self.build_parts(terminal)?.sink)
+    }
+
+    pub fn build_parts(&self, terminal: &TerminalId) -> Result<BuiltSink> {
         let name = SinkName::parse(&self.name).map_err(|e| anyhow::anyhow!("[[sink]] name: {e}"))?;
         let password = secret(&name, "password", &self.password_file, &self.password_env)?;
         let need = |v: &Option<String>, key: &str| {
@@ -146,7 +172,8 @@ impl SinkConfig {
                     password,
                     connect_timeout: Duration::from_secs(self.connect_timeout_s.unwrap_or(5)),
                 };
-                Ok(Arc::new(PostgresSink::new(name, config, terminal.clone())))
+                let sink = Arc::new(PostgresSink::new(name, config, terminal.clone()));
+                Ok(BuiltSink { sink, follows_catalogue: None })
             }
             SinkKind::Odoo => {
                 set(self.host.is_some(), "host")?;
@@ -173,9 +200,13 @@ impl SinkConfig {
                     timeout: Duration::from_secs(self.timeout_s.unwrap_or(30)),
                 };
                 let catalogue = self.catalogue.as_deref().map(load_catalogue).transpose()?;
-                let sink = OdooSink::new(name.clone(), config, catalogue)
-                    .map_err(|e| anyhow::anyhow!("[[sink]] {name}: {e}"))?;
-                Ok(Arc::new(sink))
+                let follows = catalogue.is_none();
+                let sink = Arc::new(
+                    OdooSink::new(name.clone(), config, catalogue)
+                        .map_err(|e| anyhow::anyhow!("[[sink]] {name}: {e}"))?,
+                );
+                let follows_catalogue = follows.then(|| Arc::clone(&sink));
+                Ok(BuiltSink { sink, follows_catalogue })
             }
         }
     }
@@ -183,18 +214,15 @@ impl SinkConfig {
 
 impl SinkConfig {
     /// What `possync export --odoo` needs of an Odoo `[[sink]]`: the shape
-    /// and its settings, and the catalogue ids are mapped through.
-    pub fn odoo_mapping(&self) -> Result<(OdooTarget, Catalogue)> {
+    /// and its settings, and the catalogue file ids are mapped through, if
+    /// it names one (else the floor's catalogue is).
+    pub fn odoo_mapping(&self) -> Result<(OdooTarget, Option<Catalogue>)> {
         let name = SinkName::parse(&self.name).map_err(|e| anyhow::anyhow!("[[sink]] name: {e}"))?;
         if self.kind != SinkKind::Odoo {
             bail!("[[sink]] {name} is not kind = \"odoo\"");
         }
         let target = self.odoo_target(&name)?;
-        let path = self
-            .catalogue
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("[[sink]] {name}: `catalogue` is needed to map ids to Odoo's"))?;
-        Ok((target, load_catalogue(path)?))
+        Ok((target, self.catalogue.as_deref().map(load_catalogue).transpose()?))
     }
 
     fn odoo_target(&self, name: &SinkName) -> Result<OdooTarget> {

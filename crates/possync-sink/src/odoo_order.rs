@@ -136,103 +136,121 @@ struct Order {
     totals: Totals,
 }
 
-/// Collects every problem instead of stopping at the first.
-struct Problems(Vec<String>);
+/// Maps one order, collecting every problem instead of stopping at the
+/// first.
+struct Mapper<'a> {
+    target: &'a OdooTarget,
+    ids: &'a OdooIds,
+    order: &'a Order,
+    /// Minor units per major unit.
+    scale: f64,
+    problems: Vec<String>,
+}
 
-impl Problems {
-    fn id(&mut self, ids: &OdooIds, kind: IdKind, id: &str, context: &str) -> i64 {
-        match ids.map(kind, id) {
+/// The order's ids and numbers on the Odoo side, once mapped.
+struct Header {
+    uid: String,
+    reference: String,
+    sequence: u32,
+    user: i64,
+    partner: Value,
+    pricelist: Option<i64>,
+    fiscal_position: Value,
+    table: Option<i64>,
+}
+
+impl Mapper<'_> {
+    fn money(&self, minor: i64) -> f64 {
+        minor as f64 / self.scale
+    }
+
+    fn id(&mut self, kind: IdKind, id: &str, context: &str) -> i64 {
+        match self.ids.map(kind, id) {
             Some(n) => n,
             None => {
-                self.0.push(format!("{context}{} {id:?} is not an Odoo id in the catalogue", kind.label()));
+                self.problems
+                    .push(format!("{context}{} {id:?} is not an Odoo id in the catalogue", kind.label()));
                 0
             }
         }
     }
-}
 
-/// Maps one paid order. `order` is the order's JSON.
-pub fn odoo_order(order: &Value, target: &OdooTarget, ids: &OdooIds) -> Result<OdooOrder, NotSendable> {
-    let order = Order::deserialize(order).map_err(|e| NotSendable(vec![format!("unreadable order: {e}")]))?;
-    let mut p = Problems(Vec::new());
-    if order.state != "paid" {
-        p.0.push(format!("order {} is {}: only paid orders go to Odoo", order.id, order.state));
+    fn header(&mut self) -> Header {
+        let o = self.order;
+        let terminal_no = match self.target.terminals.get(&o.created.terminal) {
+            Some(n) => *n,
+            None => {
+                self.problems.push(format!(
+                    "terminal {} has no number in the sink's `terminals` (Odoo's order reference needs one)",
+                    o.created.terminal
+                ));
+                0
+            }
+        };
+        let sequence = match o.name.rsplit_once('-').and_then(|(_, n)| n.parse::<u32>().ok()) {
+            Some(n) => n,
+            None => {
+                self.problems.push(format!("order name {:?} does not end in a sequence number", o.name));
+                0
+            }
+        };
+        let uid = format!("{:05}-{terminal_no:03}-{sequence:04}", self.target.session_id.rem_euclid(100_000));
+        let user = self.id(IdKind::User, &o.created.user, "");
+        let partner = match o.customer.as_deref() {
+            Some(c) => json!(self.id(IdKind::Partner, c, "")),
+            None => json!(false),
+        };
+        let pricelist = match o.pricelist.as_deref().or_else(|| self.ids.default_pricelist()) {
+            Some(pl) => Some(self.id(IdKind::Pricelist, pl, "")),
+            None if self.target.api == OdooApi::CreateFromUi => {
+                // Required on pos.order up to 17, and an explicit false is
+                // not replaced by the session's.
+                self.problems.push("no pricelist on the order and none by default in the catalogue".into());
+                None
+            }
+            None => None,
+        };
+        let fiscal_position = match o.fiscal_position.as_deref() {
+            Some(f) => json!(self.id(IdKind::FiscalPosition, f, "")),
+            None => json!(false),
+        };
+        let table = o.table.as_deref().map(|t| self.id(IdKind::Table, t, ""));
+        Header {
+            reference: format!("Order {uid}"),
+            uid,
+            sequence,
+            user,
+            partner,
+            pricelist,
+            fiscal_position,
+            table,
+        }
     }
-    let scale = 10f64.powi(i32::from(ids.decimals()));
-    let money = |minor: i64| minor as f64 / scale;
 
-    let terminal_no = match target.terminals.get(&order.created.terminal) {
-        Some(n) => *n,
-        None => {
-            p.0.push(format!(
-                "terminal {} has no number in the sink's `terminals` (Odoo's order reference needs one)",
-                order.created.terminal
-            ));
-            0
-        }
-    };
-    let sequence = match order.name.rsplit_once('-').and_then(|(_, n)| n.parse::<u32>().ok()) {
-        Some(n) => n,
-        None => {
-            p.0.push(format!("order name {:?} does not end in a sequence number", order.name));
-            0
-        }
-    };
-    let uid = format!("{:05}-{terminal_no:03}-{sequence:04}", target.session_id.rem_euclid(100_000));
-    let reference = format!("Order {uid}");
-    let uuid = uuid_from(&order.id);
-
-    let user = p.id(ids, IdKind::User, &order.created.user, "");
-    let partner = order.customer.as_deref().map(|c| p.id(ids, IdKind::Partner, c, ""));
-    let pricelist = match order.pricelist.as_deref().or_else(|| ids.default_pricelist()) {
-        Some(pl) => Some(p.id(ids, IdKind::Pricelist, pl, "")),
-        None if target.api == OdooApi::CreateFromUi => {
-            // Required on pos.order up to 17, and an explicit false is not
-            // replaced by the session's.
-            p.0.push("no pricelist on the order and none by default in the catalogue".into());
-            None
-        }
-        None => None,
-    };
-    let fiscal_position =
-        order.fiscal_position.as_deref().map(|f| (f, p.id(ids, IdKind::FiscalPosition, f, "")));
-    let table = order.table.as_deref().map(|t| p.id(ids, IdKind::Table, t, ""));
-
-    let line_uuid = |line_id: &str| uuid_from(&format!("{}/{line_id}", order.id));
-    let mut lines = Vec::new();
-    let mut tax_from_lines = 0i64;
-    for (n, l) in order.lines.iter().filter(|l| l.qty != 0).enumerate() {
-        let at = format!("line {} ({}): ", n + 1, l.display_name);
-        let product = p.id(ids, IdKind::Product, &l.product, &at);
+    /// The Odoo tax ids of a line: its tax copies, or with a fiscal
+    /// position the product's catalogue taxes that map onto them.
+    fn tax_ids(&mut self, l: &Line, at: &str) -> Vec<i64> {
         let snapshot: Vec<&str> = l.taxes.iter().map(|t| t.id.as_str()).collect();
-        let tax_ids: Vec<i64> = match fiscal_position {
-            None => snapshot.iter().map(|t| p.id(ids, IdKind::Tax, t, &at)).collect(),
-            Some((fp, _)) => match taxes_before(ids, fp, &l.product, &snapshot) {
-                Some(src) => src.iter().map(|t| p.id(ids, IdKind::Tax, t, &at)).collect(),
+        let taxes: Vec<String> = match self.order.fiscal_position.as_deref() {
+            None => snapshot.iter().map(|t| (*t).to_owned()).collect(),
+            Some(fp) => match taxes_before(self.ids, fp, &l.product, &snapshot) {
+                Some(src) => src,
                 None => {
-                    p.0.push(format!(
+                    self.problems.push(format!(
                         "{at}taxes {snapshot:?} are not product {:?}'s catalogue taxes through fiscal position {fp:?}",
                         l.product
                     ));
-                    Vec::new()
+                    return Vec::new();
                 }
             },
         };
-        let untaxed = l.untaxed.unwrap_or(l.total);
-        tax_from_lines += l.total - untaxed;
-        // Odoo's refund lines: negative quantity, positive price.
-        let sign = if l.unit_price < 0 { -1 } else { 1 };
-        let mut line = json!({
-            "product_id": product,
-            "qty": (sign * l.qty) as f64 / 1000.0,
-            "price_unit": money(sign * l.unit_price),
-            "discount": l.discount as f64 / 100.0,
-            "price_subtotal": money(untaxed),
-            "price_subtotal_incl": money(l.total),
-            "full_product_name": l.display_name,
-            "customer_note": l.note,
-        });
-        match target.api {
+        taxes.iter().map(|t| self.id(IdKind::Tax, t, at)).collect()
+    }
+
+    /// One line as an ORM create command, in the target's shape.
+    fn line(&self, key: &str, fields: Value, tax_ids: Vec<i64>) -> Value {
+        let mut line = fields;
+        match self.target.api {
             OdooApi::CreateFromUi => {
                 line["tax_ids"] = json!([[6, false, tax_ids]]);
                 line["price_extra"] = json!(0.0);
@@ -240,129 +258,145 @@ pub fn odoo_order(order: &Value, target: &OdooTarget, ids: &OdooIds) -> Result<O
             }
             OdooApi::SyncFromUi => {
                 line["tax_ids"] = json!([[6, 0, tax_ids]]);
-                line["uuid"] = json!(line_uuid(&l.id));
+                line["uuid"] = json!(uuid_from(&format!("{}/{key}", self.order.id)));
             }
         }
-        lines.push(json!([0, 0, line]));
+        json!([0, 0, line])
     }
-    if order.totals.tip != 0 {
-        match target.tip_product {
-            Some(tip_product) => {
-                let mut line = json!({
-                    "product_id": tip_product,
-                    "qty": 1.0,
-                    "price_unit": money(order.totals.tip),
-                    "discount": 0.0,
-                    "price_subtotal": money(order.totals.tip),
-                    "price_subtotal_incl": money(order.totals.tip),
-                    "full_product_name": "Tip",
-                    "customer_note": "",
-                });
-                match target.api {
-                    OdooApi::CreateFromUi => line["tax_ids"] = json!([[6, false, []]]),
-                    OdooApi::SyncFromUi => {
-                        line["tax_ids"] = json!([[6, 0, []]]);
-                        line["uuid"] = json!(line_uuid("tip"));
-                    }
+
+    /// The sold lines (removed ones left out), then the tip's; and the tax
+    /// the lines carry.
+    fn lines(&mut self) -> (Vec<Value>, i64) {
+        let mut out = Vec::new();
+        let mut tax = 0i64;
+        let order = self.order;
+        for (n, l) in order.lines.iter().filter(|l| l.qty != 0).enumerate() {
+            let at = format!("line {} ({}): ", n + 1, l.display_name);
+            let product = self.id(IdKind::Product, &l.product, &at);
+            let tax_ids = self.tax_ids(l, &at);
+            let untaxed = l.untaxed.unwrap_or(l.total);
+            tax += l.total - untaxed;
+            // Odoo's refund lines: negative quantity, positive price.
+            let sign = if l.unit_price < 0 { -1 } else { 1 };
+            let fields = json!({
+                "product_id": product,
+                "qty": (sign * l.qty) as f64 / 1000.0,
+                "price_unit": self.money(sign * l.unit_price),
+                "discount": l.discount as f64 / 100.0,
+                "price_subtotal": self.money(untaxed),
+                "price_subtotal_incl": self.money(l.total),
+                "full_product_name": l.display_name,
+                "customer_note": l.note,
+            });
+            out.push(self.line(&l.id, fields, tax_ids));
+        }
+        let tip = order.totals.tip;
+        if tip != 0 {
+            match self.target.tip_product {
+                Some(product) => {
+                    let fields = json!({
+                        "product_id": product,
+                        "qty": 1.0,
+                        "price_unit": self.money(tip),
+                        "discount": 0.0,
+                        "price_subtotal": self.money(tip),
+                        "price_subtotal_incl": self.money(tip),
+                        "full_product_name": "Tip",
+                        "customer_note": "",
+                    });
+                    out.push(self.line("tip", fields, Vec::new()));
                 }
-                lines.push(json!([0, 0, line]));
+                None => self.problems.push("the order has a tip and the sink has no `tip_product`".into()),
             }
-            None => p.0.push("the order has a tip and the sink has no `tip_product`".into()),
         }
+        (out, tax)
     }
 
-    let mut payments = Vec::new();
-    for (n, pay) in order.payments.iter().enumerate() {
-        let at = format!("payment {}: ", n + 1);
-        let method = p.id(ids, IdKind::PaymentMethod, &pay.method, &at);
-        // What was handed over: the server gives `amount_return` back.
-        let handed = money(pay.amount + pay.change + pay.tip);
-        let date = odoo_datetime(pay.by.at_ms);
-        payments.push(match target.api {
-            OdooApi::CreateFromUi => json!([0, 0, {
-                "name": date, "payment_method_id": method, "amount": handed,
-                "payment_status": "", "ticket": "", "card_type": "", "cardholder_name": "", "transaction_id": "",
-            }]),
-            OdooApi::SyncFromUi => json!([0, 0, {
-                "uuid": uuid_from(&format!("{}/{}", order.id, pay.id)),
-                "payment_date": date, "payment_method_id": method, "amount": handed,
-            }]),
-        });
+    /// The payments, each with what was handed over (the server gives
+    /// `amount_return` back as a negative cash payment).
+    fn payments(&mut self) -> Vec<Value> {
+        let order = self.order;
+        let mut out = Vec::new();
+        for (n, pay) in order.payments.iter().enumerate() {
+            let method = self.id(IdKind::PaymentMethod, &pay.method, &format!("payment {}: ", n + 1));
+            let handed = self.money(pay.amount + pay.change + pay.tip);
+            let date = odoo_datetime(pay.by.at_ms);
+            out.push(match self.target.api {
+                OdooApi::CreateFromUi => json!([0, 0, {
+                    "name": date, "payment_method_id": method, "amount": handed,
+                    "payment_status": "", "ticket": "", "card_type": "", "cardholder_name": "", "transaction_id": "",
+                }]),
+                OdooApi::SyncFromUi => json!([0, 0, {
+                    "uuid": uuid_from(&format!("{}/{}", order.id, pay.id)),
+                    "payment_date": date, "payment_method_id": method, "amount": handed,
+                }]),
+            });
+        }
+        out
     }
-    if !p.0.is_empty() {
-        return Err(NotSendable(p.0));
+}
+
+/// Maps one paid order. `order` is the order's JSON.
+pub fn odoo_order(order: &Value, target: &OdooTarget, ids: &OdooIds) -> Result<OdooOrder, NotSendable> {
+    let order = Order::deserialize(order).map_err(|e| NotSendable(vec![format!("unreadable order: {e}")]))?;
+    let scale = 10f64.powi(i32::from(ids.decimals()));
+    let mut m = Mapper { target, ids, order: &order, scale, problems: Vec::new() };
+    if order.state != "paid" {
+        m.problems.push(format!("order {} is {}: only paid orders go to Odoo", order.id, order.state));
+    }
+    let h = m.header();
+    let (lines, tax_from_lines) = m.lines();
+    let payments = m.payments();
+    if !m.problems.is_empty() {
+        return Err(NotSendable(m.problems));
     }
 
+    let uuid = uuid_from(&order.id);
     let date = odoo_datetime(order.closed.as_ref().map_or(order.created.at_ms, |c| c.at_ms));
     let t = &order.totals;
-    let amount_tax = t.tax.unwrap_or(tax_from_lines);
-    let amount_total = money(t.total + t.tip);
-    let amount_paid = money(t.paid + t.tip);
-    let amount_return = money(t.change);
-    let (partner, fiscal_position_id) =
-        (partner.map_or(json!(false), |x| json!(x)), fiscal_position.map_or(json!(false), |(_, x)| json!(x)));
+    // The same for both shapes.
+    let common = json!({
+        "name": h.reference,
+        "sequence_number": h.sequence,
+        "user_id": h.user,
+        "partner_id": h.partner,
+        "fiscal_position_id": h.fiscal_position,
+        "date_order": date,
+        "amount_total": m.money(t.total + t.tip),
+        "amount_paid": m.money(t.paid + t.tip),
+        "amount_tax": m.money(t.tax.unwrap_or(tax_from_lines)),
+        "amount_return": m.money(t.change),
+        "lines": lines,
+        "to_invoice": false,
+        "is_tipped": t.tip != 0,
+        "tip_amount": m.money(t.tip),
+        "access_token": uuid,
+    });
+    let mut record = common;
+    if let Some(table) = h.table {
+        record["table_id"] = json!(table);
+        record["customer_count"] = json!(order.guests);
+    }
     let payload = match target.api {
         OdooApi::CreateFromUi => {
-            let mut data = json!({
-                "name": reference,
-                "uid": uid,
-                "sequence_number": sequence,
-                "pos_session_id": target.session_id,
-                "user_id": user,
-                "partner_id": partner,
-                "pricelist_id": pricelist,
-                "fiscal_position_id": fiscal_position_id,
-                // 13-16 read `creation_date`, 17 `date_order`.
-                "creation_date": date,
-                "date_order": date,
-                "amount_total": amount_total,
-                "amount_paid": amount_paid,
-                "amount_tax": money(amount_tax),
-                "amount_return": amount_return,
-                "lines": lines,
-                "statement_ids": payments,
-                "to_invoice": false,
-                "is_tipped": t.tip != 0,
-                "tip_amount": money(t.tip),
-                "access_token": uuid,
-                "server_id": false,
-            });
-            if let Some(table) = table {
-                data["table_id"] = json!(table);
-                data["customer_count"] = json!(order.guests);
-            }
-            json!({"id": uid, "data": data, "to_invoice": false})
+            record["uid"] = json!(h.uid);
+            record["pos_session_id"] = json!(target.session_id);
+            record["pricelist_id"] = json!(h.pricelist);
+            // 13-16 read `creation_date`, 17 `date_order`.
+            record["creation_date"] = json!(date);
+            record["statement_ids"] = json!(payments);
+            record["server_id"] = json!(false);
+            json!({"id": h.uid, "data": record, "to_invoice": false})
         }
         OdooApi::SyncFromUi => {
-            let mut record = json!({
-                "name": reference,
-                "uuid": uuid,
-                "access_token": uuid,
-                "session_id": target.session_id,
-                "state": "paid",
-                "sequence_number": sequence,
-                "user_id": user,
-                "partner_id": partner,
-                "fiscal_position_id": fiscal_position_id,
-                "date_order": date,
-                "amount_total": amount_total,
-                "amount_paid": amount_paid,
-                "amount_tax": money(amount_tax),
-                "amount_return": amount_return,
-                "lines": lines,
-                "payment_ids": payments,
-                "to_invoice": false,
-                "is_tipped": t.tip != 0,
-                "tip_amount": money(t.tip),
-            });
             // Only fields pos.order has: 18 creates the record from the
             // dict as it is, and an unknown key is an error.
-            if let Some(pl) = pricelist {
+            record["uuid"] = json!(uuid);
+            record["session_id"] = json!(target.session_id);
+            record["state"] = json!("paid");
+            record["payment_ids"] = json!(payments);
+            if let Some(pl) = h.pricelist {
                 record["pricelist_id"] = json!(pl);
-            }
-            if let Some(table) = table {
-                record["table_id"] = json!(table);
-                record["customer_count"] = json!(order.guests);
             }
             if !order.note.is_empty() {
                 record["general_note"] = json!(order.note);
@@ -370,7 +404,7 @@ pub fn odoo_order(order: &Value, target: &OdooTarget, ids: &OdooIds) -> Result<O
             record
         }
     };
-    Ok(OdooOrder { reference, uuid, payload })
+    Ok(OdooOrder { reference: h.reference, uuid, payload })
 }
 
 /// The product's catalogue taxes when the fiscal position maps them onto

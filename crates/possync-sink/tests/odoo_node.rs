@@ -16,6 +16,7 @@ use possync::model::{
     Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, SinkName, Tender,
     TerminalId,
 };
+use possync_catalogue::ProductId;
 use possync_catalogue::import::from_odoo_session;
 use possync_sink::{OdooApi, OdooAuth, OdooConfig, OdooSink, OdooTarget, Secret};
 
@@ -140,5 +141,94 @@ async fn a_terminal_delivers_each_paid_order_to_odoo_once_and_holds_only_the_one
     let held_view = node.order(&held).await.unwrap().unwrap();
     let record = &held_view.delivery[&SinkName::parse("odoo").unwrap()];
     assert!(record.delivered().is_none() && record.attempts >= 1);
+    node.shutdown().await.unwrap();
+}
+
+/// The order view with issue 15's tax copies, as a terminal with the
+/// catalogue imported from Odoo makes it, reaches Odoo 18 with its taxes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_with_odoo_s_catalogue_sends_the_line_taxes_and_totals_it_computed() {
+    let fake = FakeOdoo::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("odoo.pw");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    let catalogue =
+        from_odoo_session(&std::fs::read_to_string(format!("{FIXTURES}/session.json")).unwrap()).unwrap();
+    let config = OdooConfig {
+        url: fake.url(),
+        ca_file: None,
+        db: fake_odoo::DB.into(),
+        auth: OdooAuth::Password { login: LOGIN.into(), password: Secret::File(pw) },
+        target: OdooTarget {
+            api: OdooApi::SyncFromUi,
+            session_id: 42,
+            terminals: BTreeMap::from([("T1".to_owned(), 1)]),
+            tip_product: None,
+        },
+        timeout: Duration::from_secs(10),
+    };
+    let sink =
+        Arc::new(OdooSink::new(SinkName::parse("odoo").unwrap(), config, Some(catalogue.clone())).unwrap());
+    let node = Node::builder("odoo-test", TerminalId::parse("T1").unwrap(), dir.path().join("T1"))
+        .initial_catalogue(catalogue.clone())
+        .sink(sink)
+        .spawn()
+        .await
+        .unwrap();
+    let user = "2";
+    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
+    let order = node.open_order(user, template).await.unwrap();
+    for (product, units) in [("11", 2), ("12", 1)] {
+        let id = ProductId::parse(product).unwrap();
+        let priced = catalogue.price_line(&id, Quantity::units(units), None, None).unwrap();
+        let line = NewLine {
+            id: LineId::from_random(random()),
+            product: product.into(),
+            display_name: catalogue.product(&id).unwrap().name.clone(),
+            qty: Quantity::units(units),
+            unit_price: priced.unit_price,
+            discount: Default::default(),
+            note: String::new(),
+            ext: Default::default(),
+            taxes: priced.taxes,
+        };
+        node.edit(user, &order, Edit::AddLine(line)).await.unwrap();
+    }
+    let view = node.order(&order).await.unwrap().unwrap();
+    // 2 × 2.50 with 10 % included, 12.00 + 21 %.
+    assert_eq!((view.totals.total.0, view.totals.tax.0), (500 + 1452, 45 + 252), "{:?}", view.totals);
+    let tender = Tender {
+        payment: PaymentId::from_random(random()),
+        method: "2".into(),
+        tendered: view.totals.due,
+        tip: Money(0),
+    };
+    node.edit(user, &order, Edit::Pay(tender)).await.unwrap();
+    node.edit(user, &order, Edit::MarkPaid).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while fake.state().created.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {:?}",
+            node.status().await.unwrap().sinks
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = fake.state().created[0].order.clone();
+    assert_eq!(sent["amount_total"], serde_json::json!(19.52));
+    assert_eq!(sent["amount_tax"], serde_json::json!(2.97));
+    let lines = sent["lines"].as_array().unwrap();
+    assert_eq!(lines[0][2]["tax_ids"], serde_json::json!([[6, 0, [5]]]));
+    assert_eq!(
+        (lines[0][2]["price_subtotal"].clone(), lines[0][2]["price_subtotal_incl"].clone()),
+        (serde_json::json!(4.55), serde_json::json!(5.0))
+    );
+    assert_eq!(lines[1][2]["tax_ids"], serde_json::json!([[6, 0, [6]]]));
+    assert_eq!(
+        (lines[1][2]["price_subtotal"].clone(), lines[1][2]["price_subtotal_incl"].clone()),
+        (serde_json::json!(12.0), serde_json::json!(14.52))
+    );
+    assert_eq!(sent["payment_ids"][0][2]["amount"], serde_json::json!(19.52));
     node.shutdown().await.unwrap();
 }
