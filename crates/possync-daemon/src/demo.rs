@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use possync::model::{
     Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId,
 };
-use possync::{Node, SessionKey};
+use possync::{Node, SessionKey, random_u128};
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
@@ -137,17 +137,11 @@ const MENU: [(&str, &str, i64); 6] = [
     ("cake", "Cake", 590),
 ];
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
 /// A line of `units` of the menu's item `index`, with a fresh id.
-fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
+fn menu_line(index: usize, units: i64, note: &str) -> Result<NewLine> {
     let (product, name, price) = MENU[index % MENU.len()];
-    NewLine {
-        id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
+    Ok(NewLine {
+        id: LineId::from_random(random_u128()?),
         product: product.into(),
         display_name: name.into(),
         qty: Quantity::units(units),
@@ -155,7 +149,7 @@ fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
         discount: Default::default(),
         note: note.into(),
         ext: Default::default(),
-    }
+    })
 }
 
 /// A restaurant rush from every terminal at once: each opens `orders`
@@ -176,7 +170,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
                 template.guests = 1 + (k % 4) as u32;
                 let order = node.open_order(&user, template).await?;
                 for n in 0..3 {
-                    let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "");
+                    let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "")?;
                     let id = line.id.clone();
                     node.edit(&user, &order, Edit::AddLine(line)).await?;
                     if n == 0 {
@@ -192,7 +186,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             for other in &others {
                 for view in other.orders(false).await?.into_iter().take(orders / 2) {
                     if node.order(&view.id).await?.is_some() {
-                        let line = menu_line(5, 1, "shared dessert");
+                        let line = menu_line(5, 1, "shared dessert")?;
                         // The order may have been paid meanwhile: that is a
                         // refusal the rush expects, not an error.
                         let _ = node.edit(&user, &view.id, Edit::AddLine(line)).await;
@@ -203,7 +197,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             for order in mine.iter().step_by(2) {
                 if let Some(v) = node.order(order).await? {
                     if v.totals.due.0 > 0 {
-                        let payment = PaymentId::from_random(u128::from(random_u64()));
+                        let payment = PaymentId::from_random(random_u128()?);
                         let pay = Edit::AddPayment { payment, method: "card".into(), amount: v.totals.due };
                         node.edit(&user, order, pay).await?;
                     }

@@ -177,10 +177,12 @@ fn main() -> Result<()> {
                 };
                 run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }).await
             }
-            Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
+            Command::Status(c) => {
+                print_json(&client::get_json(c.api, "/api/status", c.token.as_deref()).await?)
+            }
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {
                 let path = if archived { "/api/orders?archived=true" } else { "/api/orders" };
-                let orders = client::get_json(c.api, path, c.token.as_deref())?;
+                let orders = client::get_json(c.api, path, c.token.as_deref()).await?;
                 for o in orders.as_array().into_iter().flatten() {
                     println!(
                         "{:<12} {:<10} {:<8} table {:<6} total {:>8} {}",
@@ -195,10 +197,10 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
-                print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
+                print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref()).await?)
             }
             Command::Export { client: c, odoo } => {
-                let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
+                let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref()).await?;
                 let paid = export::paid(&orders);
                 let out: Vec<_> = if odoo { paid.iter().map(export::to_odoo).collect() } else { paid };
                 print_json(&serde_json::Value::Array(out))

@@ -1,7 +1,6 @@
 //! [`Node`]: the cheap, cloneable handle an embedding POS program holds.
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
@@ -11,6 +10,7 @@ use possync_model::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::clock::wall_ms;
 use crate::config::NodeBuilder;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
@@ -118,10 +118,6 @@ pub struct Node {
     pub(crate) listen_addrs: Vec<Multiaddr>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 impl Node {
     /// Starts configuring a node of multi-session `session`.
     pub fn builder(
@@ -153,7 +149,7 @@ impl Node {
     }
 
     fn ctx(&self, user: &str) -> EditContext {
-        EditContext::new(user, self.terminal.clone(), now_ms())
+        EditContext::new(user, self.terminal.clone(), wall_ms())
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {

@@ -34,6 +34,7 @@
 
 mod actor;
 mod admission;
+mod clock;
 mod config;
 mod dialer;
 mod event;
@@ -42,6 +43,7 @@ mod keys;
 mod liveness;
 pub mod net;
 mod payment_claim;
+mod random;
 mod relay_delay;
 mod sinks;
 mod slow_peers;
@@ -55,6 +57,7 @@ pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
+pub use random::{NoRandomness, random_u128};
 pub use sinks::{DeliveryResult, Sink};
 pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
 

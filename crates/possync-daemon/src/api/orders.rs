@@ -11,11 +11,9 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 
-pub(super) fn random_bits() -> u128 {
-    let mut b = [0u8; 16];
-    // An all-zero id is still unique enough to fail loudly on reuse.
-    let _ = getrandom::fill(&mut b);
-    u128::from_le_bytes(b)
+/// Random bits for a new line's or payment's id; an error when the OS has none.
+pub(super) fn random_bits() -> Result<u128, ApiError> {
+    Ok(possync::random_u128()?)
 }
 
 pub(super) fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
@@ -93,7 +91,9 @@ pub async fn edit(
     let Json(b) = body?;
     check_user(&b.user)?;
     let id = parse_order_id(&id)?;
-    let edit = parse_edit(b.edit, random_bits)?;
+    // An edit names at most one new line or payment.
+    let fresh = random_bits()?;
+    let edit = parse_edit(b.edit, || fresh)?;
     // Money given back and reviews closed take a manager, whatever the route.
     if matches!(edit, Edit::ResolveReview { .. } | Edit::Refund(_))
         && let Some(why) = state.policy.refuses_manager_action(&b.user)
