@@ -220,10 +220,8 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
 
 /// The `floor` subcommand: the bare stack alone, as `propagation` measures
 /// possync.
-pub async fn run(args: &[String]) -> Result<()> {
-    let nodes: usize = crate::flag(args, "--nodes", 5)?;
-    let rate: u64 = crate::flag(args, "--rate", 100)?;
-    let seconds: u64 = crate::flag(args, "--seconds", 10)?;
+pub async fn run(args: crate::propagation::RateArgs) -> Result<()> {
+    let crate::propagation::RateArgs { nodes, rate, seconds } = args;
     let (p, delivered) = measure(nodes, rate, seconds).await?;
     println!("| swarms | edits/s | samples | delivered | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
