@@ -4,7 +4,7 @@
 //! with possync's configuration (`gossipsub_config`: Signed + Strict,
 //! possync's message id, mesh and heartbeat, a message forwarded once it is
 //! applied), no storage, no engine, no model. Each swarm holds its own copy
-//! of every order document ([`raw_order`](crate::raw_order): possync's
+//! of every order document ([`raw_order`]: possync's
 //! shape). As possync's terminals each edit one of their own orders, moving
 //! on every [`EDITS_PER_ORDER`](crate::common::EDITS_PER_ORDER) edits, each swarm edits one of its own: an
 //! edit is the quantity increment and stamps of `Edit::ChangeQty`, one
