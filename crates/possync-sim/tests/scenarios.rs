@@ -1,4 +1,4 @@
-//! Acceptance scenarios of `shared/SCENARIOS.md`, in the simulator. Each ends
+//! Acceptance scenarios of `docs/SCENARIOS.md`, in the simulator. Each ends
 //! with the invariant checks: identical heads and JSON on every live terminal,
 //! every acknowledged edit everywhere, no duplicate orders, bounded state.
 
