@@ -4,7 +4,7 @@
 //! every terminal holds identical orders.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,24 @@ pub struct DemoOptions {
     pub sinks: Vec<crate::sink_config::SinkConfig>,
 }
 
+/// Where the demo's terminals keep their data: the directory given, or a
+/// fresh temporary one, removed when this is dropped (after the terminals
+/// have shut down).
+#[derive(Debug)]
+pub enum DemoData {
+    Kept(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl DemoData {
+    pub fn path(&self) -> &Path {
+        match self {
+            DemoData::Kept(p) => p,
+            DemoData::Temporary(t) => t.path(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DemoTerminal {
     pub node: Node,
@@ -39,7 +57,7 @@ pub struct DemoTerminal {
 /// Starts the terminals and their API servers. The API ports are taken
 /// first, so that a port in use fails before anything is written; a
 /// terminal that fails to start takes the demo's temporary data with it.
-pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
+pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, DemoData)> {
     if !(1..=26).contains(&opts.terminals) {
         bail!("--terminals must be between 1 and 26");
     }
@@ -56,18 +74,20 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         listeners.push(listener);
     }
     let dir = match &opts.data_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
+        Some(d) => DemoData::Kept(d.clone()),
+        None => DemoData::Temporary(
+            tempfile::Builder::new()
+                .prefix("possync-demo-")
+                .tempdir()
+                .context("creating the demo's temporary data directory")?,
+        ),
     };
     let mut terminals: Vec<DemoTerminal> = Vec::new();
-    match spawn_terminals(&dir, listeners, &opts.sinks, &mut terminals).await {
+    match spawn_terminals(dir.path(), listeners, &opts.sinks, &mut terminals).await {
         Ok(()) => Ok((terminals, dir)),
         Err(e) => {
             for t in &terminals {
                 let _ = t.node.shutdown().await;
-            }
-            if opts.data_dir.is_none() {
-                let _ = std::fs::remove_dir_all(&dir);
             }
             Err(e)
         }

@@ -305,7 +305,11 @@ async fn shutdown_signal() {
 
 async fn run_demo(opts: DemoOptions) -> Result<()> {
     let (terminals, dir) = demo::start(&opts).await?;
-    println!("possync demo: {} terminals on this machine (data in {})", terminals.len(), dir.display());
+    println!(
+        "possync demo: {} terminals on this machine (data in {})",
+        terminals.len(),
+        dir.path().display()
+    );
     for t in &terminals {
         println!("  terminal {}: http://{}/", t.node.terminal(), t.api);
     }
@@ -318,9 +322,7 @@ async fn run_demo(opts: DemoOptions) -> Result<()> {
         for t in &terminals {
             t.node.shutdown().await?;
         }
-        if opts.data_dir.is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+        drop(dir);
         let (count, lines) = result?;
         println!(
             "rush done in {:.1} s: {made} orders opened; every terminal holds identical orders: {count} orders, {lines} lines",
@@ -344,9 +346,8 @@ async fn run_demo(opts: DemoOptions) -> Result<()> {
     for t in &terminals {
         t.node.shutdown().await?;
     }
-    if opts.data_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    // A temporary data directory goes now, after the terminals closed it.
+    drop(dir);
     Ok(())
 }
 
