@@ -2,7 +2,7 @@
 //! denominations are not used, an amount paid in cash is rounded to a step
 //! (0.05 in Switzerland), and the difference is booked apart.
 
-use possync_model::Money;
+use possync_money::Money;
 use serde::{Deserialize, Serialize};
 
 /// Odoo's `rounding_method`.

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use possync_model::Quantity;
+use possync_money::Quantity;
 use serde::{Deserialize, Serialize};
 
 use crate::cash_rounding::CashRounding;

@@ -7,7 +7,7 @@
 //! pass forwards computes each tax. The rules are written out in
 //! `docs/ORDER_MODEL.md`, "Taxes and totals".
 
-use possync_model::{Discount, Money, Quantity};
+use possync_money::{Discount, Money, Quantity};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::TaxId;

@@ -61,7 +61,7 @@ impl Currency {
     }
 
     /// `amount` (minor units) as text with the symbol, e.g. `12.50 €`.
-    pub fn format(&self, amount: possync_model::Money) -> String {
+    pub fn format(&self, amount: possync_money::Money) -> String {
         let n = crate::decimal::format_scaled(amount.0, u32::from(self.decimals));
         // Always show every decimal place, as a till does.
         let n = match (self.decimals, n.split_once('.')) {
@@ -83,11 +83,11 @@ mod tests {
     #[test]
     fn formats_every_decimal() {
         let eur = Currency::eur();
-        assert_eq!(eur.format(possync_model::Money(1250)), "12.50 €");
-        assert_eq!(eur.format(possync_model::Money(-5)), "-0.05 €");
-        assert_eq!(eur.format(possync_model::Money(300)), "3.00 €");
+        assert_eq!(eur.format(possync_money::Money(1250)), "12.50 €");
+        assert_eq!(eur.format(possync_money::Money(-5)), "-0.05 €");
+        assert_eq!(eur.format(possync_money::Money(300)), "3.00 €");
         let usd =
             Currency { code: "USD".into(), symbol: "$".into(), position: SymbolPosition::Before, ..eur };
-        assert_eq!(usd.format(possync_model::Money(1999)), "$19.99");
+        assert_eq!(usd.format(possync_money::Money(1999)), "$19.99");
     }
 }

@@ -3,7 +3,7 @@
 //! take-away instead of eat-in VAT, and adjust a price that included a
 //! replaced tax.
 
-use possync_model::Money;
+use possync_money::Money;
 use serde::{Deserialize, Serialize};
 
 use crate::compute_all::compute_all;

@@ -78,4 +78,4 @@ pub use user::{Role, User};
 pub use validation_error::{ValidationError, ValidationErrors};
 
 /// The money types of the order model, so callers name the same ones.
-pub use possync_model::{Discount, Money, Quantity};
+pub use possync_money::{Discount, Money, Quantity};

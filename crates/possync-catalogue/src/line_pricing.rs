@@ -3,7 +3,7 @@
 //! these snapshots and the order's [`PricingRules`] alone, so every terminal
 //! gets the same totals whatever catalogue version it holds.
 
-use possync_model::{Discount, Money, Quantity};
+use possync_money::{Discount, Money, Quantity};
 use serde::{Deserialize, Serialize};
 
 use crate::compute_all::{LineTaxes, compute_line};

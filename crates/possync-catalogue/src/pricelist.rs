@@ -4,7 +4,7 @@
 //! wins, as the POS does with Odoo's item order (`applied_on, min_quantity
 //! desc, categ_id desc, id desc`); an import writes them in that order.
 
-use possync_model::{Money, Quantity};
+use possync_money::{Money, Quantity};
 use serde::{Deserialize, Serialize};
 
 use crate::decimal::{DecimalText, format_scaled, parse_scaled};

@@ -1,6 +1,6 @@
 //! Products (Odoo `product.product`, as the POS loads them).
 
-use possync_model::Money;
+use possync_money::Money;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CategoryId, ProductId, TaxId};

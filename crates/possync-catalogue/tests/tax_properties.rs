@@ -129,7 +129,7 @@ proptest! {
         let pricing = LinePricing { unit_price: Money(price), taxes: vec![tax] };
         let rules = PricingRules::cents(method);
         let line = pricing.compute(Quantity(qty), Discount::NONE, &rules).expect("bounded");
-        let expected = possync_catalogue::Money(possync_model_line_total(price, qty));
+        let expected = possync_catalogue::Money(possync_money_line_total(price, qty));
         prop_assert_eq!(line.total_included, expected);
         let t = totals(&[(pricing, Quantity(qty), Discount::NONE)], &rules);
         prop_assert_eq!(t.total, expected);
@@ -146,7 +146,7 @@ proptest! {
 }
 
 /// The order model's own line total (half away from zero), as a cross-check.
-fn possync_model_line_total(price: i64, qty: i64) -> i64 {
+fn possync_money_line_total(price: i64, qty: i64) -> i64 {
     let n = i128::from(price) * i128::from(qty);
     ((n + 500) / 1000) as i64
 }

@@ -169,6 +169,7 @@ fn menu_line(index: usize, units: i64, note: &str) -> Result<NewLine> {
         discount: Default::default(),
         note: note.into(),
         ext: Default::default(),
+        taxes: Vec::new(),
     })
 }
 

@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
     ChangeSummary, DeliveryEdit, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId,
-    OrderName, OrderView, Quantity, RemoteApplied, SinkName, TerminalId, decode_changes,
+    OrderName, OrderView, Quantity, RemoteApplied, Roles, SinkName, TerminalId, decode_changes,
 };
 
+mod catalogue_sync;
+
+use crate::catalogue_doc::CatalogueDoc;
 use crate::claims::{ClaimAct, Claims, PaymentClaim};
 use crate::config::EngineConfig;
 use crate::delivery::{Deliveries, DeliveryAct, SinkStatus};
@@ -116,6 +119,11 @@ pub struct Engine<P: PeerId> {
     /// The latest `now` any input brought, for inputs that carry none
     /// (`peer_down`).
     last_now: Instant,
+    /// Who may make manager-only changes (from the catalogue's users); a
+    /// peer's change that makes one by anyone else is refused.
+    roles: Roles,
+    /// The catalogue shared by the multi-session (`engine/catalogue_sync.rs`).
+    catalogue: CatalogueDoc,
 }
 
 impl<P: PeerId> Engine<P> {
@@ -124,6 +132,7 @@ impl<P: PeerId> Engine<P> {
             summary: Summary::new(cfg.summary_buckets),
             next_maintenance: now + MAINTENANCE_INTERVAL,
             terminal: terminal.clone(),
+            catalogue: CatalogueDoc::new(actor.clone()),
             actor,
             rng: SplitMix64::new(seed),
             orders: Orders::default(),
@@ -137,8 +146,20 @@ impl<P: PeerId> Engine<P> {
             claims: Claims::new(cfg.payment_claim_ttl, cfg.payment_claim_ack_timeout),
             deliveries: Deliveries::new(cfg.delivery.clone(), terminal.clone(), now),
             last_now: now,
+            roles: Roles::Anyone,
             cfg,
         }
+    }
+
+    /// Who may make manager-only changes. The catalogue's users set it each
+    /// time the catalogue changes (`engine/catalogue_sync.rs`); this is for
+    /// tests that want roles without a catalogue.
+    pub fn set_roles(&mut self, roles: Roles) {
+        self.roles = roles;
+    }
+
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 
     pub fn terminal(&self) -> &TerminalId {
@@ -654,7 +675,7 @@ impl<P: PeerId> Engine<P> {
             return Verdict::Ignore;
         }
         let entry = self.orders.get_mut(&order).expect("ensured above");
-        match entry.doc.apply_remote(changes) {
+        match entry.doc.apply_remote_with_roles(changes, &self.roles) {
             Ok(applied) if applied.new_changes.is_empty() && applied.missing_deps.is_empty() => {
                 // Nothing new: normal now and then, an offence in a storm.
                 let cfg = &self.cfg;
@@ -718,6 +739,8 @@ impl<P: PeerId> Engine<P> {
                 self.claims.on_release(&order, token, heads, held, &mut acts);
                 self.claim_acts(now, acts);
             }
+            Ok(Direct::CatalogueHeads { heads }) => self.on_catalogue_heads(&from, heads),
+            Ok(Direct::CatalogueDoc { bytes }) => self.on_catalogue_doc(&from, &bytes),
         }
         self.flush();
     }
@@ -809,6 +832,8 @@ impl<P: PeerId> Engine<P> {
     fn send_summary(&mut self, peer: &P) {
         let msg = Direct::Summary { buckets: self.summary.hashes().to_vec() };
         self.send(peer, msg.encode());
+        // The catalogue rides along with every catch-up round.
+        self.send_catalogue_heads(peer);
     }
 
     fn on_summary(&mut self, from: &P, theirs: &[u64]) {
@@ -969,7 +994,7 @@ impl<P: PeerId> Engine<P> {
             match self.orders.get_mut(&id) {
                 Some(entry) if entry.is_complete() => {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
-                    match entry.doc.apply_remote(new) {
+                    match entry.doc.apply_remote_with_roles(new, &self.roles) {
                         Ok(applied) => self.after_remote(now, from, &id, applied),
                         Err(e) => self.reject_offence(
                             now,
@@ -1085,7 +1110,7 @@ impl<P: PeerId> Engine<P> {
             });
             session.last_activity = now;
             let entry = self.orders.get_mut(&id).expect("ensured above");
-            match entry.doc.receive_sync_message(&mut session.state, message) {
+            match entry.doc.receive_sync_message_with_roles(&mut session.state, message, &self.roles) {
                 Ok(applied) => {
                     match entry.doc.generate_sync_message(&mut session.state) {
                         Some(msg) => peer.outgoing_sync.push((id.clone(), msg.encode())),

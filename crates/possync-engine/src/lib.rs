@@ -15,9 +15,13 @@
 //!   claims ([`PaymentClaim`]: who is taking an order's payment right now),
 //!   and the delivery outbox (`delivery.rs`: which closed orders go to which
 //!   back office, when, and from which terminal).
+//! - [`CatalogueDoc`]: the catalogue every terminal shares, one Automerge
+//!   document replaced whole and checked on receipt (`catalogue_doc.rs`),
+//!   replicated by the engine (`engine/catalogue_sync.rs`).
 //!
 //! How a runtime drives it is in `docs/ARCHITECTURE.md`.
 
+mod catalogue_doc;
 mod claims;
 mod config;
 mod delivery;
@@ -31,6 +35,7 @@ mod rng;
 pub mod summary;
 pub mod wire;
 
+pub use catalogue_doc::{CatalogueDoc, CatalogueError, IMPORT_USER, VersionedCatalogue, may_replace};
 pub use claims::PaymentClaim;
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};

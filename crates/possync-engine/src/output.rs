@@ -46,6 +46,9 @@ pub enum StoreOp {
     Delete { order: OrderId },
     /// The next order-name sequence number of this terminal.
     NextSequence(u64),
+    /// Replace the stored catalogue document (the whole saved document,
+    /// handed back at start-up with [`crate::Engine::restore_catalogue`]).
+    Catalogue { bytes: Vec<u8> },
 }
 
 /// Where a change came from.
@@ -66,6 +69,9 @@ pub enum Event<P> {
     PaymentClaim { order: OrderId, claim: Option<crate::PaymentClaim> },
     /// Data from a peer was refused; nothing was applied.
     Rejected { from: P, reason: Rejection },
+    /// The catalogue in force changed (read it with
+    /// [`crate::Engine::catalogue`]).
+    CatalogueChanged { version: u64, origin: Origin<P> },
 }
 
 /// Why a peer's data was refused.
@@ -91,6 +97,10 @@ pub enum Rejection {
     /// More gossip bringing nothing new than the per-peer budget allows.
     #[error("storm of duplicate gossip (only changes already held)")]
     Duplicates,
+    /// Catalogue changes that do not validate, or by a user who may not
+    /// make them.
+    #[error("catalogue: {detail}")]
+    Catalogue { detail: String },
 }
 
 impl Rejection {
@@ -104,6 +114,7 @@ impl Rejection {
             Rejection::Flood { .. } => "flood",
             Rejection::Oversized { .. } => "oversized",
             Rejection::Duplicates => "duplicates",
+            Rejection::Catalogue { .. } => "invalid_catalogue",
         }
     }
 }

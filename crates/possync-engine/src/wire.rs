@@ -59,6 +59,13 @@ pub enum Direct {
     /// until it holds them, so that nobody pays again before the payment
     /// that was just taken has arrived.
     ClaimRelease { order: OrderId, token: u64, heads: Vec<ChangeHash> },
+    /// The heads of the sender's catalogue document (kind 24): sent when a
+    /// peer comes up, after every catalogue change, and with each
+    /// anti-entropy summary. See [`crate::CatalogueDoc`].
+    CatalogueHeads { heads: Vec<ChangeHash> },
+    /// Catalogue changes the receiver lacks, or the sender's whole catalogue
+    /// document (kind 25): what Automerge's `load_incremental` takes.
+    CatalogueDoc { bytes: Vec<u8> },
 }
 
 /// One terminal's claim on an order's payment, as it travels.
@@ -88,6 +95,8 @@ const KIND_SYNC: u8 = 20;
 const KIND_CLAIM: u8 = 21;
 const KIND_CLAIM_REPLY: u8 = 22;
 const KIND_CLAIM_RELEASE: u8 = 23;
+const KIND_CATALOGUE_HEADS: u8 = 24;
+const KIND_CATALOGUE_DOC: u8 = 25;
 
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,6 +227,19 @@ impl Direct {
                 }
                 w.out
             }
+            Direct::CatalogueHeads { heads } => {
+                let mut w = Writer::new(KIND_CATALOGUE_HEADS);
+                w.varint(heads.len() as u64);
+                for h in heads {
+                    w.out.extend_from_slice(&h.0);
+                }
+                w.out
+            }
+            Direct::CatalogueDoc { bytes } => {
+                let mut w = Writer::new(KIND_CATALOGUE_DOC);
+                w.bytes(bytes);
+                w.out
+            }
         }
     }
 
@@ -295,6 +317,8 @@ impl Direct {
                 })?;
                 Direct::ClaimRelease { order, token, heads }
             }
+            KIND_CATALOGUE_HEADS => Direct::CatalogueHeads { heads: r.list("heads", Reader::change_hash)? },
+            KIND_CATALOGUE_DOC => Direct::CatalogueDoc { bytes: r.bytes("catalogue document")?.to_vec() },
             other => return Err(WireError::UnknownKind(other)),
         };
         r.finish()?;
@@ -312,6 +336,8 @@ impl Direct {
             Direct::Claim(_) => "claim",
             Direct::ClaimReply { .. } => "claim_reply",
             Direct::ClaimRelease { .. } => "claim_release",
+            Direct::CatalogueHeads { .. } => "catalogue_heads",
+            Direct::CatalogueDoc { .. } => "catalogue_doc",
         }
     }
 }
@@ -438,6 +464,11 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn change_hash(&mut self) -> Result<ChangeHash, WireError> {
+        let h = self.take(32, "change hash")?;
+        ChangeHash::try_from(h).map_err(|e| WireError::Invalid { what: "change hash", detail: e.to_string() })
+    }
+
     fn pairs(&mut self) -> Result<Vec<(OrderId, Vec<u8>)>, WireError> {
         self.list("items", |r| Ok((r.order_id()?, r.bytes("payload")?.to_vec())))
     }
@@ -516,6 +547,9 @@ mod tests {
             Direct::Claim(claim()),
             Direct::ClaimReply { order: order(7), token: 3, granted: false, holder: claim() },
             Direct::ClaimRelease { order: order(7), token: u64::MAX, heads: vec![hash] },
+            Direct::CatalogueHeads { heads: vec![hash, hash] },
+            Direct::CatalogueHeads { heads: vec![] },
+            Direct::CatalogueDoc { bytes: vec![0x85, 0x6f, 0x4a, 0x83] },
         ];
         for msg in direct {
             assert_eq!(Direct::decode(&msg.encode()).unwrap(), msg);

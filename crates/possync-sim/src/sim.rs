@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
 
 use automerge::{ChangeHash, ReadDoc};
+use possync_catalogue::Catalogue;
 use possync_engine::{
-    ActorOwner, Engine, EngineConfig, EngineError, Event, Output, PaymentClaim, SplitMix64,
+    ActorOwner, CatalogueError, Engine, EngineConfig, EngineError, Event, Output, PaymentClaim, SplitMix64,
 };
 use possync_model::{
     Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, SinkName, TerminalId,
@@ -201,6 +202,14 @@ impl Sim {
         let node = self.nodes.get_mut(&id).expect("node exists");
         let mut engine = Engine::new(self.cfg.clone(), node.terminal.clone(), actor, seed, now);
         let report = engine.restore(now, node.store.stored_orders(), node.store.next_sequence);
+        if let Some(bytes) = &node.store.catalogue {
+            let restored = engine.restore_catalogue(bytes);
+            assert!(
+                restored.is_ok(),
+                "seed {}: node {id} restored a damaged catalogue: {restored:?}",
+                self.seed
+            );
+        }
         engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
         let sinks: Vec<SinkName> = self.sinks.keys().cloned().collect();
         engine.set_sinks(now, &sinks);
@@ -316,10 +325,32 @@ impl Sim {
         self.nodes[&id].engine.as_ref().expect("node is up")
     }
 
+    /// Who may make manager-only changes on `id` (its catalogue's users).
+    /// Set on the running engine: a restart starts it with every user
+    /// allowed again, as a terminal without a catalogue.
+    pub fn set_roles(&mut self, id: u64, roles: possync_model::Roles) {
+        self.node_mut(id).engine.as_mut().expect("node is up").set_roles(roles);
+    }
+
     // ----- local work -----------------------------------------------------
 
     pub fn ctx(&self, id: u64, user: &str) -> EditContext {
         EditContext::new(user, self.nodes[&id].terminal.clone(), self.now_ms())
+    }
+
+    /// `user` on terminal `id` replaces the catalogue of every terminal.
+    pub fn replace_catalogue(
+        &mut self,
+        id: u64,
+        user: &str,
+        catalogue: Catalogue,
+    ) -> Result<u64, CatalogueError> {
+        let ctx = self.ctx(id, user);
+        let now = self.now;
+        let engine = self.node_mut(id).engine.as_mut().expect("node is up");
+        let result = engine.replace_catalogue(now, &ctx, catalogue);
+        self.drain(id);
+        result
     }
 
     /// Opens an order on `id`; its opening change is acknowledged.
@@ -671,6 +702,9 @@ impl Sim {
         let ref_orders = reference.all_orders();
         for &other in rest {
             let e = self.engine(other);
+            if e.catalogue_heads() != reference.catalogue_heads() {
+                return Some(format!("catalogue differs between node {first} and node {other}"));
+            }
             let orders = e.all_orders();
             if orders != ref_orders {
                 return Some(format!(

@@ -11,6 +11,8 @@ pub struct SimStore {
     pub next_sequence: u64,
     pub orders: BTreeMap<OrderId, StoredRecord>,
     pub bytes_written: u64,
+    /// The catalogue document, as last persisted.
+    pub catalogue: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -40,6 +42,10 @@ impl SimStore {
                     self.orders.remove(&order);
                 }
                 StoreOp::NextSequence(n) => self.next_sequence = self.next_sequence.max(n),
+                StoreOp::Catalogue { bytes } => {
+                    self.bytes_written += bytes.len() as u64;
+                    self.catalogue = Some(bytes);
+                }
             }
         }
     }

@@ -32,6 +32,7 @@ fn paid_order(n: u128) -> OrderView {
             discount: Default::default(),
             note: String::new(),
             ext: Default::default(),
+            taxes: Vec::new(),
         };
         doc.edit(&ctx, &Edit::AddLine(line)).unwrap();
     }

@@ -57,6 +57,10 @@ fn workload() -> Vec<Vec<Vec<StoreOp>>> {
             }
             _ => {}
         }
+        if i % 5 == 4 {
+            // The catalogue document, replaced whole now and then.
+            batch.push(StoreOp::Catalogue { bytes: bytes(i * 10 + 9, 1500 + i * 100) });
+        }
         if i % 3 == 0 {
             // Not monotonic on purpose: the store keeps the maximum.
             batch.push(StoreOp::NextSequence(if i == 9 { 2 } else { i as u64 + 1 }));
@@ -86,6 +90,7 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
     let mut orders: BTreeMap<OrderId, Record> = BTreeMap::new();
     let mut archived = BTreeSet::new();
     let mut next_sequence = None;
+    let mut catalogue = None;
     for op in commits[..n].iter().flatten().flatten() {
         match op {
             StoreOp::Append { order, changes } => {
@@ -105,6 +110,7 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
                 archived.remove(order);
             }
             StoreOp::NextSequence(s) => next_sequence = Some(next_sequence.unwrap_or(0).max(*s)),
+            StoreOp::Catalogue { bytes } => catalogue = Some(bytes.clone()),
         }
     }
     Loaded {
@@ -116,11 +122,18 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
         archived,
         next_sequence: next_sequence.unwrap_or(1),
         damaged: Vec::new(),
+        catalogue,
     }
 }
 
 /// `Loaded` in a comparable form (`StoredOrder` has no `PartialEq`).
-type Plain = (Vec<(OrderId, Option<Vec<u8>>, Vec<Vec<u8>>)>, BTreeSet<OrderId>, u64, Vec<(String, String)>);
+type Plain = (
+    Vec<(OrderId, Option<Vec<u8>>, Vec<Vec<u8>>)>,
+    BTreeSet<OrderId>,
+    u64,
+    Vec<(String, String)>,
+    Option<Vec<u8>>,
+);
 
 fn plain(l: &Loaded) -> Plain {
     (
@@ -128,6 +141,7 @@ fn plain(l: &Loaded) -> Plain {
         l.archived.clone(),
         l.next_sequence,
         l.damaged.clone(),
+        l.catalogue.clone(),
     )
 }
 

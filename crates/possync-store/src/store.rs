@@ -28,11 +28,15 @@ const SNAPSHOTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("snaps
 const CHANGES: TableDefinition<'_, (&[u8], u64), &[u8]> = TableDefinition::new("changes");
 /// Order id → () for every archived (paid or cancelled) order.
 const ARCHIVED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("archived");
+/// Name → a whole document that is not an order: the shared catalogue
+/// (key [`KEY_CATALOGUE`]), replaced whole at each of its changes.
+const DOCUMENTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("documents");
 /// Store-wide counters.
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_NEXT_SEQUENCE: &str = "next_sequence";
+const KEY_CATALOGUE: &str = "catalogue";
 
 /// redb's page cache, kept small: the store is read whole once, at start-up,
 /// and then mostly written, so a large cache only holds a second copy of the
@@ -84,6 +88,8 @@ pub struct Loaded {
     /// Records that could not be read, as (record name, reason). They are
     /// left in the file untouched and do not hide the other orders.
     pub damaged: Vec<(String, String)>,
+    /// The catalogue document, for [`possync_engine::Engine::restore_catalogue`].
+    pub catalogue: Option<Vec<u8>>,
 }
 
 /// Sizes, for metrics.
@@ -123,6 +129,7 @@ struct Tables<'txn> {
     changes: Table<'txn, (&'static [u8], u64), &'static [u8]>,
     archived: Table<'txn, &'static [u8], ()>,
     meta: Table<'txn, &'static str, u64>,
+    documents: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -132,6 +139,7 @@ impl<'txn> Tables<'txn> {
             changes: txn.open_table(CHANGES).ctx(path, "opening the changes table")?,
             archived: txn.open_table(ARCHIVED).ctx(path, "opening the archived table")?,
             meta: txn.open_table(META).ctx(path, "opening the meta table")?,
+            documents: txn.open_table(DOCUMENTS).ctx(path, "opening the documents table")?,
         })
     }
 }
@@ -242,7 +250,8 @@ impl Store {
     /// - `Snapshot` replaces the order's snapshot and clears its log;
     /// - `Archive` / `Unarchive` set / clear its archived flag;
     /// - `Delete` removes the order's snapshot, log and flag;
-    /// - `NextSequence(n)` stores the larger of `n` and the stored value.
+    /// - `NextSequence(n)` stores the larger of `n` and the stored value;
+    /// - `Catalogue` replaces the stored catalogue document.
     ///
     /// Nothing to write means no transaction and no disk flush.
     pub fn apply(&mut self, batches: &[Vec<StoreOp>]) -> Result<(), StoreError> {
@@ -382,6 +391,13 @@ impl Store {
         }
         .unwrap_or(1);
 
+        let catalogue = match open_read(&txn, DOCUMENTS, path)? {
+            Some(docs) => {
+                docs.get(KEY_CATALOGUE).ctx(path, "reading the catalogue")?.map(|v| v.value().to_vec())
+            }
+            None => None,
+        };
+
         for (name, reason) in &damaged {
             warn!(path = %path.display(), record = %name, %reason, "damaged record skipped");
         }
@@ -394,7 +410,7 @@ impl Store {
             damaged = damaged.len(),
             "loaded"
         );
-        Ok(Loaded { orders, archived, next_sequence, damaged })
+        Ok(Loaded { orders, archived, next_sequence, damaged, catalogue })
     }
 
     /// Counts, for metrics. Walks the change log's keys, so it costs in
@@ -622,6 +638,10 @@ fn apply_op(
             if old.is_none_or(|old| *n > old) {
                 tables.meta.insert(META_NEXT_SEQUENCE, *n).ctx(path, "writing the next sequence")?;
             }
+        }
+        StoreOp::Catalogue { bytes } => {
+            tables.documents.insert(KEY_CATALOGUE, bytes.as_slice()).ctx(path, "writing the catalogue")?;
+            written.bytes += bytes.len();
         }
     }
     Ok(())

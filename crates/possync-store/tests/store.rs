@@ -173,6 +173,24 @@ fn everything_is_there_after_reopening() {
 }
 
 #[test]
+fn the_catalogue_document_is_replaced_whole_and_kept_across_reopening() {
+    let dir = tmp();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.load().unwrap().catalogue, None, "a new store has no catalogue");
+    }
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store.apply(&[vec![StoreOp::Catalogue { bytes: vec![1; 3000] }]]).unwrap();
+        store.apply(&[vec![append("o1", &[b"a"]), StoreOp::Catalogue { bytes: vec![2; 10] }]]).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded.catalogue, Some(vec![2; 10]));
+    assert_eq!(ids(&loaded), ["o1"], "the catalogue is not an order");
+}
+
+#[test]
 fn damaged_records_are_reported_and_do_not_hide_the_others() {
     let dir = tmp();
     {

@@ -13,7 +13,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
 use possync_engine::{ActorOwner, Engine, Event, Origin, Output, Rejection, StoreOp, Verdict};
 use possync_store::Store;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -27,6 +27,7 @@ use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::payment_claim::ClaimView;
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
+use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
@@ -118,6 +119,7 @@ enum Deferred {
     Order(Reply<possync_model::OrderId>, Result<possync_model::OrderId, NodeError>),
     Edit(Reply<Option<automerge::ChangeHash>>, Result<Option<automerge::ChangeHash>, NodeError>),
     Done(Reply<()>),
+    Version(Reply<u64>, Result<u64, NodeError>),
 }
 
 /// A commit handed to the writer, and what waits for it.
@@ -127,6 +129,8 @@ struct InFlight {
 }
 
 struct Actor {
+    /// The catalogue in force, for the handles ([`crate::Node::catalogue`]).
+    catalogue: watch::Sender<Option<SharedCatalogue>>,
     engine: Engine<PeerId>,
     writer: Writer,
     swarm: Swarm<Behaviour>,
@@ -197,6 +201,14 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
     let report = engine.restore(now, loaded.orders, loaded.next_sequence);
     engine.set_wall_clock(now, wall_ms());
+    restore_catalogue(
+        &mut engine,
+        now,
+        loaded.catalogue.as_deref(),
+        config.initial_catalogue.clone(),
+        &config,
+    );
+    let (catalogue_tx, catalogue_rx) = watch::channel(engine.catalogue_state().map(SharedCatalogue::of));
     let sink_names: Vec<_> = config.sinks.iter().map(|s| s.name().clone()).collect();
     engine.set_sinks(now, &sink_names);
     for (order, reason) in &report.damaged {
@@ -267,6 +279,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
     let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
     let actor = Actor {
+        catalogue: catalogue_tx,
         sinks,
         engine,
         writer,
@@ -299,7 +312,40 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     };
     let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
     tokio::spawn(tracing::Instrument::instrument(actor.run(early, commands_rx), span));
-    Ok(Node { commands: commands_tx, events: events_tx, terminal: config.terminal, peer_id, listen_addrs })
+    Ok(Node {
+        commands: commands_tx,
+        events: events_tx,
+        terminal: config.terminal,
+        peer_id,
+        listen_addrs,
+        catalogue: catalogue_rx,
+    })
+}
+
+/// Loads the stored catalogue document into the engine; on a first start
+/// (no document at all), imports `initial` if the configuration names one.
+fn restore_catalogue(
+    engine: &mut Engine<PeerId>,
+    now: std::time::Instant,
+    stored: Option<&[u8]>,
+    initial: Option<possync_catalogue::Catalogue>,
+    config: &NodeConfig,
+) {
+    if let Some(bytes) = stored
+        && let Err(e) = engine.restore_catalogue(bytes)
+    {
+        warn!(error = %e, "stored catalogue could not be loaded; waiting for a peer's");
+    }
+    if let Some(state) = engine.catalogue_state() {
+        info!(version = state.version, by = %state.by.user, "catalogue restored");
+    }
+    let Some(initial) = initial.filter(|_| engine.catalogue_heads().is_empty()) else { return };
+    let ctx =
+        possync_model::EditContext::new(possync_engine::IMPORT_USER, config.terminal.clone(), wall_ms());
+    match engine.replace_catalogue(now, &ctx, initial) {
+        Ok(version) => info!(version, "catalogue imported at first start"),
+        Err(e) => warn!(error = %e, "the configured catalogue was refused"),
+    }
 }
 
 impl Actor {
@@ -430,6 +476,11 @@ impl Actor {
                 let result = self.engine.split(now, &ctx, &order, &moves);
                 self.collect();
                 self.deferred.push(Deferred::Order(reply, result.map_err(NodeError::from)));
+            }
+            Command::ReplaceCatalogue { ctx, catalogue, reply } => {
+                let result = self.engine.replace_catalogue(now, &ctx, *catalogue);
+                self.collect();
+                self.deferred.push(Deferred::Version(reply, result.map_err(NodeError::from)));
             }
             Command::View { order, reply } => {
                 let _ = reply.send(Ok(self.engine.view(&order)));
@@ -809,8 +860,11 @@ impl Actor {
             // A delivery goes once its claim is on disk.
             let after = matches!(
                 out,
-                Output::Event(Event::OrderChanged { origin: Origin::Local, .. } | Event::Archived { .. })
-                    | Output::Deliver { .. }
+                Output::Event(
+                    Event::OrderChanged { origin: Origin::Local, .. }
+                        | Event::Archived { .. }
+                        | Event::CatalogueChanged { origin: Origin::Local, .. }
+                ) | Output::Deliver { .. }
             );
             if after { self.after_commit.push(out) } else { self.carry_out(out) }
         }
@@ -921,6 +975,13 @@ impl Actor {
                 Deferred::Done(reply) => {
                     let _ = reply.send(Ok(()));
                 }
+                Deferred::Version(reply, result) => {
+                    let result = match (result, failed(&storage_error)) {
+                        (Ok(_), Some(e)) => Err(e),
+                        (r, _) => r,
+                    };
+                    let _ = reply.send(result);
+                }
             }
         }
     }
@@ -992,6 +1053,16 @@ impl Actor {
             Event::Archived { order } => NodeEvent::Archived { order },
             Event::PaymentClaim { order, claim } => {
                 NodeEvent::PaymentClaim { order, claim: claim.map(|c| ClaimView::new(c, Self::now())) }
+            }
+            Event::CatalogueChanged { version, origin } => {
+                // The handles read it from here: swapped before anyone is told.
+                self.catalogue.send_replace(self.engine.catalogue_state().map(SharedCatalogue::of));
+                let origin = match origin {
+                    Origin::Local => ChangeOrigin::Local,
+                    Origin::Peer(peer) => ChangeOrigin::Remote { peer },
+                };
+                info!(version, ?origin, "catalogue changed");
+                NodeEvent::CatalogueChanged { version, origin }
             }
             Event::Rejected { from, reason } => {
                 self.counters.rejected += 1;

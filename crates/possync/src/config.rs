@@ -44,6 +44,10 @@ pub struct NodeConfig {
     /// Back offices every closed order is delivered to (see `sinks.rs`).
     /// Every terminal of the floor should name each one alike.
     pub sinks: Vec<std::sync::Arc<dyn crate::sinks::Sink>>,
+    /// Imported (as [`possync_engine::IMPORT_USER`]) when the terminal
+    /// starts with no catalogue document at all: its first start. Later
+    /// starts keep the catalogue the floor has.
+    pub initial_catalogue: Option<possync_catalogue::Catalogue>,
 }
 
 /// Builder for [`crate::Node`].
@@ -69,6 +73,7 @@ impl NodeBuilder {
                 seed: None,
                 event_capacity: 4096,
                 sinks: Vec::new(),
+                initial_catalogue: None,
             },
         }
     }
@@ -117,6 +122,12 @@ impl NodeBuilder {
     /// Delivers every closed order to this back office too.
     pub fn sink(mut self, sink: std::sync::Arc<dyn crate::sinks::Sink>) -> Self {
         self.config.sinks.push(sink);
+        self
+    }
+
+    /// The catalogue to import if this terminal has never had one.
+    pub fn initial_catalogue(mut self, catalogue: possync_catalogue::Catalogue) -> Self {
+        self.config.initial_catalogue = Some(catalogue);
         self
     }
 

@@ -42,6 +42,9 @@ pub enum NodeEvent {
         kind: &'static str,
         reason: String,
     },
+    /// The catalogue in force changed: imported or replaced here, or
+    /// received from a peer (read it with [`crate::Node::catalogue`]).
+    CatalogueChanged { version: u64, origin: ChangeOrigin },
     /// Connectivity or peers changed.
     Status(NodeStatus),
 }

@@ -1,19 +1,22 @@
 //! [`Node`]: the cheap, cloneable handle an embedding POS program holds.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
-use possync_engine::EngineError;
+use possync_catalogue::Catalogue;
+use possync_engine::{CatalogueError, EngineError};
 use possync_model::{
     Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::clock::wall_ms;
 use crate::config::NodeBuilder;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
+use crate::shared_catalogue::SharedCatalogue;
 use crate::status::NodeStatus;
 
 /// Errors of node operations.
@@ -29,6 +32,8 @@ pub enum NodeError {
     Network(String),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
     #[error("the node has stopped")]
     Stopped,
 }
@@ -88,6 +93,11 @@ pub(crate) enum Command {
     Claims {
         reply: Reply<Vec<ClaimView>>,
     },
+    ReplaceCatalogue {
+        ctx: EditContext,
+        catalogue: Box<Catalogue>,
+        reply: Reply<u64>,
+    },
     Dial {
         addr: Multiaddr,
         reply: Reply<()>,
@@ -116,6 +126,8 @@ pub struct Node {
     pub(crate) terminal: TerminalId,
     pub(crate) peer_id: PeerId,
     pub(crate) listen_addrs: Vec<Multiaddr>,
+    /// The catalogue in force, kept current by the actor.
+    pub(crate) catalogue: watch::Receiver<Option<SharedCatalogue>>,
 }
 
 impl Node {
@@ -229,6 +241,31 @@ impl Node {
     /// Every payment in progress this terminal knows of, its own included.
     pub async fn payment_claims(&self) -> Result<Vec<ClaimView>, NodeError> {
         self.call(|reply| Command::Claims { reply }).await
+    }
+
+    /// The catalogue in force (`None` until one is imported here or comes
+    /// from a peer). Cheap: an `Arc` the node swaps at each change.
+    pub fn catalogue(&self) -> Option<Arc<Catalogue>> {
+        self.catalogue.borrow().as_ref().map(|c| c.catalogue.clone())
+    }
+
+    /// The catalogue in force with its version and who replaced it.
+    pub fn shared_catalogue(&self) -> Option<SharedCatalogue> {
+        self.catalogue.borrow().clone()
+    }
+
+    /// The version of the catalogue in force; 0 when there is none.
+    pub fn catalogue_version(&self) -> u64 {
+        self.catalogue.borrow().as_ref().map_or(0, |c| c.version)
+    }
+
+    /// `user` (a manager of the current catalogue, or anyone while it lists
+    /// no users) replaces the catalogue of every terminal. Returns the new
+    /// version once it is on disk; [`Node::catalogue`] shows it by then.
+    pub async fn replace_catalogue(&self, user: &str, catalogue: Catalogue) -> Result<u64, NodeError> {
+        let ctx = self.ctx(user);
+        let catalogue = Box::new(catalogue);
+        self.call(|reply| Command::ReplaceCatalogue { ctx, catalogue, reply }).await
     }
 
     /// Dials another terminal once (static peers are redialled by the node).

@@ -22,6 +22,8 @@
 //! - [`Node`]: the cloneable handle (open, edit, split, read, subscribe,
 //!   claim an order's payment).
 //! - [`ClaimView`]: a payment in progress on some terminal.
+//! - [`SharedCatalogue`]: the catalogue every terminal shares (products,
+//!   taxes, users), replaced whole by a manager or an import.
 //! - [`NodeEvent`]: change events naming the order, lines and fields that
 //!   changed and who changed them.
 //! - [`NodeStatus`]: online / syncing / offline, peers, counters.
@@ -45,6 +47,7 @@ pub mod net;
 mod payment_claim;
 mod random;
 mod relay_delay;
+mod shared_catalogue;
 mod sinks;
 mod slow_peers;
 mod status;
@@ -58,9 +61,11 @@ pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
 pub use random::{NoRandomness, random_u128};
+pub use shared_catalogue::SharedCatalogue;
 pub use sinks::{DeliveryResult, Sink};
 pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
 
 pub use libp2p::{Multiaddr, PeerId};
+pub use possync_catalogue as catalogue;
 pub use possync_engine as engine;
 pub use possync_model as model;

@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use possync_model::{Money, Quantity};
+use possync_money::{Money, Quantity};
 use serde::Deserialize;
 
 use super::{ImportError, parse_json};

@@ -295,6 +295,7 @@ pub async fn refund_order(
             discount: line.discount,
             note: line.note.clone(),
             ext: Default::default(),
+            taxes: Vec::new(),
         };
         state.node.edit(&b.user, &refund_id, Edit::AddLine(negative)).await?;
     }
