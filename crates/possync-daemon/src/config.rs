@@ -37,6 +37,11 @@ pub struct FileConfig {
     /// Back offices every closed order is delivered to (`[[sink]]`).
     #[serde(default, rename = "sink")]
     pub sinks: Vec<crate::sink_config::SinkConfig>,
+    /// A catalogue file (possync or Odoo format, told by its shape) the
+    /// terminal imports on its first start, when it has no catalogue yet.
+    /// Later starts keep the floor's catalogue; a file that does not read
+    /// stops the start with the line and field that is wrong.
+    pub catalogue: Option<PathBuf>,
     /// Delivery's timings (`[delivery]`).
     #[serde(default)]
     pub delivery: crate::sink_config::DeliveryFile,

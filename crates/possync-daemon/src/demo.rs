@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -110,17 +109,28 @@ async fn spawn_terminals(
         for sink in sinks {
             builder = builder.sink(sink.build(&terminal)?);
         }
+        // The first terminal brings the restaurant's catalogue; the others
+        // get it from it, as a floor's terminals do.
+        if i == 0 {
+            builder = builder.initial_catalogue(demo_catalogue()?);
+        }
         let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
-        let state = AppState { node: node.clone(), policy: Arc::new(policy), token: None };
+        let state = AppState::new(node.clone(), policy, None);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router(state)).await;
         });
         terminals.push(DemoTerminal { node, api });
     }
     Ok(())
+}
+
+/// The demo's catalogue: `examples/catalogue/restaurant.json`.
+pub fn demo_catalogue() -> Result<possync::catalogue::Catalogue> {
+    const RESTAURANT: &str = include_str!("../../../examples/catalogue/restaurant.json");
+    Ok(possync::catalogue::import::from_possync_json(RESTAURANT)?)
 }
 
 /// One line of live status: each terminal's connectivity, peers, orders.

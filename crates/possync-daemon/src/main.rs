@@ -11,10 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use possync::model::TerminalId;
 use possync::{Identity, Multiaddr, Node, SessionKey};
 use possync_daemon::api::{AppState, router};
+use possync_daemon::catalogue_file::{self, CatalogueFormat};
 use possync_daemon::config::{FileConfig, check_api_exposure};
 use possync_daemon::demo::{self, DemoOptions};
 use possync_daemon::policy::Policy;
-use possync_daemon::{client, export};
+use possync_daemon::{client, export, offline_import};
 use tokio::net::TcpListener;
 
 /// Peer-to-peer sync of point-of-sale orders between the terminals of one floor.
@@ -71,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         what: OrdersCommand,
     },
+    /// Import or show the catalogue every terminal of the floor shares.
+    Catalogue {
+        #[command(subcommand)]
+        what: CatalogueCommand,
+    },
     /// Print paid orders as JSON (optionally in Odoo's create_from_ui shape).
     Export {
         #[command(flatten)]
@@ -96,6 +102,32 @@ enum OrdersCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogueCommand {
+    /// Replace the floor's catalogue with FILE, through a running
+    /// terminal's API (default) or into a stopped terminal's store
+    /// (--data-dir). A file that does not read or validate is refused with
+    /// the line and field that is wrong, and nothing changes.
+    Import {
+        /// The catalogue file.
+        file: PathBuf,
+        /// The file's format (default: told by its shape).
+        #[arg(long, value_enum)]
+        format: Option<CatalogueFormat>,
+        /// Who replaces it: a manager of the current catalogue (needed once
+        /// it lists users). Not used with --data-dir.
+        #[arg(long)]
+        user: Option<String>,
+        /// A stopped terminal's data directory: import into its store.
+        #[arg(long, conflicts_with = "user")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Print the catalogue a running terminal has (PINs left out).
+    Show(ClientArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -199,6 +231,7 @@ fn main() -> Result<()> {
             Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
                 print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref()).await?)
             }
+            Command::Catalogue { what } => catalogue(what).await,
             Command::Export { client: c, odoo } => {
                 let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref()).await?;
                 let paid = export::paid(&orders);
@@ -207,6 +240,33 @@ fn main() -> Result<()> {
             }
         }
     })
+}
+
+async fn catalogue(what: CatalogueCommand) -> Result<()> {
+    match what {
+        CatalogueCommand::Import { file, format, user, data_dir, client: c } => {
+            let catalogue = catalogue_file::read(&file, format)?;
+            let products = catalogue.products.len();
+            let version = match data_dir {
+                Some(dir) => offline_import::into_store(&dir, catalogue)?,
+                None => {
+                    let text = possync::catalogue::import::to_possync_json(&catalogue)?;
+                    let body = serde_json::json!({
+                        "user": user.as_deref().unwrap_or(possync::engine::IMPORT_USER),
+                        "file": serde_json::from_str::<serde_json::Value>(&text)?,
+                    });
+                    let answer =
+                        client::post_json(c.api, "/api/catalogue", &body, c.token.as_deref()).await?;
+                    answer["version"].as_u64().context("the terminal's answer has no version")?
+                }
+            };
+            println!("imported {} ({products} products): catalogue version {version}", file.display());
+            Ok(())
+        }
+        CatalogueCommand::Show(c) => {
+            print_json(&client::get_json(c.api, "/api/catalogue", c.token.as_deref()).await?)
+        }
+    }
 }
 
 fn print_json(v: &serde_json::Value) -> Result<()> {
@@ -243,12 +303,19 @@ async fn run(args: RunArgs) -> Result<()> {
     let mut engine = possync::engine::EngineConfig::default();
     engine.delivery = file.delivery.apply(engine.delivery)?;
     let sinks = file.sinks.iter().map(|s| s.build(&terminal)).collect::<Result<Vec<_>>>()?;
+    let initial_catalogue = match &file.catalogue {
+        Some(path) => Some(catalogue_file::read(path, None)?),
+        None => None,
+    };
     let mut builder = Node::builder(session, terminal, data_dir)
         .engine_config(engine)
         .peers(parse("peer", peers)?)
         .identity(identity)
         .allow_peers(allowed)
         .mdns(args.mdns || file.mdns.unwrap_or(false));
+    if let Some(catalogue) = initial_catalogue {
+        builder = builder.initial_catalogue(catalogue);
+    }
     for sink in sinks {
         tracing::info!(sink = %sink.name(), "delivering closed orders to this back office");
         builder = builder.sink(sink);
@@ -269,11 +336,8 @@ async fn run(args: RunArgs) -> Result<()> {
     }
     let node = builder.spawn().await?;
     let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;
-    let state = AppState {
-        node: node.clone(),
-        policy: Arc::new(file.policy.unwrap_or_else(Policy::permissive)),
-        token: token.map(Arc::from),
-    };
+    let state =
+        AppState::new(node.clone(), file.policy.unwrap_or_else(Policy::permissive), token.map(Arc::from));
     tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), peer_id = %node.peer_id(), "terminal running");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // Stop taking edits, flush storage, leave the mesh.

@@ -26,7 +26,7 @@ struct Fixture {
 async fn fixture(policy: Policy, token: Option<&str>) -> Fixture {
     let dir = tempfile::Builder::new().prefix("possync-api-").tempdir().unwrap();
     let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
-    let state = AppState { node: node.clone(), policy: Arc::new(policy), token: token.map(Arc::from) };
+    let state = AppState::new(node.clone(), policy, token.map(Arc::from));
     Fixture { app: router(state), _node: node, _dir: dir }
 }
 
@@ -274,9 +274,9 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
         .spawn()
         .await
         .unwrap();
-    let app1 = router(AppState { node: t1.clone(), policy: Arc::new(Policy::permissive()), token: None });
+    let app1 = router(AppState::new(t1.clone(), Policy::permissive(), None));
     let closed = Policy { accept_incoming: false, ..Policy::permissive() };
-    let app2 = router(AppState { node: t2.clone(), policy: Arc::new(closed), token: None });
+    let app2 = router(AppState::new(t2.clone(), closed, None));
     let from_t1 = open(&app1, "ana", "T1").await;
     let from_t2 = open(&app2, "bo", "T2").await;
     // Wait until T2 holds T1's order (it is synced, just not shown).

@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -27,7 +25,7 @@ async fn fixture() -> Fixture {
     let dir = tempfile::Builder::new().prefix("possync-pay-api-").tempdir().unwrap();
     let node = Node::builder("pay-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
     let policy = Policy { managers: ["maria".to_owned()].into(), ..Policy::permissive() };
-    let state = AppState { node: node.clone(), policy: Arc::new(policy), token: None };
+    let state = AppState::new(node.clone(), policy, None);
     Fixture { app: router(state), _node: node, _dir: dir }
 }
 

@@ -637,7 +637,7 @@ impl OrderDoc {
             if !appends_only(&backup, &before, &after, &changes) {
                 return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
             }
-            privileges::check_changes(&changes, roles)?;
+            privileges::check_changes(&*doc, &changes, roles)?;
             let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }

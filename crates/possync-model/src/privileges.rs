@@ -7,10 +7,12 @@
 //!   cashier ([`check_edit`]);
 //! - changes from peers are refused when one of them makes a manager-only
 //!   action and its author is not a manager in this terminal's user list
-//!   ([`check_changes`]). The action is told from the change's operations
-//!   alone: a `unit_price` written on a line the change did not create, or
-//!   any `refund_of`, `reason`, `resolved` or `accepted_paid` (keys that
-//!   only refunds and review resolutions write).
+//!   ([`check_changes`]). The action is told from where the change's
+//!   operations write: a `unit_price` on a line the change did not create;
+//!   `refund_of` on the order (a refund order) or on a payment; `reason` on a
+//!   payment (a refund) or a closing; `resolved` or `accepted_paid` on a
+//!   closing (a review resolution). The same keys elsewhere (an extension
+//!   field named `reason`) are not actions.
 //!
 //! A user's identity is what its terminal declares (DESIGN "Security
 //! model": terminals of a session trust each other's keys); these checks
@@ -18,15 +20,18 @@
 
 use std::collections::HashMap;
 
-use automerge::Change;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{Automerge, Change, ObjId, Prop, ReadDoc};
 use possync_catalogue::{Catalogue, Role};
 
 use crate::author::EditContext;
 use crate::edit::Edit;
 use crate::error::{EditError, RemoteError};
 use crate::order_doc::change_author;
-use crate::schema::{K_ACCEPTED_PAID, K_REASON, K_REFUND_OF, K_RESOLVED, K_UNIT_PRICE};
+use crate::schema::{
+    K_ACCEPTED_PAID, K_CLOSED, K_LINES, K_PAYMENTS, K_REASON, K_REFUND_OF, K_RESOLVED, K_UNIT_PRICE,
+    MAX_EXT_DEPTH,
+};
 
 /// Edits only a manager may make.
 pub fn requires_manager(edit: &Edit) -> bool {
@@ -75,7 +80,8 @@ impl Roles {
 }
 
 /// The manager-only action a change makes, if any (see the module docs).
-pub fn manager_action(change: &Change) -> Option<&'static str> {
+/// `doc` holds the change (objects are placed through it).
+pub fn manager_action(doc: &Automerge, change: &Change) -> Option<&'static str> {
     let expanded = change.decode();
     let start = expanded.start_op.get();
     // Objects this change creates: a price written inside one is the
@@ -89,24 +95,74 @@ pub fn manager_action(change: &Change) -> Option<&'static str> {
         .collect();
     for op in &expanded.operations {
         let Key::Map(key) = &op.key else { continue };
-        match key.as_str() {
-            K_UNIT_PRICE => {
-                let new_object = matches!(&op.obj, ObjectId::Id(id) if created.contains(id));
-                if !new_object {
-                    return Some("set_unit_price");
-                }
+        let key = key.as_str();
+        if ![K_UNIT_PRICE, K_REFUND_OF, K_REASON, K_RESOLVED, K_ACCEPTED_PAID].contains(&key) {
+            continue;
+        }
+        let place = match &op.obj {
+            ObjectId::Root => Place::Root,
+            ObjectId::Id(id) => place_of(doc, id),
+        };
+        let action = match (key, place) {
+            (K_UNIT_PRICE, Place::Line) => {
+                let new_line = matches!(&op.obj, ObjectId::Id(id) if created.contains(id));
+                (!new_line).then_some("set_unit_price")
             }
-            K_REFUND_OF | K_REASON => return Some("refund"),
-            K_RESOLVED | K_ACCEPTED_PAID => return Some("resolve_review"),
-            _ => {}
+            (K_REFUND_OF, Place::Root | Place::Payment) | (K_REASON, Place::Payment) => Some("refund"),
+            (K_REASON | K_RESOLVED | K_ACCEPTED_PAID, Place::Closing) => Some("resolve_review"),
+            _ => None,
+        };
+        if action.is_some() {
+            return action;
         }
     }
     None
 }
 
+/// Where an object sits, as far as the manager-only actions go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    /// A line's own map (`lines/<id>`), not an object inside it.
+    Line,
+    /// A payment's own map (`payments/<id>`).
+    Payment,
+    /// Inside the closing record (`closed/...`).
+    Closing,
+    Elsewhere,
+}
+
+fn place_of(doc: &Automerge, op: &OpId) -> Place {
+    let id = ObjId::Id(op.0, op.1.clone(), 0);
+    let Ok(parents) = doc.parents(&id) else { return Place::Elsewhere };
+    // Bounded, as in `touched.rs`: a crafted chain of parents may not end.
+    let mut path: Vec<Prop> = Vec::new();
+    for parent in parents {
+        if path.len() > MAX_EXT_DEPTH + 4 {
+            return Place::Elsewhere;
+        }
+        path.push(parent.prop);
+    }
+    path.reverse();
+    let keys: Vec<Option<&str>> = path
+        .iter()
+        .map(|p| match p {
+            Prop::Map(k) => Some(k.as_str()),
+            Prop::Seq(_) => None,
+        })
+        .collect();
+    match keys.as_slice() {
+        [Some(K_LINES), Some(_)] => Place::Line,
+        [Some(K_PAYMENTS), Some(_)] => Place::Payment,
+        [Some(K_CLOSED), ..] => Place::Closing,
+        _ => Place::Elsewhere,
+    }
+}
+
 /// Refuses the batch when one of its changes makes a manager-only action
 /// and its author is not a manager in `roles`.
 pub fn check_changes<'a>(
+    doc: &Automerge,
     changes: impl IntoIterator<Item = &'a Change>,
     roles: &Roles,
 ) -> Result<(), RemoteError> {
@@ -114,7 +170,7 @@ pub fn check_changes<'a>(
         return Ok(());
     }
     for change in changes {
-        let Some(action) = manager_action(change) else { continue };
+        let Some(action) = manager_action(doc, change) else { continue };
         let user = change_author(change).map(|a| a.user).unwrap_or_default();
         if !roles.is_manager(&user) {
             return Err(RemoteError::ManagerOnly { hash: change.hash(), user, action });

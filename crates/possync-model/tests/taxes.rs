@@ -214,9 +214,45 @@ fn refunds_and_review_resolutions_are_manager_actions() {
         tip: Money::ZERO,
     };
     doc.edit(&c, &Edit::Pay(tender)).unwrap();
-    assert_eq!(manager_action(&last_change(&doc)), None, "a payment with change is a cashier's");
+    assert_eq!(
+        manager_action(doc.automerge(), &last_change(&doc)),
+        None,
+        "a payment with change is a cashier's"
+    );
     doc.edit(&c, &Edit::MarkPaid).unwrap();
-    assert_eq!(manager_action(&last_change(&doc)), None);
+    assert_eq!(manager_action(doc.automerge(), &last_change(&doc)), None);
     doc.edit(&c, &Edit::ResolveReview { state: None, reason: None, accept: false }).unwrap();
-    assert_eq!(manager_action(&last_change(&doc)), Some("resolve_review"));
+    assert_eq!(manager_action(doc.automerge(), &last_change(&doc)), Some("resolve_review"));
+}
+
+#[test]
+fn the_same_keys_in_extension_fields_are_not_manager_actions() {
+    use possync_model::privileges::manager_action;
+    let mut doc = s29(RoundingMethod::RoundPerLine);
+    let c = ctx("A");
+    let mut fields = serde_json::Map::new();
+    fields.insert("reason".into(), serde_json::json!("birthday"));
+    fields.insert("refund_of".into(), serde_json::json!("none"));
+    fields.insert("unit_price".into(), serde_json::json!(3));
+    doc.edit(&c, &Edit::SetExt { fields: fields.clone() }).unwrap();
+    assert_eq!(manager_action(doc.automerge(), &last_change(&doc)), None);
+    doc.edit(&c, &Edit::SetLineExt { line: LineId::parse("x").unwrap(), fields }).unwrap();
+    assert_eq!(manager_action(doc.automerge(), &last_change(&doc)), None);
+    // A refund is one.
+    let refund = possync_model::NewRefund {
+        payment: possync_model::PaymentId::from_random(2),
+        method: "cash".into(),
+        amount: Money(100),
+        reason: "cold soup".into(),
+        refund_of: None,
+    };
+    let tender = possync_model::Tender {
+        payment: possync_model::PaymentId::from_random(1),
+        method: "cash".into(),
+        tendered: Money(1000),
+        tip: Money::ZERO,
+    };
+    doc.edit(&c, &Edit::Pay(tender)).unwrap();
+    doc.edit(&c, &Edit::Refund(refund)).unwrap();
+    assert_eq!(manager_action(doc.automerge(), &last_change(&doc)), Some("refund"));
 }

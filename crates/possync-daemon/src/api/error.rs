@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use possync::engine::EngineError;
+use possync::engine::{CatalogueError, EngineError};
 use possync::model::EditError;
 use possync::{NoRandomness, NodeError};
 use possync_api::BodyError;
@@ -111,6 +111,12 @@ impl From<NodeError> for ApiError {
                 Self::new(S::SERVICE_UNAVAILABLE, "too_many_orders", message)
             }
             NodeError::Engine(EngineError::Edit(edit)) => edit_error(edit),
+            NodeError::Catalogue(CatalogueError::NotManager { .. }) => {
+                Self::new(S::FORBIDDEN, "manager_only", message)
+            }
+            NodeError::Catalogue(CatalogueError::Invalid(_)) => {
+                Self::new(S::UNPROCESSABLE_ENTITY, "invalid_catalogue", message)
+            }
             NodeError::Storage(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message),
             NodeError::Stopped => {
                 Self::new(S::SERVICE_UNAVAILABLE, "stopping", "the terminal is shutting down")

@@ -1,11 +1,14 @@
 //! The local HTTP JSON API, the WebSocket change feed, metrics and the web
 //! POS page. `router(state)` builds it; `docs/openapi.json` describes it.
 
+mod catalogue;
 mod error;
+mod login;
 mod metrics;
 mod orders;
 mod payments;
 mod receipt;
+mod users;
 mod ws;
 
 use std::sync::Arc;
@@ -18,7 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use possync::Node;
 
+pub use catalogue::MAX_CATALOGUE_BODY;
 pub use error::ApiError;
+pub use login::LoginAttempts;
 
 use crate::policy::Policy;
 
@@ -33,6 +38,14 @@ pub struct AppState {
     /// Required as `Authorization: Bearer <token>` when set (it must be when
     /// the API listens beyond loopback).
     pub token: Option<Arc<str>>,
+    /// Recent wrong PINs, per user (`POST /api/login`).
+    pub login: Arc<LoginAttempts>,
+}
+
+impl AppState {
+    pub fn new(node: Node, policy: Policy, token: Option<Arc<str>>) -> Self {
+        AppState { node, policy: Arc::new(policy), token, login: Arc::default() }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -50,6 +63,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders/{id}/refund_order", axum::routing::post(payments::refund_order))
         .route("/api/orders/{id}/receipt", get(receipt::receipt))
         .route("/api/payments", get(payments::claims))
+        .route(
+            "/api/catalogue",
+            get(catalogue::show).post(catalogue::replace).layer(DefaultBodyLimit::max(MAX_CATALOGUE_BODY)),
+        )
+        .route("/api/login", axum::routing::post(login::login))
         .route("/api/events", get(ws::events))
         .route("/api/network", axum::routing::post(orders::network))
         .route("/metrics", get(metrics::metrics))
