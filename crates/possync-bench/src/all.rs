@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::common::cpu_time_us;
 use crate::stats::Percentiles;
 use crate::throughput::{self, Plan, System, search};
-use crate::{api_feed, catchup, cost, flag, floor, propagation, reconnect, samod_peer};
+use crate::{api_feed, catchup, cost, floor, propagation, reconnect, samod_peer};
 
 /// What a run measures. possync's propagation and catch-up are in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,13 +181,25 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
-pub async fn run(args: &[String], scope: Scope) -> Result<()> {
-    let quick = args.iter().any(|a| a == "--quick");
+/// Options of `all` and `samod`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Tiny sizes, to check that every benchmark runs (figures meaningless).
+    #[arg(long)]
+    quick: bool,
+    /// Where the figures go as JSON [default: possync-bench.json, or
+    /// possync-vs-samod.json for `samod`].
+    #[arg(long)]
+    json: Option<String>,
+}
+
+pub async fn run(args: Args, scope: Scope) -> Result<()> {
+    let quick = args.quick;
     let default_json = match scope {
         Scope::All => "possync-bench.json",
         Scope::VersusSamod => "possync-vs-samod.json",
     };
-    let json_path: String = flag(args, "--json", default_json.to_owned())?;
+    let json_path = args.json.unwrap_or_else(|| default_json.to_owned());
     let mut run = Run {
         p: params(quick),
         quick,

@@ -16,13 +16,24 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::flag;
 use crate::stats::{Percentiles, percentiles};
 
-pub async fn run(args: &[String]) -> Result<()> {
-    let terminals: usize = flag(args, "--terminals", 3)?;
-    let rate: u64 = flag(args, "--rate", 50)?;
-    let seconds: u64 = flag(args, "--seconds", 10)?;
+/// Options of `api-feed`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `possync demo` terminals.
+    #[arg(long, default_value_t = 3)]
+    terminals: usize,
+    /// API edits per second, over all terminals.
+    #[arg(long, default_value_t = 50)]
+    rate: u64,
+    /// How long to send edits.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let Args { terminals, rate, seconds } = args;
     let p = measure(terminals, rate, seconds).await?;
     println!("| terminals | edits/s | samples | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -6,7 +6,7 @@
 //! terminal only.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,6 @@ use serde::Serialize;
 use crate::common::{
     build_order, build_orders, cpu_time_us, dir_bytes, new_line, new_order, scratch, spawn_node, vm_rss_kib,
 };
-use crate::flag;
 use crate::stats::{Percentiles, percentiles};
 
 /// Durable ack: `Node::edit` calls one at a time on a single terminal with
@@ -133,11 +132,9 @@ pub async fn cpu_per_remote_change(changes: usize, rate: u64) -> Result<Cpu> {
 /// `READY` once connected, then `CPU <remote changes> <cpu µs>` once
 /// `--expect` remote changes arrived (or none arrived for 5 s), the CPU
 /// time counted from READY to the last change.
-pub async fn child_cpu(args: &[String]) -> Result<()> {
-    let peer: Multiaddr = flag(args, "--peer", String::new())?.parse()?;
-    let key = SessionKey::load(Path::new(&flag(args, "--key", String::new())?))?;
-    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
-    let expect: u64 = flag(args, "--expect", 0)?;
+pub async fn child_cpu(args: ChildCpuArgs) -> Result<()> {
+    let ChildCpuArgs { peer, key, dir, expect } = args;
+    let key = SessionKey::load(&key)?;
     let node = spawn_node(&dir, "RECEIVER", &key, vec![peer]).await?;
     crate::common::wait_peers(std::slice::from_ref(&node), 1).await?;
     // The gossip subscriptions follow the connection by a few ms.
@@ -201,10 +198,8 @@ pub async fn memory(orders: usize, changes: usize) -> Result<Memory> {
 }
 
 /// The `child-rss` subcommand: prints `RSS <before KiB> <after KiB> <disk bytes>`.
-pub async fn child_rss(args: &[String]) -> Result<()> {
-    let orders: usize = flag(args, "--orders", 1000)?;
-    let changes: usize = flag(args, "--changes", 50)?;
-    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
+pub async fn child_rss(args: ChildRssArgs) -> Result<()> {
+    let ChildRssArgs { orders, changes, dir } = args;
     let key = SessionKey::generate()?;
     let node = spawn_node(&dir, "A", &key, Vec::new()).await?;
     // A warm-up order, so the runtime, store and caches are in place.
@@ -254,10 +249,8 @@ pub async fn idle(terminals: usize, seconds: u64) -> Result<Idle> {
 
 /// The `child-idle` subcommand: connects `--nodes` terminals, lets them
 /// settle for 2 s, then prints `IDLE <CPU µs used over --seconds>`.
-pub async fn child_idle(args: &[String]) -> Result<()> {
-    let n: usize = flag(args, "--nodes", 2)?;
-    let seconds: u64 = flag(args, "--seconds", 10)?;
-    let dir = PathBuf::from(flag(args, "--dir", String::new())?);
+pub async fn child_idle(args: ChildIdleArgs) -> Result<()> {
+    let ChildIdleArgs { nodes: n, seconds, dir } = args;
     let key = SessionKey::generate()?;
     let nodes = crate::common::mesh(&dir, n, &key).await?;
     // Every terminal holds an order, as on a floor between rushes.
@@ -273,4 +266,41 @@ pub async fn child_idle(args: &[String]) -> Result<()> {
     }
     println!("IDLE {used}");
     Ok(())
+}
+
+/// Options of the `child-cpu` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct ChildCpuArgs {
+    #[arg(long)]
+    peer: Multiaddr,
+    /// The multi-session key file.
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    dir: PathBuf,
+    /// Remote changes to wait for.
+    #[arg(long)]
+    expect: u64,
+}
+
+/// Options of the `child-rss` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct ChildRssArgs {
+    #[arg(long, default_value_t = 1000)]
+    orders: usize,
+    #[arg(long, default_value_t = 50)]
+    changes: usize,
+    #[arg(long)]
+    dir: PathBuf,
+}
+
+/// Options of the `child-idle` subcommand.
+#[derive(Debug, clap::Args)]
+pub struct ChildIdleArgs {
+    #[arg(long, default_value_t = 2)]
+    nodes: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long)]
+    dir: PathBuf,
 }

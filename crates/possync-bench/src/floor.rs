@@ -4,7 +4,7 @@
 //! with possync's configuration (`gossipsub_config`: Signed + Strict,
 //! possync's message id, mesh and heartbeat, a message forwarded once it is
 //! applied), no storage, no engine, no model. Each swarm holds its own copy
-//! of every order document ([`raw_order`](crate::raw_order): possync's
+//! of every order document ([`raw_order`]: possync's
 //! shape). As possync's terminals each edit one of their own orders, moving
 //! on every [`EDITS_PER_ORDER`](crate::common::EDITS_PER_ORDER) edits, each swarm edits one of its own: an
 //! edit is the quantity increment and stamps of `Edit::ChangeQty`, one
@@ -220,10 +220,8 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
 
 /// The `floor` subcommand: the bare stack alone, as `propagation` measures
 /// possync.
-pub async fn run(args: &[String]) -> Result<()> {
-    let nodes: usize = crate::flag(args, "--nodes", 5)?;
-    let rate: u64 = crate::flag(args, "--rate", 100)?;
-    let seconds: u64 = crate::flag(args, "--seconds", 10)?;
+pub async fn run(args: crate::propagation::RateArgs) -> Result<()> {
+    let crate::propagation::RateArgs { nodes, rate, seconds } = args;
     let (p, delivered) = measure(nodes, rate, seconds).await?;
     println!("| swarms | edits/s | samples | delivered | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");

@@ -1,4 +1,4 @@
-//! possync benchmarks. Each prints a table; `all` runs every benchmark next
+//! possync benchmarks (`--help` lists them). Each prints a table; `all` runs every benchmark next
 //! to the floor (the bare network stack) and to samod (automerge-repo in
 //! Rust, hub-and-spoke) and writes the figures as JSON; `samod` runs only
 //! the samod comparison. Absolute times drift on shared machines: compare
@@ -30,35 +30,88 @@ mod samod_peer;
 mod stats;
 mod throughput;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// possync benchmarks: each prints a table (release builds give meaningful figures).
+#[derive(Debug, Parser)]
+#[command(name = "possync-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Every benchmark, next to the floor (the bare stack) and samod; writes JSON.
+    All(all::Args),
+    /// Only the comparison with samod (automerge-repo); writes JSON.
+    Samod(all::Args),
+    /// Edit on one terminal to applied on the others, in process.
+    Propagation(propagation::Args),
+    /// API edit on one terminal to WebSocket event on the others.
+    ApiFeed(api_feed::Args),
+    /// The bare stack (libp2p gossipsub + Automerge) as `propagation` measures possync.
+    Floor(propagation::RateArgs),
+    /// The highest edit rate kept under the latency bound, possync and the floor.
+    Throughput(throughput::Args),
+    /// One step of `throughput` (run in a child process by `throughput`).
+    ThroughputStep(throughput::StepArgs),
+    /// Catch-up of a terminal that missed `--orders` orders.
+    Catchup {
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+        /// Changes per order.
+        #[arg(long, default_value_t = 50)]
+        changes: usize,
+    },
+    /// samod's propagation through its hub.
+    SamodPropagation(propagation::RateArgs),
+    /// samod's catch-up, for each of `--orders` (comma-separated).
+    SamodCatchup {
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        orders: Vec<usize>,
+        /// Changes per order.
+        #[arg(long, default_value_t = 50)]
+        changes: usize,
+    },
+    /// CPU per remote change, memory and disk per order.
+    Cost {
+        #[arg(long, default_value_t = 3000)]
+        changes: usize,
+        #[arg(long, default_value_t = 1000)]
+        orders: usize,
+    },
+    #[command(hide = true)]
+    ChildCpu(cost::ChildCpuArgs),
+    #[command(hide = true)]
+    ChildRss(cost::ChildRssArgs),
+    #[command(hide = true)]
+    ChildIdle(cost::ChildIdleArgs),
+}
 
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = Cli::parse();
     // Logs only when asked (`RUST_LOG=...`): they cost time in the figures.
     if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    match args.first().map(String::as_str) {
-        Some("all") => runtime.block_on(all::run(&args[1..], all::Scope::All)),
-        Some("samod") => runtime.block_on(all::run(&args[1..], all::Scope::VersusSamod)),
-        Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
-        Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
-        Some("floor") => runtime.block_on(floor::run(&args[1..])),
-        Some("throughput") => runtime.block_on(throughput::run(&args[1..])),
-        Some("throughput-step") => runtime.block_on(throughput::run_step(&args[1..])),
-        Some("catchup") => runtime.block_on(async {
-            let orders: usize = flag(&args[1..], "--orders", 1000)?;
-            let changes: usize = flag(&args[1..], "--changes", 50)?;
+    match cli.bench {
+        Bench::All(args) => runtime.block_on(all::run(args, all::Scope::All)),
+        Bench::Samod(args) => runtime.block_on(all::run(args, all::Scope::VersusSamod)),
+        Bench::Propagation(args) => runtime.block_on(propagation::run(args)),
+        Bench::ApiFeed(args) => runtime.block_on(api_feed::run(args)),
+        Bench::Floor(args) => runtime.block_on(floor::run(args)),
+        Bench::Throughput(args) => runtime.block_on(throughput::run(args)),
+        Bench::ThroughputStep(args) => runtime.block_on(throughput::run_step(args)),
+        Bench::Catchup { orders, changes } => runtime.block_on(async {
             for f in catchup::measure(&[orders], changes, 64).await? {
                 println!("{f:?}");
             }
             Ok(())
         }),
-        Some("samod-propagation") => runtime.block_on(async {
-            let nodes: usize = flag(&args[1..], "--nodes", 5)?;
-            let rate: u64 = flag(&args[1..], "--rate", 100)?;
-            let seconds: u64 = flag(&args[1..], "--seconds", 10)?;
+        Bench::SamodPropagation(propagation::RateArgs { nodes, rate, seconds }) => runtime.block_on(async {
             let (p, delivered) = samod_peer::propagation(nodes, rate, seconds).await?;
             println!("| spokes | edits/s | samples | delivered | p50 ms | p90 ms | p99 ms | max ms |");
             println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
@@ -68,40 +121,19 @@ fn main() -> Result<()> {
             );
             Ok(())
         }),
-        Some("samod-catchup") => runtime.block_on(async {
-            let orders: Vec<usize> = flag(&args[1..], "--orders", "1000".to_owned())?
-                .split(',')
-                .map(str::parse)
-                .collect::<Result<_, _>>()?;
-            let changes: usize = flag(&args[1..], "--changes", 50)?;
+        Bench::SamodCatchup { orders, changes } => runtime.block_on(async {
             for f in samod_peer::catchup(&orders, changes).await? {
                 println!("{f:?}");
             }
             Ok(())
         }),
-        Some("cost") => runtime.block_on(async {
-            let changes: usize = flag(&args[1..], "--changes", 3000)?;
-            let orders: usize = flag(&args[1..], "--orders", 1000)?;
+        Bench::Cost { changes, orders } => runtime.block_on(async {
             println!("{:?}", cost::cpu_per_remote_change(changes, 200).await?);
             println!("{:?}", cost::memory(orders, 50).await?);
             Ok(())
         }),
-        Some("child-cpu") => runtime.block_on(cost::child_cpu(&args[1..])),
-        Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
-        Some("child-idle") => runtime.block_on(cost::child_idle(&args[1..])),
-        _ => bail!(
-            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench throughput [--nodes N] [--seconds S] [--floor false]\n       possync-bench throughput-step --system possync|floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench cost [--changes N] [--orders N]"
-        ),
-    }
-}
-
-/// `--name value` from the arguments, parsed, or the default.
-pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => match args.get(i + 1).map(|v| v.parse::<T>()) {
-            Some(Ok(v)) => Ok(v),
-            _ => bail!("{name} needs a valid value"),
-        },
+        Bench::ChildCpu(args) => runtime.block_on(cost::child_cpu(args)),
+        Bench::ChildRss(args) => runtime.block_on(cost::child_rss(args)),
+        Bench::ChildIdle(args) => runtime.block_on(cost::child_idle(args)),
     }
 }

@@ -23,17 +23,37 @@ use possync::{Node, NodeEvent, SessionKey};
 
 use crate::common::{edit_target, mesh, new_line, new_order, orders_per_author, scratch};
 
-use crate::flag;
 use crate::stats::{Percentiles, percentiles};
 
 type SendTimes = Arc<Mutex<HashMap<(OrderId, i64), Instant>>>;
 
-pub async fn run(args: &[String]) -> Result<()> {
-    let nodes: usize = flag(args, "--nodes", 5)?;
-    let rate: u64 = flag(args, "--rate", 100)?;
-    let seconds: u64 = flag(args, "--seconds", 10)?;
-    let json: Option<String> =
-        flag(args, "--json", String::new()).map(|s| Some(s).filter(|s| !s.is_empty()))?;
+/// Terminals, edit rate and duration of a latency run.
+#[derive(Debug, clap::Args)]
+pub struct RateArgs {
+    /// Terminals on the floor.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Edits per second, over all terminals.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u64,
+    /// How long to send edits.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+/// Options of `propagation`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub load: RateArgs,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<String>,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let RateArgs { nodes, rate, seconds } = args.load;
+    let json = args.json;
     let result = measure(nodes, rate, seconds).await?;
     println!("| terminals | edits/s | samples | p50 ms | p90 ms | p99 ms | max ms |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");

@@ -19,10 +19,10 @@ use serde::Serialize;
 
 use crate::cost::{child, next_line};
 use crate::stats::Percentiles;
-use crate::{flag, floor, propagation};
+use crate::{floor, propagation};
 
 /// What a throughput step measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum System {
     Possync,
     Floor,
@@ -65,14 +65,25 @@ pub async fn step(system: System, n: usize, rate: u64, seconds: u64) -> Result<(
 
 /// The `throughput-step` subcommand: one step, printed as
 /// `STEP [<percentiles>, <delivered>]`.
-pub async fn run_step(args: &[String]) -> Result<()> {
-    let n: usize = flag(args, "--nodes", 5)?;
-    let rate: u64 = flag(args, "--rate", 100)?;
-    let seconds: u64 = flag(args, "--seconds", 5)?;
-    let result = match flag(args, "--system", String::from("possync"))?.as_str() {
-        "possync" => propagation::measure_with(n, rate, seconds, true).await?,
-        "floor" => floor::measure(n, rate, seconds).await?,
-        other => anyhow::bail!("--system is possync or floor, not {other}"),
+/// Options of `throughput-step`.
+#[derive(Debug, clap::Args)]
+pub struct StepArgs {
+    #[arg(long, value_enum, default_value_t = System::Possync)]
+    system: System,
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Edits per second, over all terminals.
+    #[arg(long, default_value_t = 100)]
+    rate: u64,
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+}
+
+pub async fn run_step(args: StepArgs) -> Result<()> {
+    let StepArgs { system, nodes: n, rate, seconds } = args;
+    let result = match system {
+        System::Possync => propagation::measure_with(n, rate, seconds, true).await?,
+        System::Floor => floor::measure(n, rate, seconds).await?,
     };
     println!("STEP {}", serde_json::to_string(&result)?);
     Ok(())
@@ -174,19 +185,46 @@ where
 
 /// The `throughput` subcommand: the search of `all`, for possync and then
 /// for the floor (`--floor false` to skip it).
-pub async fn run(args: &[String]) -> Result<()> {
-    let n: usize = flag(args, "--nodes", 5)?;
-    let seconds: u64 = flag(args, "--seconds", 5)?;
+/// Options of `throughput`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Length of each step.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// First rate tried, in edits per second; doubled while steps pass.
+    #[arg(long, default_value_t = 100)]
+    start: u64,
+    /// Highest rate tried.
+    #[arg(long, default_value_t = 6400)]
+    max: u64,
+    /// Bisection steps between the last rate passed and the first failed.
+    #[arg(long, default_value_t = 2)]
+    bisect: usize,
+    /// A step passes when its p99 latency is under this and 99 % of edits arrive.
+    #[arg(long = "p99-ms", default_value_t = 10.0)]
+    p99_ms: f64,
+    /// Runs of each rate; their majority decides it.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Also search the bare stack (`--floor false` skips it).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    floor: bool,
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let (n, seconds) = (args.nodes, args.seconds);
     let plan = Plan {
-        start: flag(args, "--start", 100)?,
-        max: flag(args, "--max", 6400)?,
-        bisect: flag(args, "--bisect", 2)?,
-        p99_bound_ms: flag(args, "--p99-ms", 10.0)?,
-        runs: flag(args, "--runs", 3)?,
+        start: args.start,
+        max: args.max,
+        bisect: args.bisect,
+        p99_bound_ms: args.p99_ms,
+        runs: args.runs,
     };
     eprintln!("possync, {n} terminals:");
     let ours = search(&plan, |rate| step(System::Possync, n, rate, seconds)).await?;
-    let floor = if flag(args, "--floor", true)? {
+    let floor = if args.floor {
         eprintln!("floor, {n} swarms:");
         Some(search(&plan, |rate| step(System::Floor, n, rate, seconds)).await?.best)
     } else {

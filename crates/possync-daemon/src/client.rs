@@ -1,72 +1,82 @@
-//! A minimal HTTP/1.1 client for the CLI's talk with a local terminal
-//! (loopback): enough for `status`, `orders`, `export` and `catalogue`,
-//! without pulling an HTTP client stack into the binary.
+//! The CLI's talk with a local terminal (`status`, `orders`, `export`,
+//! `catalogue`): one request over HTTP/1.1 with hyper's client, on loopback,
+//! so no TLS and no connection pool.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
-pub fn get_json(api: SocketAddr, path: &str, token: Option<&str>) -> Result<Value> {
-    request_json(api, "GET", path, None, token)
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// An archive export reads every order the terminal holds.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `GET path` from the terminal's API at `api`, as JSON; an error status
+/// becomes an error carrying the API's message.
+pub async fn get_json(api: SocketAddr, path: &str, token: Option<&str>) -> Result<Value> {
+    request_json(api, Method::GET, path, None, token).await
 }
 
-pub fn post_json(api: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> Result<Value> {
-    request_json(api, "POST", path, Some(body), token)
+/// `POST path` with a JSON body, answered as [`get_json`] is.
+pub async fn post_json(api: SocketAddr, path: &str, body: &Value, token: Option<&str>) -> Result<Value> {
+    request_json(api, Method::POST, path, Some(body), token).await
 }
 
-fn request_json(
+async fn request_json(
     api: SocketAddr,
-    method: &str,
+    method: Method,
     path: &str,
     body: Option<&Value>,
     token: Option<&str>,
 ) -> Result<Value> {
-    let mut stream = TcpStream::connect_timeout(&api, Duration::from_secs(5))
-        .with_context(|| format!("no terminal answers at {api}: is `possync run` running?"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let content = if body.is_empty() {
-        String::new()
-    } else {
-        format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len())
+    let no_terminal = || format!("no terminal answers at {api}: is `possync run` running?");
+    let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(api)).await {
+        Ok(connected) => connected.with_context(no_terminal)?,
+        Err(_) => bail!("{}", no_terminal()),
     };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\n{auth}{content}Connection: close\r\nAccept: application/json\r\n\r\n{body}"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").context("malformed HTTP response")?;
-    let status: u16 =
-        head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("malformed status line")?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        dechunk(body)?
-    } else {
-        body.to_owned()
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(HOST, api.to_string())
+        .header(ACCEPT, "application/json");
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let bytes = match body {
+        Some(body) => {
+            request = request.header(CONTENT_TYPE, "application/json");
+            Bytes::from(body.to_string())
+        }
+        None => Bytes::new(),
     };
-    let value: Value = serde_json::from_str(&body).with_context(|| format!("{path}: not JSON"))?;
-    if status >= 400 {
+    let request = request.body(Full::new(bytes)).with_context(|| format!("{path}: not a request path"))?;
+    let (status, body) = tokio::time::timeout(RESPONSE_TIMEOUT, exchange(stream, request))
+        .await
+        .with_context(|| format!("{method} {path}: no answer from {api} within {RESPONSE_TIMEOUT:?}"))?
+        .with_context(|| format!("{method} {path}"))?;
+    let value: Value = serde_json::from_slice(&body).with_context(|| format!("{path}: not JSON"))?;
+    if status.is_client_error() || status.is_server_error() {
         let msg = value["error"]["message"].as_str().unwrap_or("error");
-        bail!("{path}: {status}: {msg}");
+        bail!("{path}: {}: {msg}", status.as_u16());
     }
     Ok(value)
 }
 
-fn dechunk(mut body: &str) -> Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = body.split_once("\r\n").context("malformed chunk")?;
-        let size = usize::from_str_radix(size.trim(), 16).context("malformed chunk size")?;
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = rest.get(..size).context("truncated chunk")?;
-        out.push_str(chunk);
-        body = rest.get(size + 2..).context("truncated chunk")?;
-    }
+async fn exchange(stream: TcpStream, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.context("HTTP handshake")?;
+    // Drives the connection until the response is read; dropped with it.
+    let driver = tokio::spawn(connection);
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await.context("reading the body")?;
+    driver.abort();
+    Ok((status, body.to_bytes()))
 }

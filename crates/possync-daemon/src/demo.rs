@@ -4,14 +4,14 @@
 //! every terminal holds identical orders.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use possync::model::{
     Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId,
 };
-use possync::{Node, SessionKey};
+use possync::{Node, SessionKey, random_u128};
 use tokio::net::TcpListener;
 
 use crate::api::{AppState, router};
@@ -33,6 +33,24 @@ pub struct DemoOptions {
     pub catalogue: bool,
 }
 
+/// Where the demo's terminals keep their data: the directory given, or a
+/// fresh temporary one, removed when this is dropped (after the terminals
+/// have shut down).
+#[derive(Debug)]
+pub enum DemoData {
+    Kept(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl DemoData {
+    pub fn path(&self) -> &Path {
+        match self {
+            DemoData::Kept(p) => p,
+            DemoData::Temporary(t) => t.path(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DemoTerminal {
     pub node: Node,
@@ -42,7 +60,7 @@ pub struct DemoTerminal {
 /// Starts the terminals and their API servers. The API ports are taken
 /// first, so that a port in use fails before anything is written; a
 /// terminal that fails to start takes the demo's temporary data with it.
-pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
+pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, DemoData)> {
     if !(1..=26).contains(&opts.terminals) {
         bail!("--terminals must be between 1 and 26");
     }
@@ -59,18 +77,20 @@ pub async fn start(opts: &DemoOptions) -> Result<(Vec<DemoTerminal>, PathBuf)> {
         listeners.push(listener);
     }
     let dir = match &opts.data_dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("possync-demo-{}", std::process::id())),
+        Some(d) => DemoData::Kept(d.clone()),
+        None => DemoData::Temporary(
+            tempfile::Builder::new()
+                .prefix("possync-demo-")
+                .tempdir()
+                .context("creating the demo's temporary data directory")?,
+        ),
     };
     let mut terminals: Vec<DemoTerminal> = Vec::new();
-    match spawn_terminals(&dir, listeners, &opts.sinks, opts.catalogue, &mut terminals).await {
+    match spawn_terminals(dir.path(), listeners, &opts.sinks, opts.catalogue, &mut terminals).await {
         Ok(()) => Ok((terminals, dir)),
         Err(e) => {
             for t in &terminals {
                 let _ = t.node.shutdown().await;
-            }
-            if opts.data_dir.is_none() {
-                let _ = std::fs::remove_dir_all(&dir);
             }
             Err(e)
         }
@@ -158,17 +178,11 @@ const MENU: [(&str, &str, i64); 6] = [
     ("cake", "Cake", 590),
 ];
 
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b)
-}
-
 /// A line of `units` of the menu's item `index`, with a fresh id.
-fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
+fn menu_line(index: usize, units: i64, note: &str) -> Result<NewLine> {
     let (product, name, price) = MENU[index % MENU.len()];
-    NewLine {
-        id: LineId::from_random(u128::from(random_u64()) << 64 | u128::from(random_u64())),
+    Ok(NewLine {
+        id: LineId::from_random(random_u128()?),
         product: product.into(),
         display_name: name.into(),
         qty: Quantity::units(units),
@@ -177,7 +191,7 @@ fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
         note: note.into(),
         ext: Default::default(),
         taxes: Vec::new(),
-    }
+    })
 }
 
 /// A restaurant rush from every terminal at once: each opens `orders`
@@ -198,7 +212,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
                 template.guests = 1 + (k % 4) as u32;
                 let order = node.open_order(&user, template).await?;
                 for n in 0..3 {
-                    let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "");
+                    let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "")?;
                     let id = line.id.clone();
                     node.edit(&user, &order, Edit::AddLine(line)).await?;
                     if n == 0 {
@@ -214,7 +228,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             for other in &others {
                 for view in other.orders(false).await?.into_iter().take(orders / 2) {
                     if node.order(&view.id).await?.is_some() {
-                        let line = menu_line(5, 1, "shared dessert");
+                        let line = menu_line(5, 1, "shared dessert")?;
                         // The order may have been paid meanwhile: that is a
                         // refusal the rush expects, not an error.
                         let _ = node.edit(&user, &view.id, Edit::AddLine(line)).await;
@@ -225,7 +239,7 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             for order in mine.iter().step_by(2) {
                 if let Some(v) = node.order(order).await? {
                     if v.totals.due.0 > 0 {
-                        let payment = PaymentId::from_random(u128::from(random_u64()));
+                        let payment = PaymentId::from_random(random_u128()?);
                         let pay = Edit::AddPayment { payment, method: "card".into(), amount: v.totals.due };
                         node.edit(&user, order, pay).await?;
                     }

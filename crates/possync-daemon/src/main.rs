@@ -242,10 +242,12 @@ fn main() -> Result<()> {
                 };
                 run_demo(opts, postgres.as_ref()).await
             }
-            Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
+            Command::Status(c) => {
+                print_json(&client::get_json(c.api, "/api/status", c.token.as_deref()).await?)
+            }
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {
                 let path = if archived { "/api/orders?archived=true" } else { "/api/orders" };
-                let orders = client::get_json(c.api, path, c.token.as_deref())?;
+                let orders = client::get_json(c.api, path, c.token.as_deref()).await?;
                 for o in orders.as_array().into_iter().flatten() {
                     println!(
                         "{:<12} {:<10} {:<8} table {:<6} total {:>8} {}",
@@ -260,11 +262,11 @@ fn main() -> Result<()> {
                 Ok(())
             }
             Command::Orders { what: OrdersCommand::Show { id, client: c } } => {
-                print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
+                print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref()).await?)
             }
-            Command::Catalogue { what } => catalogue(what),
+            Command::Catalogue { what } => catalogue(what).await,
             Command::Export { client: c, odoo, sink } => {
-                let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
+                let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref()).await?;
                 let paid = export::paid(&orders);
                 let Some(config) = odoo else { return print_json(&serde_json::Value::Array(paid)) };
                 let file = FileConfig::load(&config)?;
@@ -287,7 +289,7 @@ fn main() -> Result<()> {
                     (target, Some(catalogue)) => (target, catalogue),
                     // No file: the catalogue in force on the terminal.
                     (target, None) => {
-                        let got = client::get_json(c.api, "/api/catalogue", c.token.as_deref())?;
+                        let got = client::get_json(c.api, "/api/catalogue", c.token.as_deref()).await?;
                         let catalogue = serde_json::from_value(got["catalogue"].clone())
                             .context("the terminal's catalogue (GET /api/catalogue)")?;
                         (target, catalogue)
@@ -307,7 +309,7 @@ fn main() -> Result<()> {
     })
 }
 
-fn catalogue(what: CatalogueCommand) -> Result<()> {
+async fn catalogue(what: CatalogueCommand) -> Result<()> {
     match what {
         CatalogueCommand::Import { file, format, user, data_dir, client: c } => {
             let catalogue = catalogue_file::read(&file, format)?;
@@ -320,7 +322,8 @@ fn catalogue(what: CatalogueCommand) -> Result<()> {
                         "user": user.as_deref().unwrap_or(possync::engine::IMPORT_USER),
                         "file": serde_json::from_str::<serde_json::Value>(&text)?,
                     });
-                    let answer = client::post_json(c.api, "/api/catalogue", &body, c.token.as_deref())?;
+                    let answer =
+                        client::post_json(c.api, "/api/catalogue", &body, c.token.as_deref()).await?;
                     answer["version"].as_u64().context("the terminal's answer has no version")?
                 }
             };
@@ -328,7 +331,7 @@ fn catalogue(what: CatalogueCommand) -> Result<()> {
             Ok(())
         }
         CatalogueCommand::Show(c) => {
-            print_json(&client::get_json(c.api, "/api/catalogue", c.token.as_deref())?)
+            print_json(&client::get_json(c.api, "/api/catalogue", c.token.as_deref()).await?)
         }
     }
 }
@@ -439,7 +442,11 @@ async fn shutdown_signal() {
 
 async fn run_demo(opts: DemoOptions, postgres: Option<&DemoPostgres>) -> Result<()> {
     let (terminals, dir) = demo::start(&opts).await?;
-    println!("possync demo: {} terminals on this machine (data in {})", terminals.len(), dir.display());
+    println!(
+        "possync demo: {} terminals on this machine (data in {})",
+        terminals.len(),
+        dir.path().display()
+    );
     for t in &terminals {
         println!("  terminal {}: http://{}/", t.node.terminal(), t.api);
     }
@@ -463,9 +470,7 @@ async fn run_demo(opts: DemoOptions, postgres: Option<&DemoPostgres>) -> Result<
         for t in &terminals {
             t.node.shutdown().await?;
         }
-        if opts.data_dir.is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+        drop(dir);
         let (count, lines) = result?;
         println!(
             "rush done in {:.1} s: {made} orders opened; every terminal holds identical orders: {count} orders, {lines} lines",
@@ -496,9 +501,8 @@ async fn run_demo(opts: DemoOptions, postgres: Option<&DemoPostgres>) -> Result<
     for t in &terminals {
         t.node.shutdown().await?;
     }
-    if opts.data_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    // A temporary data directory goes now, after the terminals closed it.
+    drop(dir);
     Ok(())
 }
 

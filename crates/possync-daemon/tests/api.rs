@@ -20,23 +20,14 @@ use tower::ServiceExt;
 struct Fixture {
     app: axum::Router,
     _node: Node,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: tempfile::TempDir,
 }
 
 async fn fixture(policy: Policy, token: Option<&str>) -> Fixture {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("possync-api-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), &dir).spawn().await.unwrap();
+    let dir = tempfile::Builder::new().prefix("possync-api-").tempdir().unwrap();
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
     let state = AppState::new(node.clone(), policy, token.map(Arc::from));
-    Fixture { app: router(state), _node: node, dir }
+    Fixture { app: router(state), _node: node, _dir: dir }
 }
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
@@ -278,8 +269,8 @@ async fn s21_one_waiter_per_table_and_managers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
-    let dir = std::env::temp_dir().join(format!("possync-api-incoming-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = tempfile::Builder::new().prefix("possync-api-incoming-").tempdir().unwrap();
+    let dir = scratch.path();
     let t1 =
         Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.join("T1")).spawn().await.unwrap();
     let t2 = Node::builder("api-test", TerminalId::parse("T2").unwrap(), dir.join("T2"))
@@ -316,7 +307,6 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
     assert_eq!(call(&app1, "GET", "/api/orders", None).await.1.as_array().unwrap().len(), 2);
     t1.shutdown().await.unwrap();
     t2.shutdown().await.unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

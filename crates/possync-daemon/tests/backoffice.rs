@@ -17,7 +17,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{TempDir, Terminal, call, eventually, free_port, keygen};
+use common::{Terminal, call, eventually, free_port, keygen, temp_dir};
 use possync_sink::testing::TempCluster;
 use serde_json::json;
 
@@ -65,7 +65,7 @@ fn every_paid_order_reaches_postgres_once_through_an_outage_and_a_killed_termina
     let started = Instant::now();
     let n = orders_wanted();
     let mut pg = TempCluster::start().unwrap_or_else(|e| panic!("PostgreSQL must start for this test: {e}"));
-    let dir = TempDir::new("backoffice");
+    let dir = temp_dir("backoffice");
     let key = keygen(dir.path());
     let pw = dir.path().join("pg-password");
     std::fs::write(&pw, format!("{}\n", pg.password())).unwrap();

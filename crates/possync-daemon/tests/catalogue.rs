@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{TempDir, Terminal, call, eventually, free_port, http, keygen};
+use common::{Terminal, call, eventually, free_port, http, keygen, temp_dir};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -43,7 +43,7 @@ fn price(t: &Terminal, product: &str) -> Option<i64> {
 
 #[test]
 fn catalogue_import_replication_refusals_login_and_offline_restart() {
-    let dir = TempDir::new("catalogue");
+    let dir = temp_dir("catalogue");
     let key = keygen(dir.path());
     let (p1, p2) = (free_port(), free_port());
     let mut t1 = Terminal::new("cat", "T1", dir.path(), &key, p1, &[]);

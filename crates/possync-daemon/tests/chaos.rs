@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::netns::{API, Lan, NsTerminal, P2P_PORT, in_ns};
-use common::{TempDir, eventually, http, keygen};
+use common::{eventually, http, keygen, temp_dir};
 use serde_json::{Value, json};
 
 const TERMINALS: usize = 5;
@@ -268,7 +268,7 @@ fn chaos_loses_no_acknowledged_write_and_every_terminal_ends_identical() {
     let seed = env_u64("CHAOS_SEED", 1);
     let seconds = env_u64("CHAOS_SECONDS", 60);
     eprintln!("chaos: seed {seed}, {seconds} s of faults (CHAOS_SEED, CHAOS_SECONDS)");
-    let dir = TempDir::new("chaos");
+    let dir = temp_dir("chaos");
     let key = keygen(dir.path());
     let mut lan = Lan::new("chaos");
     let hosts: Vec<String> = (1..=TERMINALS as u8).map(|n| lan.host(n)).collect();

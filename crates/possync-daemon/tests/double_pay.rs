@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::proxy::Link;
-use common::{TempDir, Terminal, call, eventually, free_port, http, keygen};
+use common::{TempDir, Terminal, call, eventually, free_port, http, keygen, temp_dir};
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 50;
@@ -72,7 +72,7 @@ fn listed(t: &Terminal, id: &str) -> bool {
 
 #[test]
 fn s22_two_terminals_pay_one_order_at_once_50_rounds_never_two_payments() {
-    let dir = TempDir::new("s22-api");
+    let dir = temp_dir("s22-api");
     let (mut a, mut b) = pair("s22", &dir);
     let mut elsewhere = 0;
     for round in 0..ROUNDS {
@@ -134,7 +134,7 @@ fn s22_two_terminals_pay_one_order_at_once_50_rounds_never_two_payments() {
 
 #[test]
 fn s23_partitioned_double_payment_is_flagged_stays_listed_and_a_manager_gives_it_back() {
-    let dir = TempDir::new("s23-api");
+    let dir = temp_dir("s23-api");
     let (mut a, mut b) = pair("s23", &dir);
     let id = order_on_both(&a, &b);
     call(a.api, "POST", "/api/network", Some(&json!({"isolated": true})), 200);
@@ -187,7 +187,7 @@ fn s23_partitioned_double_payment_is_flagged_stays_listed_and_a_manager_gives_it
 /// payment every round.
 #[test]
 fn s22_over_a_slow_link_one_terminal_answering_late_still_one_payment() {
-    let dir = TempDir::new("s22-slow");
+    let dir = temp_dir("s22-slow");
     let key = keygen(dir.path());
     let (pa, pb) = (free_port(), free_port());
     let link = Link::to(pa);

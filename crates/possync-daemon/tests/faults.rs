@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, Terminal, free_port, http, keygen};
+use common::{Terminal, free_port, http, keygen, temp_dir};
 use serde_json::json;
 
 #[test]
 fn s16_sigkill_mid_burst_loses_no_acknowledged_edit() {
-    let dir = TempDir::new("s16");
+    let dir = temp_dir("s16");
     let key = keygen(dir.path());
     let (pa, pb) = (free_port(), free_port());
     let mut a = Terminal::new("s16", "A", dir.path(), &key, pa, &[pb]);

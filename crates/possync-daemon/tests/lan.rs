@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::netns::{Lan, NsTerminal, P2P_PORT};
-use common::{TempDir, eventually, keygen};
+use common::{eventually, keygen, temp_dir};
 use serde_json::json;
 
 fn flags(list: &[&str]) -> Vec<String> {
@@ -40,7 +40,7 @@ fn lines(t: &NsTerminal, order: &str) -> usize {
 /// refusal of the other floor's terminals, naming both sessions.
 #[test]
 fn floors_on_one_lan_never_exchange_an_order_whatever_their_keys() {
-    let dir = TempDir::new("lan-floors");
+    let dir = temp_dir("lan-floors");
     let key = keygen(dir.path());
     let mut lan = Lan::new("floors");
     let keyed = |extra: &[&str]| {
@@ -120,7 +120,7 @@ fn floors_on_one_lan_never_exchange_an_order_whatever_their_keys() {
 /// mDNS as the only discovery.
 #[test]
 fn a_terminal_whose_link_drops_shows_offline_then_returns_caught_up_with_mdns_alone() {
-    let dir = TempDir::new("lan-link");
+    let dir = temp_dir("lan-link");
     let key = keygen(dir.path());
     let mut lan = Lan::new("link");
     let f = flags(&["--mdns", "--key-file", key.to_str().unwrap()]);
@@ -183,7 +183,7 @@ enum Cut {
 /// its own; asserts every terminal identical, with every edit, within 2 s of
 /// the heal.
 fn apart_then_identical_within_2_s(tag: &str, cut: Cut, apart: Duration) {
-    let dir = TempDir::new(tag);
+    let dir = temp_dir(tag);
     let key = keygen(dir.path());
     let mut lan = Lan::new(tag).with_second_switch();
     let f = flags(&["--mdns", "--key-file", key.to_str().unwrap()]);

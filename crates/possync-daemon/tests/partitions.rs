@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::proxy::Link;
-use common::{TempDir, Terminal, call, eventually, free_port, keygen};
+use common::{Terminal, call, eventually, free_port, keygen, temp_dir};
 use serde_json::{Value, json};
 
 /// How a round takes the network down.
@@ -57,7 +57,7 @@ fn ledger(t: &Terminal) -> Vec<(String, String, Vec<String>)> {
 
 #[test]
 fn cuts_and_heals_between_processes_lose_nothing_and_collide_nowhere() {
-    let dir = TempDir::new("partitions");
+    let dir = temp_dir("partitions");
     let key = keygen(dir.path());
     let ports = [free_port(), free_port(), free_port()];
     // links[i][j] (i < j): i dials j through it.

@@ -18,24 +18,15 @@ use tower::ServiceExt;
 struct Fixture {
     app: axum::Router,
     _node: Node,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: tempfile::TempDir,
 }
 
 async fn fixture() -> Fixture {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("possync-pay-api-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let node = Node::builder("pay-test", TerminalId::parse("T1").unwrap(), &dir).spawn().await.unwrap();
+    let dir = tempfile::Builder::new().prefix("possync-pay-api-").tempdir().unwrap();
+    let node = Node::builder("pay-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
     let policy = Policy { managers: ["maria".to_owned()].into(), ..Policy::permissive() };
     let state = AppState::new(node.clone(), policy, None);
-    Fixture { app: router(state), _node: node, dir }
+    Fixture { app: router(state), _node: node, _dir: dir }
 }
 
 /// Answers the status, and the body as JSON (or `{"text": ...}`).

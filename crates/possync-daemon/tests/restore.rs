@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{TempDir, Terminal, call, eventually, free_port, keygen};
+use common::{Terminal, call, eventually, free_port, keygen, temp_dir};
 use serde_json::json;
 
 fn open(t: &Terminal) -> String {
@@ -27,7 +27,7 @@ fn names(t: &Terminal) -> Vec<String> {
 
 #[test]
 fn s27_a_restored_terminal_never_leaves_a_name_used_twice() {
-    let dir = TempDir::new("s27");
+    let dir = temp_dir("s27");
     let key = keygen(dir.path());
     let (p1, p2) = (free_port(), free_port());
     let mut t1 = Terminal::new("s27", "T1", dir.path(), &key, p1, &[p2]);

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TempDir, Terminal, call, eventually, free_port, http, keygen};
+use common::{Terminal, call, eventually, free_port, http, keygen, temp_dir};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -92,7 +92,7 @@ fn wait_for_version(terminals: &[&Terminal], version: u64) {
 
 #[test]
 fn s29_and_s24_through_the_api_on_two_terminals() {
-    let dir = TempDir::new("taxes-api");
+    let dir = temp_dir("taxes-api");
     let key = keygen(dir.path());
     let file = dir.path().join("s29.json");
     std::fs::write(&file, catalogue("round_per_line", "6", 995).to_string()).unwrap();

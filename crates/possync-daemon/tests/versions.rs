@@ -15,7 +15,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{TempDir, Terminal, call, eventually, free_port, keygen};
+use common::{Terminal, call, eventually, free_port, keygen, temp_dir};
 use possync::engine::StoreOp;
 use possync::model::automerge::transaction::Transactable;
 use possync::model::automerge::{ActorId, Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
@@ -93,7 +93,7 @@ fn stored(data_dir: &Path, id: &OrderId) -> Automerge {
 
 #[test]
 fn fields_of_a_newer_release_survive_edits_over_the_network() {
-    let dir = TempDir::new("s17");
+    let dir = temp_dir("s17");
     let key = keygen(dir.path());
     let id = OrderId::from_random(17);
     let soup = LineId::from_random(1);

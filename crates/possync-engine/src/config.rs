@@ -27,10 +27,9 @@ pub struct EngineConfig {
     pub max_gossip_bytes: usize,
     /// How long paid and cancelled orders stay in the archive.
     pub retention: Duration,
-    /// Rewrite an order's stored snapshot after this many appended changes.
-    /// 32 rather than 64 keeps a typical order (~50 changes) to a snapshot
-    /// and a short log: 10–13 KB on disk per such order instead of 27 KB
-    /// (`possync-bench cost`), and faster loads.
+    /// Rewrite an order's stored snapshot after this many appended changes:
+    /// small enough that a typical order (~50 changes) is a snapshot and a
+    /// short log on disk (figures: docs/PERFORMANCE.md, "Bytes on disk").
     pub compact_after: u32,
     /// Most orders (open, archived and half-received) held at once.
     pub max_orders: usize,

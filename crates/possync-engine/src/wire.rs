@@ -49,7 +49,7 @@ pub enum Direct {
     Sync { items: Vec<(OrderId, Vec<u8>)> },
     /// "I am taking a payment for this order" (kind 21): a short-lived claim,
     /// sent to every connected peer, answered with `ClaimReply`. Never
-    /// stored: see [`crate::claims`].
+    /// stored: see the engine's `claims` module.
     Claim(ClaimMsg),
     /// The answer to a `Claim` (kind 22): granted, or refused because
     /// `holder` holds (or is also asking for) the order's claim.

@@ -38,12 +38,10 @@ const META_SCHEMA_VERSION: &str = "schema_version";
 const META_NEXT_SEQUENCE: &str = "next_sequence";
 const KEY_CATALOGUE: &str = "catalogue";
 
-/// redb's page cache. The store is read whole once, at start-up, and then
-/// mostly written: a large cache only holds a second copy of the orders the
-/// engine already has in memory. Measured with 1,000 open orders of 50
-/// changes (`possync-bench child-rss`): 64 MiB → 61 KiB of RSS per order,
-/// 8 MiB → 47 KiB, 2 MiB → 40.7 KiB, 1 MiB → 39.5–41.1 KiB (3 runs), with
-/// durable-commit latency unchanged (p50 0.16 ms, p99 0.32 ms).
+/// redb's page cache, kept small: the store is read whole once, at start-up,
+/// and then mostly written, so a large cache only holds a second copy of the
+/// orders the engine has in memory (sizes against RSS: docs/PERFORMANCE.md,
+/// "RSS per open order").
 const CACHE_BYTES: usize = 1024 * 1024;
 
 /// A terminal's durable store: one redb file holding every order it keeps,
@@ -506,10 +504,9 @@ fn builder(path: &Path) -> (Builder, Arc<AtomicBool>) {
     // A file damaged since redb last wrote it (a failing disk, a bad copy)
     // then fails to open with an error naming it, instead of being trusted:
     // on such a file redb can panic inside a write and abort the process
-    // from a destructor, which no `catch_unwind` contains (found by the
-    // storage_records fuzz target). It costs one read of the file per
-    // start, less than the load that follows: 1,000 orders, 17 MB, opened
-    // in 11–28 ms instead of 0.3 ms, then loaded in about 50 ms.
+    // from a destructor, which no `catch_unwind` contains. It costs one read
+    // of the file per start, less than the load that follows (figures:
+    // docs/RELIABILITY.md, finding 5).
     builder.set_check_integrity_on_open(true);
     let label = path.display().to_string();
     let rolled_back = Arc::new(AtomicBool::new(false));

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
@@ -13,6 +12,7 @@ use possync_model::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::clock::wall_ms;
 use crate::config::NodeBuilder;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
@@ -130,10 +130,6 @@ pub struct Node {
     pub(crate) catalogue: watch::Receiver<Option<SharedCatalogue>>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 impl Node {
     /// Starts configuring a node of multi-session `session`.
     pub fn builder(
@@ -168,7 +164,7 @@ impl Node {
     /// force gives them: the order model then refuses a cashier's
     /// manager-only edit (`possync_model::privileges`).
     fn ctx(&self, user: &str) -> EditContext {
-        let ctx = EditContext::new(user, self.terminal.clone(), now_ms());
+        let ctx = EditContext::new(user, self.terminal.clone(), wall_ms());
         // A user the catalogue does not list gets a cashier's rights.
         let role = self.catalogue.borrow().as_ref().filter(|c| !c.catalogue.users.is_empty()).map(|c| {
             c.catalogue.users.iter().find(|u| u.id.as_str() == user).map_or(Role::Cashier, |u| u.role)

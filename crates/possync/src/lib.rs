@@ -36,6 +36,7 @@
 
 mod actor;
 mod admission;
+mod clock;
 mod config;
 mod dialer;
 mod event;
@@ -44,6 +45,7 @@ mod keys;
 mod liveness;
 pub mod net;
 mod payment_claim;
+mod random;
 mod relay_delay;
 mod shared_catalogue;
 mod sinks;
@@ -58,6 +60,7 @@ pub use event::{ChangeOrigin, NodeEvent};
 pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
+pub use random::{NoRandomness, random_u128};
 pub use shared_catalogue::SharedCatalogue;
 pub use sinks::{DeliveryFailure, DeliveryResult, Sink};
 pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};

@@ -11,8 +11,7 @@
 //! validates a change within a fraction of a millisecond, in the same task
 //! that receives it, so the relay used to leave before the other
 //! receivers' IDONTWANT arrived, and nearly every relayed copy was a
-//! duplicate (`possync-bench`: 4.5 relayed copies per edit among 5
-//! terminals, 29 of ~2,400 suppressed).
+//! duplicate (docs/PERFORMANCE.md, "Relayed duplicates").
 //!
 //! The node therefore reports an accepted message to gossipsub (which
 //! relays it) only [`RELAY_DELAY`] after accepting it. The change itself is

@@ -11,7 +11,7 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use common::{TempDir, add_line, converged, eventually, new_order, start};
+use common::{add_line, converged, eventually, new_order, start, temp_dir};
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::gossipsub::{self, MessageAuthenticity};
 use libp2p::pnet::PreSharedKey;
@@ -77,7 +77,7 @@ struct Hostile {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_catchup_frames_are_refused_counted_and_their_sender_disconnected() {
-    let dir = TempDir::new("oversized");
+    let dir = temp_dir("oversized");
     let a = start("A", dir.path(), &[]).await;
     let b = start("B", dir.path(), a.listen_addrs()).await;
 

@@ -16,7 +16,7 @@ const CONVERGE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s1_new_order_reaches_every_terminal() {
-    let dir = TempDir::new("s1");
+    let dir = temp_dir("s1");
     let nodes = mesh(&["A", "B", "C"], dir.path()).await;
     let mut events = nodes[1].subscribe();
     let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
@@ -43,7 +43,7 @@ async fn s1_new_order_reaches_every_terminal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_s3_offline_terminal_edits_and_removals_merge() {
-    let dir = TempDir::new("s2");
+    let dir = temp_dir("s2");
     let nodes = mesh(&["A", "B", "C"], dir.path()).await;
     let (a, b) = (&nodes[0], &nodes[1]);
     let kept = a.open_order("ana", new_order("A")).await.unwrap();
@@ -74,7 +74,7 @@ async fn s2_s3_offline_terminal_edits_and_removals_merge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s9_every_terminal_closes_then_all_unpaid_orders_come_back() {
-    let dir = TempDir::new("s9");
+    let dir = temp_dir("s9");
     let nodes = mesh(&["A", "B"], dir.path()).await;
     let mut orders = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -101,7 +101,7 @@ async fn s9_every_terminal_closes_then_all_unpaid_orders_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s14_late_joiner_gets_1000_orders() {
-    let dir = TempDir::new("s14");
+    let dir = temp_dir("s14");
     let nodes = mesh(&["A", "B"], dir.path()).await;
     // 1,000 orders, issued concurrently so they share group commits.
     let mut tasks = Vec::new();
@@ -133,7 +133,7 @@ async fn s14_late_joiner_gets_1000_orders() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s15_five_terminals_split_2_3_then_heal() {
-    let dir = TempDir::new("s15");
+    let dir = temp_dir("s15");
     let names = ["A", "B", "C", "D", "E"];
     // Every pair talks through its own cuttable link.
     let mut nodes: Vec<Node> = Vec::new();
@@ -185,7 +185,7 @@ async fn s15_five_terminals_split_2_3_then_heal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_terminal_random_rush_converges_with_every_edit() {
-    let dir = TempDir::new("rush");
+    let dir = temp_dir("rush");
     let nodes = mesh(&["A", "B", "C", "D", "E"], dir.path()).await;
     let mut acked = Vec::new();
     let mut open = Vec::new();
@@ -224,14 +224,14 @@ async fn five_terminal_random_rush_converges_with_every_edit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s20_cloned_data_directory_on_two_terminals_converges() {
-    let dir = TempDir::new("s20");
+    let dir = temp_dir("s20");
     let a = start("A", dir.path(), &[]).await;
     let order = a.open_order("x", new_order("A")).await.unwrap();
     let l = add_line(&a, &order, "pizza").await;
     a.shutdown().await.unwrap();
     drop(a);
     // Copy A's disk image to a second terminal directory.
-    let clone_dir = TempDir::new("s20-clone");
+    let clone_dir = temp_dir("s20-clone");
     copy_dir(&dir.path().join("A"), &clone_dir.path().join("A"));
     let a = start("A", dir.path(), &[]).await;
     let a2 = start("A", clone_dir.path(), a.listen_addrs()).await;
@@ -250,7 +250,7 @@ async fn s20_cloned_data_directory_on_two_terminals_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_without_the_session_key_cannot_connect() {
-    let dir = TempDir::new("psk");
+    let dir = temp_dir("psk");
     let a = start("A", dir.path(), &[]).await;
     let intruder = Node::builder("test", terminal("X"), dir.path().join("X"))
         .session_key(possync::SessionKey::from_bytes([7; 32]))
@@ -271,7 +271,7 @@ async fn a_node_without_the_session_key_cannot_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_floors_sharing_a_key_or_none_never_exchange_an_order() {
     for keyed in [true, false] {
-        let dir = TempDir::new(if keyed { "floors-keyed" } else { "floors-keyless" });
+        let dir = temp_dir(if keyed { "floors-keyed" } else { "floors-keyless" });
         let floor = |session: &str, name: &str, peers: Vec<possync::Multiaddr>| {
             let mut b = Node::builder(session, terminal(name), dir.path().join(name)).peers(peers);
             if keyed {
@@ -334,7 +334,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allow_list_admits_only_listed_terminals() {
-    let dir = TempDir::new("allow");
+    let dir = temp_dir("allow");
     let a_key = libp2p::identity::Keypair::generate_ed25519();
     let b_key = libp2p::identity::Keypair::generate_ed25519();
     let b_id = b_key.public().to_peer_id();
@@ -369,7 +369,7 @@ async fn an_allow_list_admits_only_listed_terminals() {
 /// of its own; a clean stop keeps them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_from_peers_are_flushed_soon_without_an_edit_of_their_own() {
-    let dir = TempDir::new("deferred");
+    let dir = temp_dir("deferred");
     let nodes = mesh(&["A", "B"], dir.path()).await;
     let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
     for p in ["burger", "fries", "cola", "water"] {
@@ -398,7 +398,7 @@ async fn changes_from_peers_are_flushed_soon_without_an_edit_of_their_own() {
 /// relay delay), long before anti-entropy (15 s) would bring them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_hears_an_author_it_is_not_connected_to_through_another() {
-    let dir = TempDir::new("relay");
+    let dir = temp_dir("relay");
     // A chain: A - B - C. Nobody tells A and C about each other.
     let a = start("A", dir.path(), &[]).await;
     let b = start("B", dir.path(), a.listen_addrs()).await;

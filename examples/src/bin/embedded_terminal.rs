@@ -46,16 +46,10 @@ impl Extension for LineFields {}
 /// `possync keygen` and copies it to every terminal.
 const DEMO_KEY: [u8; 32] = *b"possync-demo-key-not-for-produce";
 
-fn random_bits() -> u128 {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).unwrap_or_default();
-    u128::from_le_bytes(b)
-}
-
 fn new_line(product: &str, price: i64, note: &str) -> Result<NewLine> {
     let fields = LineFields { custom_notes: Some(note.into()) };
     Ok(NewLine {
-        id: LineId::from_random(random_bits()),
+        id: LineId::from_random(possync::random_u128()?),
         product: product.into(),
         display_name: product.into(),
         qty: Quantity::units(1),

@@ -5,9 +5,9 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use possync::NodeError;
 use possync::engine::{CatalogueError, EngineError};
 use possync::model::EditError;
+use possync::{NoRandomness, NodeError};
 use possync_api::BodyError;
 use serde_json::json;
 
@@ -126,6 +126,13 @@ impl From<NodeError> for ApiError {
                 Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")
             }
         }
+    }
+}
+
+impl From<NoRandomness> for ApiError {
+    fn from(e: NoRandomness) -> Self {
+        tracing::error!(error = %e, "no id for a new payment");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")
     }
 }
 

@@ -12,11 +12,9 @@ use serde_json::{Value, json};
 use super::users::{require_manager, role};
 use super::{ApiError, AppState};
 
-pub(super) fn random_bits() -> u128 {
-    let mut b = [0u8; 16];
-    // An all-zero id is still unique enough to fail loudly on reuse.
-    let _ = getrandom::fill(&mut b);
-    u128::from_le_bytes(b)
+/// Random bits for a new line's or payment's id; an error when the OS has none.
+pub(super) fn random_bits() -> Result<u128, ApiError> {
+    Ok(possync::random_u128()?)
 }
 
 pub(super) fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
@@ -97,9 +95,11 @@ pub async fn edit(
     let id = parse_order_id(&id)?;
     let catalogue = state.node.catalogue();
     let menu = catalogue.as_deref().filter(|c| !c.products.is_empty());
+    // An edit names at most one new line or payment.
+    let fresh = random_bits()?;
     let (mut edit, price_given) = match menu {
-        Some(_) => parse_catalogue_edit(b.edit, random_bits)?,
-        None => (parse_edit(b.edit, random_bits)?, false),
+        Some(_) => parse_catalogue_edit(b.edit, || fresh)?,
+        None => (parse_edit(b.edit, || fresh)?, false),
     };
     // Prices set, money given back and reviews closed take a manager,
     // whatever the route (the order model checks it again).

@@ -154,7 +154,7 @@ pub async fn pay(
 async fn take_tenders(state: &AppState, b: &PayBody, id: &OrderId) -> Result<(), ApiError> {
     for t in &b.tenders {
         let tender = Tender {
-            payment: PaymentId::from_random(random_bits()),
+            payment: PaymentId::from_random(random_bits()?),
             method: t.method.clone(),
             tendered: t.tendered,
             tip: t.tip,
@@ -184,7 +184,7 @@ pub async fn refund(
     manager(&state, &b.user)?;
     visible(&state, &id).await?;
     let refund = NewRefund {
-        payment: PaymentId::from_random(random_bits()),
+        payment: PaymentId::from_random(random_bits()?),
         method: b.method,
         amount: b.amount,
         reason: b.reason,
@@ -242,7 +242,7 @@ pub async fn review(
             .or_else(|| view.payments.iter().rev().find(|p| !p.is_refund()).map(|p| p.method.clone()))
             .unwrap_or_else(|| "cash".into());
         let refund = NewRefund {
-            payment: PaymentId::from_random(random_bits()),
+            payment: PaymentId::from_random(random_bits()?),
             method,
             amount: extra,
             reason: b.reason.clone(),

@@ -26,15 +26,12 @@ pub const MAX_CONTROL_IDS: usize = 5000;
 /// frame's own fields (topic, nesting).
 ///
 /// Gossipsub's defaults disagree with each other: it sends IHAVEs of up to
-/// 5,000 ids but refuses a control part over 16 KiB (~740 of our ids), and
-/// a frame over 64 KiB. A rush of a few thousand edits within one gossip
-/// window (1.5 s) made such frames; the receiver refused each and closed
-/// the stream, and the messages queued behind it on that link were lost
-/// until anti-entropy (found by `possync-bench throughput`: now and then one
-/// or two terminals of a step stopped receiving from the others, and saw
-/// only ~65 % of their edits). possync itself no longer sends IHAVE
-/// (see [`gossipsub_config`]), but a terminal of an earlier release does,
-/// and the limit must hold for whatever gossipsub may send.
+/// 5,000 ids but refuses a control part over 16 KiB (~740 of our ids). A
+/// refused frame closes the stream and loses the messages queued behind it
+/// (docs/PERFORMANCE.md, "the partial deliveries near the limit"). possync
+/// itself no longer sends IHAVE (see [`gossipsub_config`]), but a terminal
+/// of an earlier release does, and the limit must hold for whatever
+/// gossipsub may send.
 pub const MAX_CONTROL_FRAME_BYTES: usize = MAX_CONTROL_IDS * (wire::MESSAGE_ID_LEN + 2) + 1024;
 
 /// The largest gossipsub frame a terminal reads (`docs/PROTOCOL.md`): a
@@ -94,16 +91,12 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
         .max_transmit_size(MAX_GOSSIP_FRAME_BYTES)
         .max_control_messages_sent(MAX_CONTROL_IDS)
         .max_control_message_size(MAX_CONTROL_FRAME_BYTES)
-        // No lazy gossip (IHAVE to peers outside the mesh each heartbeat).
-        // It repairs lost messages, and possync repairs them itself and
-        // sooner: a terminal that lacks a change's dependency fetches it at
-        // once, a peer gossipsub dropped messages to is caught up with at
-        // once (`SlowPeer`), and anti-entropy compares everything every
-        // 15 s. Under load IHAVE only costs: it announces messages still in
-        // flight, the receiver asks for them again (IWANT) and checks the
-        // duplicate's signature. At 1,200 edits/s among 5 terminals the
-        // p99 was 21-48 ms with it, 11-22 ms without (`possync-bench
-        // throughput-step`, 3 runs each).
+        // No lazy gossip (IHAVE to peers outside the mesh each heartbeat):
+        // possync repairs lost messages itself and sooner (a missing
+        // dependency at once, a `SlowPeer` at once, anti-entropy every
+        // 15 s), while under load IHAVE announces messages still in flight,
+        // which are then sent again and their signatures checked again
+        // (figures: docs/PERFORMANCE.md).
         .gossip_lazy(0)
         .gossip_factor(0.0)
         .heartbeat_interval(Duration::from_millis(500))
@@ -112,12 +105,10 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
         .mesh_n_high(MESH_N_HIGH)
         .mesh_outbound_min(1)
         // Tell mesh peers at once that a message arrived (IDONTWANT), so
-        // that they do not relay it here, whatever its size. The default
-        // (only over 1,000 bytes) suits networks where bytes cost most;
-        // here every relayed copy costs its receiver a signature check
-        // (~50 µs), far more than the 20-byte control message. The node
-        // waits a little before it lets a message be relayed, so that the
-        // other receivers' IDONTWANT arrive first (`relay_delay`).
+        // that they do not relay it here, whatever its size: a relayed copy
+        // costs its receiver a signature check, far more than the 20-byte
+        // control message. `relay_delay` lets the other receivers'
+        // IDONTWANT arrive before this node relays.
         .idontwant_message_size_threshold(0)
         .build()
 }
