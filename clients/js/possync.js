@@ -59,6 +59,9 @@ export const ROUTES = Object.freeze([
   { method: 'GET', path: '/api/orders/{id}/receipt', call: 'receipt' },
   { method: 'GET', path: '/api/payments', call: 'payments' },
   { method: 'POST', path: '/api/network', call: 'setIsolated' },
+  { method: 'GET', path: '/api/catalogue', call: 'catalogue' },
+  { method: 'POST', path: '/api/catalogue', call: 'replaceCatalogue' },
+  { method: 'POST', path: '/api/login', call: 'login' },
   { method: 'GET', path: '/api/events', call: 'events' },
   { method: 'GET', path: '/metrics', call: 'metrics' },
   { method: 'GET', path: '/openapi.json', call: 'openapi' }
@@ -174,6 +177,15 @@ export class PossyncClient {
   payments () { return this.request('GET', '/api/payments') }
   /** Drill: cut the terminal off the network, or let it reconnect. @param {boolean} isolated */
   setIsolated (isolated) { return this.request('POST', '/api/network', { isolated }) }
+  /** The catalogue every terminal shares: `{version, catalogue, by}` (version 0: none yet; no PINs). */
+  catalogue () { return this.request('GET', '/api/catalogue') }
+  /**
+   * A manager replaces the catalogue on every terminal. Resolves to `{version}`.
+   * @param {string} user @param {object} file a possync catalogue file (`{format, version, catalogue}`)
+   */
+  replaceCatalogue (user, file) { return this.request('POST', '/api/catalogue', { user, file }) }
+  /** Checks a user's PIN: `{id, name, role}`; ApiError `wrong_pin`, `unknown_user`, `too_many_attempts`. */
+  login (user, pin) { return this.request('POST', '/api/login', { user, pin }) }
   /** Prometheus text. @returns {Promise<string>} */
   metrics () { return this.request('GET', '/metrics', undefined, { text: true }) }
   /** The API's own description. */
