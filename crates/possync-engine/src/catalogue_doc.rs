@@ -20,6 +20,7 @@
 //! catalogue as it stood before the change ([`may_replace`]). One bad change
 //! refuses the whole message, and nothing of it is applied.
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::transaction::{CommitOptions, Transactable};
@@ -170,8 +171,11 @@ impl CatalogueDoc {
         if added.is_empty() {
             return Ok(false);
         }
+        // A replacement's state is read once, whether as one change's
+        // result or as the next one's predecessor.
+        let mut read = BTreeMap::new();
         for change in &added {
-            check_change(&merged, change)?;
+            check_change(&merged, change, &mut read)?;
         }
         let current = state_at(&merged, &merged.get_heads())?;
         // The fork has a fresh actor: keep ours.
@@ -184,7 +188,7 @@ impl CatalogueDoc {
 
 /// One received change: it writes `version`, its catalogue is valid, and its
 /// author could replace the catalogue it replaced.
-fn check_change(doc: &Automerge, change: &automerge::Change) -> Result<(), CatalogueError> {
+fn check_change(doc: &Automerge, change: &automerge::Change, read: &mut Reads) -> Result<(), CatalogueError> {
     let hash = change.hash();
     let refuse = |what: String| CatalogueError::Document(format!("change {hash}: {what}"));
     let Some((_, winner)) = version_winner(doc, &[hash])? else {
@@ -193,8 +197,11 @@ fn check_change(doc: &Automerge, change: &automerge::Change) -> Result<(), Catal
     if winner != hash {
         return Err(refuse("does not replace the catalogue whole".into()));
     }
-    let after = read_at(doc, hash)?;
-    let before = state_at(doc, change.deps())?;
+    let after = read_once(doc, hash, read)?;
+    let before = match version_winner(doc, change.deps())? {
+        None => None,
+        Some((_, winner)) => Some(read_once(doc, winner, read)?),
+    };
     if let Some(before) = &before
         && after.version <= before.version
     {
@@ -206,6 +213,22 @@ fn check_change(doc: &Automerge, change: &automerge::Change) -> Result<(), Catal
         return Err(CatalogueError::NotManager { user: user.to_owned() });
     }
     Ok(())
+}
+
+/// States already read during one merge, by the change that wrote them.
+type Reads = BTreeMap<ChangeHash, VersionedCatalogue>;
+
+fn read_once(
+    doc: &Automerge,
+    hash: ChangeHash,
+    read: &mut Reads,
+) -> Result<VersionedCatalogue, CatalogueError> {
+    if let Some(state) = read.get(&hash) {
+        return Ok(state.clone());
+    }
+    let state = read_at(doc, hash)?;
+    read.insert(hash, state.clone());
+    Ok(state)
 }
 
 /// The catalogue in force at `heads`, validated. `None` when nothing was
