@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn the_examples_read() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/catalogue");
-        let restaurant = read(&dir.join("restaurant.json"), None).unwrap();
+        let restaurant = read(&dir.join("restaurant.json"), None).expect("the example reads");
         assert_eq!(restaurant.products.len(), 40);
         assert!(read(&dir.join("odoo-pos-session.json"), None).is_ok());
     }
