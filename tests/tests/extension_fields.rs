@@ -67,6 +67,7 @@ async fn s19_extension_fields_sync_merge_and_reach_change_events() {
         discount: Default::default(),
         note: String::new(),
         ext: ext::to_fields(&LineFields { custom_notes: Some("no salt".into()) }).unwrap(),
+        taxes: Vec::new(),
     };
     a.edit("ana", &order, Edit::AddLine(new_line)).await.unwrap();
     // Wait for B to have it, then both terminals write different fields at once.

@@ -94,6 +94,22 @@ pub fn parse_edit(mut raw: Value, mut fresh: impl FnMut() -> u128) -> Result<Edi
     serde_json::from_value(raw).map_err(|e| BodyError::InvalidEdit(e.to_string()))
 }
 
+/// [`parse_edit`] on a terminal whose catalogue lists products: an
+/// `add_line` may also omit `display_name` and `unit_price`, which
+/// [`crate::price_edit`] then fills from the catalogue. Also answers
+/// whether the request gave a price of its own (a manager's override).
+pub fn parse_catalogue_edit(mut raw: Value, fresh: impl FnMut() -> u128) -> Result<(Edit, bool), BodyError> {
+    let mut price_given = false;
+    if let Some(obj) = raw.as_object_mut()
+        && obj.get("op").and_then(Value::as_str) == Some("add_line")
+    {
+        price_given = obj.contains_key("unit_price");
+        obj.entry("unit_price").or_insert(Value::from(0));
+        obj.entry("display_name").or_insert(Value::from(""));
+    }
+    Ok((parse_edit(raw, fresh)?, price_given))
+}
+
 /// `POST /api/orders/{id}/split`: moves quantities of lines to a new order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,4 +11,13 @@ pub enum BodyError {
     InvalidId(#[from] InvalidId),
     #[error("{0}")]
     InvalidEdit(String),
+    /// The catalogue lists users, and not this one.
+    #[error("no user `{0}` in the catalogue")]
+    UnknownUser(String),
+    #[error("no product `{0}` in the catalogue")]
+    UnknownProduct(String),
+    #[error("{0} is not available")]
+    ProductUnavailable(String),
+    #[error("only a manager may {0}")]
+    ManagerOnly(&'static str),
 }

@@ -9,14 +9,19 @@
 //! - [`EditBody`] and [`parse_edit`]: `POST /api/orders/{id}/edit`.
 //! - [`SplitBody`]: `POST /api/orders/{id}/split`.
 //! - [`NetworkBody`]: `POST /api/network`.
+//! - [`user_role`], [`price_order`], [`price_edit`]: what the catalogue
+//!   decides (the user's role; a menu line's price and taxes).
 //! - [`ClaimBody`], [`PayBody`], [`RefundBody`], [`ReviewBody`],
 //!   [`RefundOrderBody`]: the payment routes.
 
 mod body;
+mod catalogue;
 mod error;
 
 pub use body::{
     ClaimBody, EditBody, MAX_TENDERS, MAX_USER_LEN, NetworkBody, OpenBody, PayBody, RefundBody,
-    RefundOrderBody, ReviewAction, ReviewBody, SplitBody, SplitLine, TenderBody, check_user, parse_edit,
+    RefundOrderBody, ReviewAction, ReviewBody, SplitBody, SplitLine, TenderBody, check_user,
+    parse_catalogue_edit, parse_edit,
 };
+pub use catalogue::{price_edit, price_order, user_role};
 pub use error::BodyError;

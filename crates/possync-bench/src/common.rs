@@ -63,6 +63,7 @@ pub fn new_line(seed: u128) -> NewLine {
         discount: Default::default(),
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

@@ -60,7 +60,10 @@ pub fn order_totals<'a>(
 /// "round per line"; under "round globally" the exact sum of the lines'
 /// 1/100,000 amounts, rounded once (half away from zero). Sums are exact, so
 /// the result does not depend on the order of the lines.
-pub fn sum_lines(lines: &[LineTaxes], rules: &PricingRules) -> Result<OrderTotals, Overflow> {
+pub fn sum_lines<'a>(
+    lines: impl IntoIterator<Item = &'a LineTaxes>,
+    rules: &PricingRules,
+) -> Result<OrderTotals, Overflow> {
     // Keyed so that iteration order is the output order: sequence, id, name.
     let mut per_tax: BTreeMap<(i32, TaxId, String), (i128, i128)> = BTreeMap::new();
     let mut untaxed: i64 = 0;

@@ -165,6 +165,7 @@ fn menu_line(index: usize, units: i64, note: &str) -> NewLine {
         discount: Default::default(),
         note: note.into(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod catalogue_file;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod demo_postgres;
 pub mod export;
 pub mod offline_import;
 pub mod policy;

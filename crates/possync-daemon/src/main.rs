@@ -14,7 +14,9 @@ use possync_daemon::api::{AppState, router};
 use possync_daemon::catalogue_file::{self, CatalogueFormat};
 use possync_daemon::config::{FileConfig, check_api_exposure};
 use possync_daemon::demo::{self, DemoOptions};
+use possync_daemon::demo_postgres::{self, DemoPostgres};
 use possync_daemon::policy::Policy;
+use possync_daemon::sink_config::SinkKind;
 use possync_daemon::{client, export, offline_import};
 use tokio::net::TcpListener;
 
@@ -64,6 +66,12 @@ enum Command {
         /// every demo terminal delivers closed orders there.
         #[arg(long)]
         sink_config: Option<PathBuf>,
+        /// Deliver closed orders to PostgreSQL and show them arriving:
+        /// alone, a throw-away cluster in a temporary directory (Debian's
+        /// `postgresql`); or `postgresql://user@host[:port]/dbname`
+        /// (password in PGPASSWORD).
+        #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+        postgres: Option<String>,
     },
     /// Show a running terminal's status.
     Status(ClientArgs),
@@ -77,13 +85,19 @@ enum Command {
         #[command(subcommand)]
         what: CatalogueCommand,
     },
-    /// Print paid orders as JSON (optionally in Odoo's create_from_ui shape).
+    /// Print paid orders as JSON, or as Odoo's POS server reads them.
     Export {
         #[command(flatten)]
         client: ClientArgs,
-        /// Odoo `pos.order.create_from_ui` shape.
-        #[arg(long)]
-        odoo: bool,
+        /// A terminal config (TOML) with an Odoo `[[sink]]`: print the
+        /// `orders` argument of the method it names (`create_from_ui` or
+        /// `sync_from_ui`), ids mapped as that sink maps them. Orders whose
+        /// ids do not map are listed on stderr, and the exit status is 1.
+        #[arg(long, value_name = "CONFIG")]
+        odoo: Option<PathBuf>,
+        /// Which Odoo `[[sink]]` of the config, when it has several.
+        #[arg(long, requires = "odoo")]
+        sink: Option<String>,
     },
 }
 
@@ -202,12 +216,20 @@ fn main() -> Result<()> {
                 println!("wrote {} (fingerprint {})", out.display(), key.fingerprint());
                 Ok(())
             }
-            Command::Demo { terminals, port, data_dir, rush, sink_config } => {
-                let sinks = match sink_config {
+            Command::Demo { terminals, port, data_dir, rush, sink_config, postgres } => {
+                let mut sinks = match sink_config {
                     Some(path) => FileConfig::load(&path)?.sinks,
                     None => Vec::new(),
                 };
-                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }).await
+                let postgres = postgres.as_deref().map(DemoPostgres::start).transpose()?;
+                if let Some(pg) = &postgres {
+                    if sinks.iter().any(|s| s.name == demo_postgres::SINK) {
+                        bail!("--sink-config already has a [[sink]] named {}", demo_postgres::SINK);
+                    }
+                    sinks.push(pg.sink());
+                }
+                run_demo(DemoOptions { terminals, base_port: port, data_dir, rush, sinks }, postgres.as_ref())
+                    .await
             }
             Command::Status(c) => print_json(&client::get_json(c.api, "/api/status", c.token.as_deref())?),
             Command::Orders { what: OrdersCommand::List { client: c, archived } } => {
@@ -230,11 +252,36 @@ fn main() -> Result<()> {
                 print_json(&client::get_json(c.api, &format!("/api/orders/{id}"), c.token.as_deref())?)
             }
             Command::Catalogue { what } => catalogue(what),
-            Command::Export { client: c, odoo } => {
+            Command::Export { client: c, odoo, sink } => {
                 let orders = client::get_json(c.api, "/api/orders?archived=true", c.token.as_deref())?;
                 let paid = export::paid(&orders);
-                let out: Vec<_> = if odoo { paid.iter().map(export::to_odoo).collect() } else { paid };
-                print_json(&serde_json::Value::Array(out))
+                let Some(config) = odoo else { return print_json(&serde_json::Value::Array(paid)) };
+                let file = FileConfig::load(&config)?;
+                let mut odoo_sinks = file
+                    .sinks
+                    .iter()
+                    .filter(|s| s.kind == SinkKind::Odoo && sink.as_ref().is_none_or(|n| &s.name == n));
+                let chosen = match (odoo_sinks.next(), odoo_sinks.next()) {
+                    (Some(s), None) => s,
+                    (None, _) => bail!(
+                        "{}: no Odoo [[sink]]{}",
+                        config.display(),
+                        sink.map(|n| format!(" named {n}")).unwrap_or_default()
+                    ),
+                    (Some(_), Some(_)) => {
+                        bail!("{}: several Odoo [[sink]]s: choose one with --sink", config.display())
+                    }
+                };
+                let (target, catalogue) = chosen.odoo_mapping()?;
+                let out = export::to_odoo(&paid, &target, &possync_sink::OdooIds::new(catalogue));
+                print_json(&serde_json::Value::Array(out.orders))?;
+                for (name, why) in &out.held {
+                    eprintln!("{name}: {why}");
+                }
+                if !out.held.is_empty() {
+                    bail!("{} of {} paid orders not exported", out.held.len(), paid.len());
+                }
+                Ok(())
             }
         }
     })
@@ -364,18 +411,29 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn run_demo(opts: DemoOptions) -> Result<()> {
+async fn run_demo(opts: DemoOptions, postgres: Option<&DemoPostgres>) -> Result<()> {
     let (terminals, dir) = demo::start(&opts).await?;
     println!("possync demo: {} terminals on this machine (data in {})", terminals.len(), dir.display());
     for t in &terminals {
         println!("  terminal {}: http://{}/", t.node.terminal(), t.api);
+    }
+    if let Some(pg) = postgres {
+        println!("  closed orders go to {} (sink `{}`)", pg.describe(), demo_postgres::SINK);
     }
     if let Some(orders) = opts.rush {
         let nodes: Vec<Node> = terminals.iter().map(|t| t.node.clone()).collect();
         wait_connected(&nodes).await?;
         let started = std::time::Instant::now();
         let made = demo::rush(&terminals, orders).await?;
-        let result = demo::wait_identical(&terminals, Duration::from_secs(60)).await;
+        let mut result = demo::wait_identical(&terminals, Duration::from_secs(60)).await;
+        if let (Some(pg), Ok(_)) = (postgres, &result) {
+            match wait_delivered(&terminals[0].node, pg, Duration::from_secs(60)).await {
+                Ok((held, secs)) => println!(
+                    "PostgreSQL holds {held} orders, every closed order once, {secs:.1} s after the rush"
+                ),
+                Err(e) => result = Err(e),
+            }
+        }
         for t in &terminals {
             t.node.shutdown().await?;
         }
@@ -395,7 +453,14 @@ async fn run_demo(opts: DemoOptions) -> Result<()> {
         tokio::select! {
             _ = tick.tick() => {
                 use std::io::Write;
-                print!("\r{}   ", demo::status_line(&terminals).await);
+                let mut line = demo::status_line(&terminals).await;
+                if let Some(pg) = postgres {
+                    match pg.held_orders().await {
+                        Ok(n) => line.push_str(&format!(" | in PostgreSQL: {n} orders")),
+                        Err(e) => line.push_str(&format!(" | PostgreSQL: {e}")),
+                    }
+                }
+                print!("\r{line}   ");
                 let _ = std::io::stdout().flush();
             }
             () = shutdown_signal() => break,
@@ -409,6 +474,25 @@ async fn run_demo(opts: DemoOptions) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// Waits until PostgreSQL holds every closed order `node` knows; returns
+/// how many and how long it took.
+async fn wait_delivered(node: &Node, pg: &DemoPostgres, limit: Duration) -> Result<(i64, f64)> {
+    let started = std::time::Instant::now();
+    let closed =
+        node.orders(true).await?.iter().filter(|o| o.state != possync::model::OrderState::Open).count();
+    let closed = i64::try_from(closed).unwrap_or(i64::MAX);
+    loop {
+        let held = pg.held_orders().await?;
+        if held == closed {
+            return Ok((held, started.elapsed().as_secs_f64()));
+        }
+        if started.elapsed() >= limit {
+            bail!("PostgreSQL holds {held} orders after {limit:?}, the terminals closed {closed}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn wait_connected(nodes: &[Node]) -> Result<()> {

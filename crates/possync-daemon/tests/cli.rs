@@ -1,5 +1,6 @@
 //! The `possync` binary itself: `demo --rush` on a small size ends with every
-//! terminal identical; `keygen` writes a usable key; bad flags fail clearly.
+//! terminal identical (and, with `--postgres`, every closed order in a real
+//! PostgreSQL once); `keygen` writes a usable key; bad flags fail clearly.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +18,23 @@ fn demo_rush_ends_with_identical_terminals() {
     let line = stdout.lines().find(|l| l.starts_with("rush done")).unwrap();
     assert!(line.contains("12 orders opened"), "{line}");
     assert!(line.contains("every terminal holds identical orders: 12 orders"), "{line}");
+}
+
+/// Needs Debian's `postgresql` (`.ci/run` installs it): fails, saying so,
+/// without it.
+#[test]
+fn demo_postgres_in_one_flag_shows_every_closed_order_arriving_once() {
+    let out = possync().args(["demo", "--port", "0", "--rush", "4", "--postgres"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("closed orders go to a throw-away PostgreSQL"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("PostgreSQL holds")).unwrap();
+    let held: usize = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    // The rush pays about half of its 12 orders; the count is read from
+    // PostgreSQL and compared there with the terminals' closed orders.
+    assert!((1..=12).contains(&held), "{line}");
+    assert!(line.contains("every closed order once"), "{line}");
+    assert!(stdout.lines().any(|l| l.starts_with("rush done")), "{stdout}");
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn order_from_a_newer_release(id: &OrderId, line: &LineId) -> Vec<u8> {
                 discount: Default::default(),
                 note: String::new(),
                 ext: Default::default(),
+                taxes: Vec::new(),
             }),
         )
         .unwrap();

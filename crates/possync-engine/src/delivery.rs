@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use possync_model::{DeliveryEdit, OrderId, OrderView, SinkDelivery, SinkName, TerminalId};
 
+use crate::delivery_failure::DeliveryFailure;
+
 /// Tunables of delivery; see `docs/OPERATIONS.md`, "Back office".
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
@@ -50,6 +52,11 @@ pub struct DeliveryConfig {
     /// `backoff_max`. While a sink fails, one order at a time probes it.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Back-off of one order the sink refused ([`DeliveryFailure::Refused`]):
+    /// doubles from `refused_backoff_min` to `refused_backoff_max`, while
+    /// the sink's other orders go on.
+    pub refused_backoff_min: Duration,
+    pub refused_backoff_max: Duration,
     /// Most attempts in flight to one sink.
     pub max_in_flight: usize,
     /// Nothing is delivered this soon after start: a restarted terminal
@@ -68,6 +75,8 @@ impl Default for DeliveryConfig {
             attempt_timeout: Duration::from_secs(30),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            refused_backoff_min: Duration::from_secs(5),
+            refused_backoff_max: Duration::from_secs(600),
             max_in_flight: 16,
             start_delay: Duration::from_secs(3),
         }
@@ -94,6 +103,9 @@ pub struct SinkStatus {
     /// Failures in a row: above zero, the sink is being probed one order at
     /// a time.
     pub failing: u32,
+    /// Orders the sink refused as they are, waiting for their own retry
+    /// (held: a catalogue or configuration fix lets them through).
+    pub refused: usize,
 }
 
 /// What the engine must do after a delivery step.
@@ -119,10 +131,19 @@ struct SinkState {
     timed_out: BTreeMap<OrderId, String>,
     failing: u32,
     retry_at: Option<Instant>,
+    /// Orders the sink refused, with when to try each again and how many
+    /// refusals in a row. Only orders still pending (pruned each tick).
+    refused: BTreeMap<OrderId, Refusal>,
     last_error: Option<(i64, String)>,
     delivered: u64,
     retried: u64,
     failed: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Refusal {
+    retry_at: Instant,
+    count: u32,
 }
 
 /// A closed order some sink has not confirmed.
@@ -308,6 +329,7 @@ impl Deliveries {
         let below: Vec<&TerminalId> =
             self.heard.keys().filter(|t| *t < &self.me && !silent(t, &self.heard)).collect();
         for (sink, state) in &mut self.sinks {
+            state.refused.retain(|order, _| self.pending.contains_key(order));
             let room = if state.failing > 0 {
                 // A failing sink is probed by one order at a time.
                 if state.retry_at.is_some_and(|t| now < t) { 0 } else { 1 }
@@ -319,6 +341,9 @@ impl Deliveries {
                     break;
                 }
                 if !p.unconfirmed.contains(sink) || state.in_flight.contains_key(order) {
+                    continue;
+                }
+                if state.refused.get(order).is_some_and(|r| now < r.retry_at) {
                     continue;
                 }
                 let Some(v) = view(order) else { continue };
@@ -347,7 +372,7 @@ impl Deliveries {
         now: Instant,
         sink: &SinkName,
         order: &OrderId,
-        result: Result<String, String>,
+        result: Result<String, DeliveryFailure>,
     ) -> Option<DeliveryAct> {
         let now_ms = self.wall_ms(now)?;
         let state = self.sinks.get_mut(sink)?;
@@ -361,6 +386,7 @@ impl Deliveries {
                 };
                 state.failing = 0;
                 state.retry_at = None;
+                state.refused.remove(order);
                 state.delivered += 1;
                 self.next_check = Some(now);
                 Some(DeliveryAct::Record {
@@ -369,11 +395,15 @@ impl Deliveries {
                     edit: DeliveryEdit::Delivered { remote_ref, digest },
                 })
             }
-            Err(error) => {
+            Err(failure) => {
                 if !in_flight {
                     return None;
                 }
-                fail(&self.cfg, state, now, now_ms, &error);
+                let error = failure.message().to_owned();
+                match failure {
+                    DeliveryFailure::Unavailable(_) => fail(&self.cfg, state, now, now_ms, &error),
+                    DeliveryFailure::Refused(_) => refuse(&self.cfg, state, order, now, now_ms, &error),
+                }
                 Some(DeliveryAct::Record {
                     sink: sink.clone(),
                     order: order.clone(),
@@ -412,6 +442,7 @@ impl Deliveries {
                     retried: s.retried,
                     failed: s.failed,
                     failing: s.failing,
+                    refused: s.refused.len(),
                 }
             })
             .collect()
@@ -424,6 +455,24 @@ fn fail(cfg: &DeliveryConfig, state: &mut SinkState, now: Instant, now_ms: i64, 
     let doublings = state.failing.saturating_sub(1).min(20);
     let backoff = cfg.backoff_min.saturating_mul(1 << doublings).min(cfg.backoff_max);
     state.retry_at = Some(now + backoff);
+    state.last_error = Some((now_ms, error.to_owned()));
+}
+
+/// This order was refused: it waits on its own schedule; the sink is not
+/// failing for that (its other orders go on at full rate).
+fn refuse(
+    cfg: &DeliveryConfig,
+    state: &mut SinkState,
+    order: &OrderId,
+    now: Instant,
+    now_ms: i64,
+    error: &str,
+) {
+    state.failed += 1;
+    let count = state.refused.get(order).map_or(0, |r| r.count).saturating_add(1);
+    let doublings = (count - 1).min(20);
+    let backoff = cfg.refused_backoff_min.saturating_mul(1 << doublings).min(cfg.refused_backoff_max);
+    state.refused.insert(order.clone(), Refusal { retry_at: now + backoff, count });
     state.last_error = Some((now_ms, error.to_owned()));
 }
 
@@ -546,6 +595,7 @@ mod tests {
         let order = OrderId::from_random(1);
         assert_eq!(d.on_result(now, &sink, &order, Ok("r".into())), None);
         assert_eq!(d.on_result(now, &sink, &order, Err("x".into())), None);
+        assert_eq!(d.on_result(now, &sink, &order, Err(DeliveryFailure::Refused("x".into()))), None);
         let other = SinkName::parse("other").unwrap_or_else(|_| unreachable!());
         assert_eq!(d.on_result(now, &other, &order, Ok("r".into())), None);
         assert_eq!(d.status(now)[0].failed, 0);
@@ -571,5 +621,57 @@ mod tests {
         assert_eq!(d.status(later)[0].failed, 1);
         let confirmed = d.on_result(later, &sink, &order, Ok("r".into()));
         assert!(matches!(confirmed, Some(DeliveryAct::Record { edit: DeliveryEdit::Delivered { .. }, .. })));
+    }
+
+    #[test]
+    fn a_refused_order_waits_on_its_own_and_does_not_hold_up_the_others() {
+        let now = Instant::now();
+        let cfg = DeliveryConfig { start_delay: Duration::ZERO, ..DeliveryConfig::default() };
+        let mut d = Deliveries::new(cfg.clone(), t("A"), now);
+        let sink = SinkName::parse("pg").unwrap_or_else(|_| unreachable!());
+        d.set_sinks(std::slice::from_ref(&sink));
+        d.set_wall_clock(now, 1_000);
+        // The lowest id: the one a probe would pick first every time.
+        let bad = OrderId::from_random(1);
+        let good: Vec<OrderId> = (2..=4).map(OrderId::from_random).collect();
+        for o in std::iter::once(&bad).chain(&good) {
+            d.pending.insert(o.clone(), pending("A"));
+        }
+        let view = cancelled_order();
+        let started = |acts: &[DeliveryAct]| -> Vec<OrderId> {
+            acts.iter()
+                .filter_map(|a| match a {
+                    DeliveryAct::Start { order, .. } => Some(order.clone()),
+                    DeliveryAct::Record { .. } => None,
+                })
+                .collect()
+        };
+        assert_eq!(started(&d.tick(now, Duration::ZERO, |_| Some(&view))).len(), 4);
+        let refused =
+            d.on_result(now, &sink, &bad, Err(DeliveryFailure::Refused("product \"burger\"".into())));
+        assert!(matches!(refused, Some(DeliveryAct::Record { edit: DeliveryEdit::Failed { .. }, .. })));
+        let s = &d.status(now)[0];
+        assert_eq!((s.failing, s.refused, s.failed), (0, 1, 1), "the sink is not failing for it");
+        // The others are delivered at full rate meanwhile.
+        for o in &good {
+            assert!(d.on_result(now, &sink, o, Ok("r".into())).is_some());
+            d.pending.remove(o);
+        }
+        let soon = now + cfg.refused_backoff_min / 2;
+        assert!(
+            started(&d.tick(soon, Duration::ZERO, |_| Some(&view))).is_empty(),
+            "not before its own retry"
+        );
+        let later = now + cfg.refused_backoff_min;
+        assert_eq!(started(&d.tick(later, Duration::ZERO, |_| Some(&view))), vec![bad.clone()]);
+        // Refused again: it waits twice as long; once through, it is forgotten.
+        d.on_result(later, &sink, &bad, Err(DeliveryFailure::Refused("still".into())));
+        let next = later + cfg.refused_backoff_min * 2;
+        assert!(
+            started(&d.tick(next - Duration::from_millis(1), Duration::ZERO, |_| Some(&view))).is_empty()
+        );
+        assert_eq!(started(&d.tick(next, Duration::ZERO, |_| Some(&view))), vec![bad.clone()]);
+        assert!(d.on_result(next, &sink, &bad, Ok("r".into())).is_some());
+        assert_eq!(d.status(next)[0].refused, 0);
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
     ChangeSummary, DeliveryEdit, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId,
-    OrderName, OrderView, Quantity, RemoteApplied, SinkName, TerminalId, decode_changes,
+    OrderName, OrderView, Quantity, RemoteApplied, Roles, SinkName, TerminalId, decode_changes,
 };
 
 mod catalogue_sync;
@@ -119,6 +119,9 @@ pub struct Engine<P: PeerId> {
     /// The latest `now` any input brought, for inputs that carry none
     /// (`peer_down`).
     last_now: Instant,
+    /// Who may make manager-only changes (from the catalogue's users); a
+    /// peer's change that makes one by anyone else is refused.
+    roles: Roles,
     /// The catalogue shared by the multi-session (`engine/catalogue_sync.rs`).
     catalogue: CatalogueDoc,
 }
@@ -143,8 +146,20 @@ impl<P: PeerId> Engine<P> {
             claims: Claims::new(cfg.payment_claim_ttl, cfg.payment_claim_ack_timeout),
             deliveries: Deliveries::new(cfg.delivery.clone(), terminal.clone(), now),
             last_now: now,
+            roles: Roles::Anyone,
             cfg,
         }
+    }
+
+    /// Who may make manager-only changes. The catalogue's users set it each
+    /// time the catalogue changes (`engine/catalogue_sync.rs`); this is for
+    /// tests that want roles without a catalogue.
+    pub fn set_roles(&mut self, roles: Roles) {
+        self.roles = roles;
+    }
+
+    pub fn roles(&self) -> &Roles {
+        &self.roles
     }
 
     pub fn terminal(&self) -> &TerminalId {
@@ -333,13 +348,14 @@ impl<P: PeerId> Engine<P> {
     }
 
     /// A sink answered an [`Output::Deliver`]: `Ok` with its reference for
-    /// the order, or why it failed. Repeated and late answers are fine.
+    /// the order, or why it failed (the back office, or this order: see
+    /// [`crate::DeliveryFailure`]). Repeated and late answers are fine.
     pub fn delivered(
         &mut self,
         now: Instant,
         sink: &SinkName,
         order: &OrderId,
-        result: Result<String, String>,
+        result: Result<String, crate::DeliveryFailure>,
     ) {
         self.last_now = self.last_now.max(now);
         if let Some(act) = self.deliveries.on_result(now, sink, order, result) {
@@ -660,7 +676,7 @@ impl<P: PeerId> Engine<P> {
             return Verdict::Ignore;
         }
         let entry = self.orders.get_mut(&order).expect("ensured above");
-        match entry.doc.apply_remote(changes) {
+        match entry.doc.apply_remote_with_roles(changes, &self.roles) {
             Ok(applied) if applied.new_changes.is_empty() && applied.missing_deps.is_empty() => {
                 // Nothing new: normal now and then, an offence in a storm.
                 let cfg = &self.cfg;
@@ -979,7 +995,7 @@ impl<P: PeerId> Engine<P> {
             match self.orders.get_mut(&id) {
                 Some(entry) if entry.is_complete() => {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
-                    match entry.doc.apply_remote(new) {
+                    match entry.doc.apply_remote_with_roles(new, &self.roles) {
                         Ok(applied) => self.after_remote(now, from, &id, applied),
                         Err(e) => self.reject_offence(
                             now,
@@ -1095,7 +1111,7 @@ impl<P: PeerId> Engine<P> {
             });
             session.last_activity = now;
             let entry = self.orders.get_mut(&id).expect("ensured above");
-            match entry.doc.receive_sync_message(&mut session.state, message) {
+            match entry.doc.receive_sync_message_with_roles(&mut session.state, message, &self.roles) {
                 Ok(applied) => {
                     match entry.doc.generate_sync_message(&mut session.state) {
                         Some(msg) => peer.outgoing_sync.push((id.clone(), msg.encode())),

@@ -25,6 +25,7 @@ mod catalogue_doc;
 mod claims;
 mod config;
 mod delivery;
+mod delivery_failure;
 mod engine;
 mod guard;
 mod orders;
@@ -39,6 +40,7 @@ pub use catalogue_doc::{CatalogueDoc, CatalogueError, IMPORT_USER, VersionedCata
 pub use claims::PaymentClaim;
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
+pub use delivery_failure::DeliveryFailure;
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};

@@ -93,6 +93,7 @@ fn line(name: &str, product: &str, qty: i64, price: i64) -> NewLine {
         discount: Discount::NONE,
         note: String::new(),
         ext: serde_json::Map::new(),
+        taxes: Vec::new(),
     }
 }
 

@@ -113,6 +113,7 @@ fn conversation() -> Conversation {
             discount: Discount(500),
             note: "candles".into(),
             ext: json!({"course": 2}).as_object().cloned().unwrap_or_default(),
+            taxes: Vec::new(),
         }),
         Edit::SetQty { line: line_id("soup"), qty: Quantity(1_500) },
         Edit::SetTable { table: Some("T9".into()), floor: None },

@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use possync_catalogue::{PricingRules, RoundingMethod, Tax, TaxAmount, TaxId};
 use possync_model::automerge::transaction::Transactable;
 use possync_model::automerge::{ActorId, Automerge, Change, ROOT};
 use possync_model::{
@@ -21,6 +22,13 @@ fn ctx(at_ms: i64) -> EditContext {
 }
 
 fn line(i: usize) -> NewLine {
+    taxed_line(i, false)
+}
+
+/// A line; with `taxed`, carrying two taxes as a restaurant's might: one
+/// included in the price, one added to it.
+fn taxed_line(i: usize, taxed: bool) -> NewLine {
+    let taxes = if taxed { restaurant_taxes() } else { Vec::new() };
     NewLine {
         id: LineId::parse(&format!("line-{i}")).unwrap(),
         product: format!("product-{i}"),
@@ -30,20 +38,35 @@ fn line(i: usize) -> NewLine {
         discount: Discount::NONE,
         note: String::new(),
         ext: Default::default(),
+        taxes,
     }
+}
+
+fn restaurant_taxes() -> Vec<Tax> {
+    let mut included = Tax::percent(TaxId::parse("vat10i").unwrap(), "VAT 10% (incl.)", TaxAmount::whole(10));
+    included.price_include = true;
+    vec![included, Tax::percent(TaxId::parse("city").unwrap(), "City tax 2%", TaxAmount::whole(2))]
 }
 
 /// An order built the way a terminal builds one: opened, 12 lines added, then
 /// quantities, notes, a customer, a table, guests and a kitchen ticket, for
 /// `CHANGES` changes in all. Returns the document and every change in order.
 fn order() -> (OrderDoc, Vec<Change>) {
+    order_with(false)
+}
+
+/// [`order`], with pricing rules and two taxes on every line when `taxed`.
+fn order_with(taxed: bool) -> (OrderDoc, Vec<Change>) {
     let id = OrderId::from_random(0x5eed);
-    let new = NewOrder::new(id, OrderName::compose(&TerminalId::parse("BAR").unwrap(), 1));
+    let mut new = NewOrder::new(id, OrderName::compose(&TerminalId::parse("BAR").unwrap(), 1));
+    if taxed {
+        new.pricing = Some(PricingRules::cents(RoundingMethod::RoundGlobally));
+    }
     let (mut doc, _) = OrderDoc::open(ActorId::from([1u8; 16]), &ctx(0), &new).unwrap();
     let mut i = 1;
     while doc.automerge().get_changes(&[]).len() < CHANGES {
         let edit = match i {
-            1..=12 => Edit::AddLine(line(i)),
+            1..=12 => Edit::AddLine(taxed_line(i, taxed)),
             13 => Edit::SetCustomer { customer: Some("customer-7".into()) },
             14 => Edit::SetTable { table: Some("T4".into()), floor: Some("main".into()) },
             15 => Edit::SetGuests { guests: 4 },
@@ -119,6 +142,49 @@ fn model(c: &mut Criterion) {
     g.finish();
 }
 
+/// The cost of taxes: the same edits and remote changes on the same order,
+/// without and with pricing rules and two taxes per line (issue target:
+/// at most 10 % slower with taxes).
+fn taxes(c: &mut Criterion) {
+    let mut g = c.benchmark_group("taxes");
+    for taxed in [false, true] {
+        let label = if taxed { "with" } else { "without" };
+        let (doc, changes) = order_with(taxed);
+        let at = 1_000_000;
+        g.bench_function(format!("local_edit_add_line/{label}"), |b| {
+            b.iter_batched(
+                || doc.clone(),
+                |mut d| d.edit(&ctx(at), &Edit::AddLine(taxed_line(99, taxed))).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+        let l1 = line(1).id;
+        g.bench_function(format!("local_edit_change_qty/{label}"), |b| {
+            b.iter_batched(
+                || doc.clone(),
+                |mut d| {
+                    d.edit(&ctx(at), &Edit::ChangeQty { line: l1.clone(), delta: Quantity::units(1) })
+                        .unwrap()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let mut before_last = OrderDoc::empty(doc.id().clone(), ActorId::from([2u8; 16]));
+        for change in &changes[..CHANGES - 1] {
+            before_last.apply_remote(vec![change.clone()]).unwrap();
+        }
+        let last = changes[CHANGES - 1].raw_bytes().to_vec();
+        g.bench_function(format!("apply_one_remote_change/{label}"), |b| {
+            b.iter_batched(
+                || before_last.clone(),
+                |mut d| d.apply_remote_bytes([last.as_slice()]).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 /// The floor: the same work done with Automerge alone, no validation, no
 /// view, no stamps.
 fn raw_automerge(c: &mut Criterion) {
@@ -162,6 +228,6 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    targets = model, raw_automerge
+    targets = model, taxes, raw_automerge
 }
 criterion_main!(benches);

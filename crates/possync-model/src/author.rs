@@ -35,11 +35,20 @@ impl Stamp {
 pub struct EditContext {
     pub author: Author,
     pub at_ms: i64,
+    /// The user's role in the catalogue; `None` when no user list is
+    /// configured (then every edit is allowed). See `privileges.rs`.
+    pub role: Option<possync_catalogue::Role>,
 }
 
 impl EditContext {
     pub fn new(user: impl Into<String>, terminal: TerminalId, at_ms: i64) -> Self {
-        Self { author: Author { user: user.into(), terminal }, at_ms }
+        Self { author: Author { user: user.into(), terminal }, at_ms, role: None }
+    }
+
+    /// The same context for a user with this role.
+    pub fn with_role(mut self, role: possync_catalogue::Role) -> Self {
+        self.role = Some(role);
+        self
     }
 
     pub(crate) fn stamp(&self) -> Stamp {

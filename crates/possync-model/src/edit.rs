@@ -5,9 +5,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use possync_catalogue::{PricingRules, Tax};
+
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use possync_money::{Discount, Money, Quantity};
 use crate::till::{NewRefund, Tender};
+use possync_money::{Discount, Money, Quantity};
 
 /// Everything needed to open an order.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -31,6 +33,10 @@ pub struct NewOrder {
     /// Set on a refund order: the paid order it gives money back for.
     #[serde(default)]
     pub refund_of: Option<OrderId>,
+    /// The catalogue's rounding rules, for an order whose lines carry taxes
+    /// (`None`: no taxes). Fixed for the order's life.
+    #[serde(default)]
+    pub pricing: Option<PricingRules>,
 }
 
 impl NewOrder {
@@ -46,6 +52,7 @@ impl NewOrder {
             fiscal_position: None,
             ext: Map::new(),
             refund_of: None,
+            pricing: None,
         }
     }
 }
@@ -64,6 +71,34 @@ pub struct NewLine {
     pub note: String,
     #[serde(default)]
     pub ext: Map<String, Json>,
+    /// Copies of the line's taxes from the catalogue, in the order they
+    /// apply (see `possync_catalogue::Catalogue::price_line`); only on an
+    /// order opened with pricing rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taxes: Vec<Tax>,
+}
+
+impl NewLine {
+    /// A line without taxes, discount, note or extension fields.
+    pub fn new(
+        id: LineId,
+        product: impl Into<String>,
+        display_name: impl Into<String>,
+        qty: Quantity,
+        unit_price: Money,
+    ) -> Self {
+        NewLine {
+            id,
+            product: product.into(),
+            display_name: display_name.into(),
+            qty,
+            unit_price,
+            discount: Discount::NONE,
+            note: String::new(),
+            ext: Map::new(),
+            taxes: Vec::new(),
+        }
+    }
 }
 
 /// One edit of an open order. See `docs/CONFLICTS.md` for how each merges

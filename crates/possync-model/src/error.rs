@@ -62,6 +62,9 @@ pub enum EditError {
     HasPayments { paid: i64 },
     #[error("at most {max} minor units may be given back here, not {amount}")]
     RefundTooLarge { max: i64, amount: i64 },
+    /// A cashier tried what only a manager may do (`privileges.rs`).
+    #[error("only a manager may {action}")]
+    ManagerOnly { action: &'static str },
     #[error("the stored order is invalid: {0}")]
     Schema(#[from] SchemaError),
     #[error("automerge: {0}")]
@@ -84,6 +87,10 @@ pub enum RemoteError {
     Schema { hash: ChangeHash, source: SchemaError },
     #[error("automerge refused the changes: {0}")]
     Automerge(String),
+    /// A change makes a manager-only action and its author is not a manager
+    /// here (`privileges.rs`).
+    #[error("change {hash} by `{user}` makes a manager-only action ({action})")]
+    ManagerOnly { hash: ChangeHash, user: String, action: &'static str },
 }
 
 /// A stored order that could not be loaded.

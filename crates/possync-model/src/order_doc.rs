@@ -16,11 +16,13 @@ use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError, SchemaError};
 use crate::ext;
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use possync_money::{Money, Quantity};
+use crate::pricing;
+use crate::privileges::{self, Roles};
 use crate::schema::*;
 use crate::till;
 use crate::touched::touched_by;
 use crate::view::{OrderView, content_digest};
+use possync_money::{Money, Quantity};
 
 /// A change made here, ready to broadcast and to persist.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,6 +112,9 @@ impl OrderDoc {
         put_opt_str(&mut tx, K_FLOOR, new.floor.as_deref())?;
         tx.put(ROOT, K_GUESTS, i64::from(new.guests))?;
         tx.put(ROOT, K_NOTE, "")?;
+        if let Some(rules) = &new.pricing {
+            pricing::write_rules(&mut tx, rules)?;
+        }
         let lines = tx.put_object(ROOT, K_LINES, ObjType::Map)?;
         tx.put_object(ROOT, K_PAYMENTS, ObjType::Map)?;
         let ext_obj = tx.put_object(ROOT, K_EXT, ObjType::Map)?;
@@ -207,6 +212,7 @@ impl OrderDoc {
     /// Applies one edit. `Ok(None)` when it changes nothing (e.g. setting a
     /// field to the value it has): there is nothing to broadcast then.
     pub fn edit(&mut self, ctx: &EditContext, edit: &Edit) -> Result<Option<LocalChange>, EditError> {
+        privileges::check_edit(ctx, edit)?;
         let view = self.view()?;
         let closed_ok = match edit {
             Edit::ResolveReview { .. } => true,
@@ -238,6 +244,7 @@ impl OrderDoc {
         let mut touched_line: Option<ObjId> = None;
         match edit {
             Edit::AddLine(line) => {
+                pricing::check_taxes(&line.taxes, view.pricing.as_ref())?;
                 add_line(&mut tx, &lines, line, &stamp)?;
             }
             Edit::ChangeQty { line, delta } => {
@@ -408,6 +415,7 @@ impl OrderDoc {
                     check_text("reason", reason)?;
                 }
                 let c = put_closing(&mut tx, state, &view, &stamp)?;
+                tx.put(&c, K_RESOLVED, true)?;
                 if let Some(reason) = reason.as_deref().filter(|r| !r.trim().is_empty()) {
                     tx.put(&c, K_REASON, reason)?;
                 }
@@ -489,6 +497,8 @@ impl OrderDoc {
         opening.customer = opening.customer.or_else(|| view.customer.clone());
         opening.pricelist = opening.pricelist.or_else(|| view.pricelist.clone());
         opening.fiscal_position = opening.fiscal_position.or_else(|| view.fiscal_position.clone());
+        // The new order totals its lines as this one does.
+        opening.pricing = view.pricing;
         let source_id = self.id.clone();
         let stamp = ctx.stamp();
         let actor = self.doc.get_actor().clone();
@@ -504,6 +514,7 @@ impl OrderDoc {
                     discount: line.discount,
                     note: line.note.clone(),
                     ext: line.ext.clone(),
+                    taxes: line.taxes.clone(),
                 };
                 let o = add_line(tx, lines, &new_line, &stamp)?;
                 let sent = line.kitchen_qty.0.min(qty.0);
@@ -537,8 +548,22 @@ impl OrderDoc {
 
     /// Applies changes from another terminal. They are validated as a batch:
     /// if the order they produce breaks the schema, none is kept.
+    /// Anyone may make manager-only actions here; a terminal with a user
+    /// list calls [`OrderDoc::apply_remote_with_roles`].
     pub fn apply_remote(&mut self, changes: Vec<Change>) -> Result<RemoteApplied, RemoteError> {
-        self.guarded(|doc| doc.apply_changes(changes).map_err(|e| RemoteError::Automerge(e.to_string())))
+        self.apply_remote_with_roles(changes, &Roles::Anyone)
+    }
+
+    /// [`OrderDoc::apply_remote`], refusing manager-only actions by users
+    /// that are not managers in `roles`.
+    pub fn apply_remote_with_roles(
+        &mut self,
+        changes: Vec<Change>,
+        roles: &Roles,
+    ) -> Result<RemoteApplied, RemoteError> {
+        self.guarded(roles, |doc| {
+            doc.apply_changes(changes).map_err(|e| RemoteError::Automerge(e.to_string()))
+        })
     }
 
     /// Decodes raw change bytes (as broadcast) and applies them.
@@ -564,7 +589,18 @@ impl OrderDoc {
         state: &mut sync::State,
         message: sync::Message,
     ) -> Result<RemoteApplied, RemoteError> {
-        self.guarded(|doc| {
+        self.receive_sync_message_with_roles(state, message, &Roles::Anyone)
+    }
+
+    /// [`OrderDoc::receive_sync_message`] with the checks of
+    /// [`OrderDoc::apply_remote_with_roles`].
+    pub fn receive_sync_message_with_roles(
+        &mut self,
+        state: &mut sync::State,
+        message: sync::Message,
+        roles: &Roles,
+    ) -> Result<RemoteApplied, RemoteError> {
+        self.guarded(roles, |doc| {
             doc.receive_sync_message(state, message).map_err(|e| RemoteError::Automerge(e.to_string()))
         })
     }
@@ -572,6 +608,7 @@ impl OrderDoc {
     /// Runs a merge, validates the result, and rolls it back if invalid.
     fn guarded(
         &mut self,
+        roles: &Roles,
         merge: impl FnOnce(&mut Automerge) -> Result<(), RemoteError>,
     ) -> Result<RemoteApplied, RemoteError> {
         let before = self.doc.get_heads();
@@ -600,6 +637,7 @@ impl OrderDoc {
             if !appends_only(&backup, &before, &after, &changes) {
                 return Err(RemoteError::Automerge("the changes are not in canonical form".into()));
             }
+            privileges::check_changes(&*doc, &changes, roles)?;
             let view = read_after(&*doc, id, old_view.as_ref(), &changes).map_err(|source| {
                 let hash = after.iter().find(|h| !before.contains(h)).copied().unwrap_or(after[0]);
                 RemoteError::Schema { hash, source }
@@ -779,6 +817,7 @@ fn add_line(
     put_stamp(tx, &o, K_CHANGED, stamp)?;
     let e = tx.put_object(&o, K_EXT, ObjType::Map)?;
     ext::write_fields(tx, &e, &line.ext)?;
+    pricing::write_taxes(tx, &o, &line.taxes)?;
     Ok(o)
 }
 

@@ -200,6 +200,11 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
         }
     }
 
+    /// The value at `key` as JSON (objects read whole), `None` when absent.
+    pub fn json(&self, key: &str) -> Result<Option<Json>, SchemaError> {
+        Ok(self.get(key)?.map(|(v, id)| ext::read_value(self.doc, &v, &id)))
+    }
+
     /// This whole map as JSON (as [`MapReader::json_map`] reads it from its
     /// parent, without reading the map again).
     pub fn to_json(&self) -> serde_json::Map<String, Json> {

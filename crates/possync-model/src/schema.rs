@@ -29,6 +29,9 @@ pub const K_LINES: &str = "lines";
 pub const K_PAYMENTS: &str = "payments";
 pub const K_CLOSED: &str = "closed";
 pub const K_EXT: &str = "ext";
+/// The catalogue's rounding rules an order was opened with (absent without a
+/// catalogue); see `pricing.rs`.
+pub const K_PRICING: &str = "pricing";
 
 // Line keys.
 pub const K_PRODUCT: &str = "product";
@@ -37,6 +40,8 @@ pub const K_QTY: &str = "qty";
 pub const K_UNIT_PRICE: &str = "unit_price";
 pub const K_DISCOUNT: &str = "discount";
 pub const K_KITCHEN_QTY: &str = "kitchen_qty";
+/// Copies of the taxes a line was added with (absent: none).
+pub const K_TAXES: &str = "taxes";
 
 // Payment keys.
 pub const K_METHOD: &str = "method";
@@ -63,6 +68,9 @@ pub const K_TOTAL: &str = "total";
 /// payments sum it accepted. The `overpaid` flag stays away while the order's
 /// payments and lines are exactly those of that closing.
 pub const K_ACCEPTED_PAID: &str = "accepted_paid";
+/// On a closing written by `ResolveReview`: marks a manager's decision, so
+/// that a peer can tell it from a plain closing (`privileges.rs`).
+pub const K_RESOLVED: &str = "resolved";
 
 /// Longest free-text field (names, notes, product refs) accepted.
 pub const MAX_TEXT_LEN: usize = 1024;

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::EditError;
 use crate::ids::PaymentId;
-use possync_money::Money;
 use crate::schema::OrderState;
+use possync_money::Money;
 
 /// A payment taken at the till (`Edit::Pay`).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -162,6 +162,7 @@ mod tests {
             discount: Default::default(),
             note: String::new(),
             ext: Default::default(),
+            taxes: Vec::new(),
         }
     }
 

@@ -15,10 +15,12 @@ use crate::conflict::{Conflict, ReviewFlag};
 use crate::delivery::{self, SinkDelivery, SinkName};
 use crate::error::SchemaError;
 use crate::ids::{LineId, OrderId, OrderName, PaymentId};
-use possync_money::{Discount, Money, Quantity, line_total};
+use crate::pricing::{self, LineAmounts};
 use crate::read::MapReader;
 use crate::schema::*;
 use crate::touched::Touched;
+use possync_catalogue::{LineTaxes, PricingRules, Tax, TaxTotal};
+use possync_money::{Discount, Money, Quantity};
 
 /// An order as every terminal shows it.
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
@@ -47,6 +49,10 @@ pub struct OrderView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renamed_from: Option<OrderName>,
     /// Every line, removed ones (quantity 0) included, in creation order.
+    /// The rounding rules the order was opened with, from the catalogue;
+    /// `None` for an order without taxes.
+    #[serde(default)]
+    pub pricing: Option<PricingRules>,
     pub lines: Vec<LineView>,
     pub payments: Vec<PaymentView>,
     pub ext: Map<String, Json>,
@@ -76,7 +82,20 @@ pub struct LineView {
     pub created: Stamp,
     pub changed: Stamp,
     pub ext: Map<String, Json>,
+    /// Copies of the taxes the line was added with (empty without a catalogue).
+    #[serde(default)]
+    pub taxes: Vec<Tax>,
+    /// Before taxes (Odoo's `price_subtotal`).
+    #[serde(default)]
+    pub untaxed: Money,
+    #[serde(default)]
+    pub tax: Money,
+    /// What the customer pays for the line, taxes included (Odoo's
+    /// `price_subtotal_incl`).
     pub total: Money,
+    /// The exact per-tax amounts the order's totals sum (priced orders).
+    #[serde(skip)]
+    pub(crate) detail: Option<LineTaxes>,
 }
 
 impl LineView {
@@ -125,8 +144,18 @@ impl PaymentView {
 }
 
 /// Derived from lines and payments on every read; never stored.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Totals {
+    /// Before taxes.
+    #[serde(default)]
+    pub untaxed: Money,
+    /// All taxes.
+    #[serde(default)]
+    pub tax: Money,
+    /// One row per tax, ordered by sequence then id.
+    #[serde(default)]
+    pub taxes: Vec<TaxTotal>,
+    /// What the order costs, taxes included: what payments must cover.
     pub total: Money,
     /// Payments against the bill, refunds taken off.
     pub paid: Money,
@@ -205,9 +234,10 @@ impl OrderView {
         // The order's own conflicts come first in a view, then the lines'.
         let mut conflicts: Vec<Conflict> =
             before.conflicts.iter().filter(|c| !is_line_path(&c.path)).cloned().collect();
-        let lines = read_lines(&root_map(doc, K_LINES)?, &mut conflicts, Some(reuse))?;
+        let pricing = before.pricing;
+        let lines = read_lines(&root_map(doc, K_LINES)?, pricing.as_ref(), &mut conflicts, Some(reuse))?;
         let closings = read_closings(doc)?;
-        let (totals, state, review) = derived(&lines, &before.payments, &closings);
+        let (totals, state, review) = derived(pricing.as_ref(), &lines, &before.payments, &closings)?;
         Ok(OrderView {
             id: before.id.clone(),
             name: before.name.clone(),
@@ -225,6 +255,7 @@ impl OrderView {
             split_from: before.split_from.clone(),
             refund_of: before.refund_of.clone(),
             renamed_from: before.renamed_from.clone(),
+            pricing,
             lines,
             payments: before.payments.clone(),
             ext: before.ext.clone(),
@@ -274,10 +305,11 @@ impl OrderView {
             };
 
         let mut conflicts = order_conflicts(&root);
-        let lines = read_lines(&root.map(K_LINES)?, &mut conflicts, reuse)?;
+        let pricing = pricing::read_rules(&root)?;
+        let lines = read_lines(&root.map(K_LINES)?, pricing.as_ref(), &mut conflicts, reuse)?;
         let payments = read_payments(&root)?;
         let closings = read_closings(doc)?;
-        let (totals, state, review) = derived(&lines, &payments, &closings);
+        let (totals, state, review) = derived(pricing.as_ref(), &lines, &payments, &closings)?;
         let refund_of =
             match root.opt_str(K_REFUND_OF)? {
                 None => None,
@@ -304,6 +336,7 @@ impl OrderView {
             split_from,
             refund_of,
             renamed_from: root.opt_str(K_RENAMED_FROM)?.map(OrderName::from_stored),
+            pricing,
             lines,
             payments,
             ext: root.json_map(K_EXT)?,
@@ -368,15 +401,27 @@ impl<'a> ReuseIndex<'a> {
 /// The order's totals, state and review flags, which follow from its lines,
 /// payments and closings.
 fn derived(
+    rules: Option<&PricingRules>,
     lines: &[LineView],
     payments: &[PaymentView],
     closings: &[Closing],
-) -> (Totals, OrderState, Vec<ReviewFlag>) {
-    let total = Money(lines.iter().map(|l| l.total.0).fold(0i64, i64::saturating_add));
+) -> Result<(Totals, OrderState, Vec<ReviewFlag>), SchemaError> {
+    let amounts = pricing::order_amounts(rules, lines.iter().map(|l| (l.total, l.detail.as_ref())))
+        .map_err(|_| overflow("totals"))?;
+    let total = amounts.total;
     let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
     let change = Money(payments.iter().map(|p| p.change.0).fold(0i64, i64::saturating_add));
     let tip = Money(payments.iter().map(|p| p.tip.0).fold(0i64, i64::saturating_add));
-    let totals = Totals { total, paid, due: Money(total.0.saturating_sub(paid.0)), change, tip };
+    let totals = Totals {
+        untaxed: amounts.untaxed,
+        tax: amounts.tax,
+        taxes: amounts.taxes,
+        total,
+        paid,
+        due: Money(total.0.saturating_sub(paid.0)),
+        change,
+        tip,
+    };
     let state = if closings.iter().any(|c| c.state == OrderState::Paid) {
         OrderState::Paid
     } else if closings.is_empty() {
@@ -390,7 +435,11 @@ fn derived(
     } else {
         review_flags(state, closings, &totals, &content_digest(lines, payments))
     };
-    (totals, state, review)
+    Ok((totals, state, review))
+}
+
+fn overflow(path: &str) -> SchemaError {
+    SchemaError::OutOfRange { path: path.into(), detail: "amounts overflow".into() }
 }
 
 /// The map at one of the order's root keys, read alone (without reading the
@@ -418,6 +467,7 @@ fn is_line_path(path: &str) -> bool {
 /// pass over the document serves both).
 fn read_lines<D: ReadDoc>(
     lines_map: &MapReader<'_, D>,
+    rules: Option<&PricingRules>,
     conflicts: &mut Vec<Conflict>,
     reuse: Option<Reuse<'_>>,
 ) -> Result<Vec<LineView>, SchemaError> {
@@ -461,6 +511,16 @@ fn read_lines<D: ReadDoc>(
             let keys: Vec<&str> = ext.keys().collect();
             push_conflicts_in(ext, &keys, conflicts);
         }
+        let taxes = pricing::read_taxes(&line)?;
+        if rules.is_none() && !taxes.is_empty() {
+            return Err(SchemaError::OutOfRange {
+                path: line.field_path(K_TAXES),
+                detail: "taxes on a line of an order opened without pricing".into(),
+            });
+        }
+        let LineAmounts { untaxed, tax, total, detail } =
+            pricing::line_amounts(rules, &taxes, unit_price, qty, discount)
+                .map_err(|_| overflow(&line.field_path(K_UNIT_PRICE)))?;
         lines.push(LineView {
             product: line.str(K_PRODUCT)?,
             display_name: line.str(K_DISPLAY_NAME)?,
@@ -468,7 +528,11 @@ fn read_lines<D: ReadDoc>(
             created: line.stamp(K_CREATED)?,
             changed: line.stamp(K_CHANGED)?,
             ext: ext.as_ref().map(MapReader::to_json).unwrap_or_default(),
-            total: line_total(qty, unit_price, discount),
+            taxes,
+            untaxed,
+            tax,
+            total,
+            detail,
             id,
             qty,
             unit_price,

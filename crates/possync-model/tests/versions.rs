@@ -38,6 +38,7 @@ fn fields_from_a_newer_release_survive_this_releases_edits() {
                 discount: Default::default(),
                 note: String::new(),
                 ext: Default::default(),
+                taxes: Vec::new(),
             }),
         )
         .unwrap();

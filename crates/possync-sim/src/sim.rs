@@ -325,6 +325,13 @@ impl Sim {
         self.nodes[&id].engine.as_ref().expect("node is up")
     }
 
+    /// Who may make manager-only changes on `id` (its catalogue's users).
+    /// Set on the running engine: a restart starts it with every user
+    /// allowed again, as a terminal without a catalogue.
+    pub fn set_roles(&mut self, id: u64, roles: possync_model::Roles) {
+        self.node_mut(id).engine.as_mut().expect("node is up").set_roles(roles);
+    }
+
     // ----- local work -----------------------------------------------------
 
     pub fn ctx(&self, id: u64, user: &str) -> EditContext {
@@ -649,7 +656,13 @@ impl Sim {
                     return;
                 }
                 if let Some(e) = n.engine.as_mut() {
-                    e.delivered(now, &sink, &order, result);
+                    // The simulated back office fails as a whole (down, slow).
+                    e.delivered(
+                        now,
+                        &sink,
+                        &order,
+                        result.map_err(possync_engine::DeliveryFailure::Unavailable),
+                    );
                 }
                 self.drain(node);
             }

@@ -29,6 +29,7 @@ pub fn random_line(sim: &mut Sim) -> NewLine {
         discount: Discount::NONE,
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

@@ -39,6 +39,8 @@ fn config() -> EngineConfig {
             attempt_timeout: Duration::from_secs(3),
             backoff_min: Duration::from_millis(200),
             backoff_max: Duration::from_secs(4),
+            refused_backoff_min: Duration::from_secs(1),
+            refused_backoff_max: Duration::from_secs(8),
             max_in_flight: 8,
             start_delay: Duration::from_secs(1),
         },

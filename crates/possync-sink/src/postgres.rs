@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use possync::{DeliveryResult, Sink};
+use possync::{DeliveryFailure, DeliveryResult, Sink};
 use possync_model::{OrderState, OrderView, SinkName, TerminalId};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
@@ -51,7 +51,10 @@ impl PostgresSink {
     /// the connection unusable drops it, so the next attempt reconnects.
     pub async fn write(&self, order: &OrderView) -> DeliveryResult {
         if order.state == OrderState::Open {
-            return Err(format!("order {} is open: only closed orders are delivered", order.id));
+            return Err(DeliveryFailure::Refused(format!(
+                "order {} is open: only closed orders are delivered",
+                order.id
+            )));
         }
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
@@ -69,7 +72,7 @@ impl PostgresSink {
                 if client.is_closed() {
                     *guard = None;
                 }
-                Err(describe(&e))
+                Err(classify(&e))
             }
         }
     }
@@ -94,9 +97,19 @@ impl Sink for PostgresSink {
     }
 }
 
+/// A data or integrity error (SQLSTATE classes 22, 23) is about this
+/// order's rows; anything else is about the server.
+fn classify(e: &tokio_postgres::Error) -> DeliveryFailure {
+    let class = e.as_db_error().map(|db| db.code().code().get(..2).unwrap_or_default().to_owned());
+    match class.as_deref() {
+        Some("22" | "23") => DeliveryFailure::Refused(describe(e)),
+        _ => DeliveryFailure::Unavailable(describe(e)),
+    }
+}
+
 /// The error with its cause (tokio-postgres puts the server's message in
 /// the source), never the connection string or password.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => match std::error::Error::source(e) {

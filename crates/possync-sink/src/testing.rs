@@ -1,4 +1,4 @@
-//! A throw-away PostgreSQL cluster for tests: made by `initdb` in a
+//! A throw-away PostgreSQL cluster for tests and the demo: made by `initdb` in a
 //! temporary directory, listening only on a unix socket in that directory
 //! (no TCP), with a password, stopped and removed when dropped. As root
 //! (CI), it runs as the `postgres` system user, since PostgreSQL refuses to
@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::postgres_config::{PostgresConfig, Secret};
+use crate::postgres_config::PostgresConfig;
+use crate::secret::Secret;
 
 /// The user and password of the cluster's superuser.
 pub const USER: &str = "possync";

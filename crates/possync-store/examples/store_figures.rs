@@ -173,6 +173,7 @@ fn line(i: usize) -> Res<NewLine> {
         discount: Discount::NONE,
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     })
 }
 

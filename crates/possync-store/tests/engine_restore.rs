@@ -29,6 +29,7 @@ fn line(i: usize) -> NewLine {
         discount: Discount::NONE,
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
-use possync_catalogue::Catalogue;
+use possync_catalogue::{Catalogue, Role};
 use possync_engine::{CatalogueError, EngineError};
 use possync_model::{
     Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
@@ -164,8 +164,27 @@ impl Node {
         self.events.subscribe()
     }
 
+    /// The context of an edit by `user`, with the role the catalogue in
+    /// force gives them: the order model then refuses a cashier's
+    /// manager-only edit (`possync_model::privileges`).
     fn ctx(&self, user: &str) -> EditContext {
-        EditContext::new(user, self.terminal.clone(), now_ms())
+        let ctx = EditContext::new(user, self.terminal.clone(), now_ms());
+        // A user the catalogue does not list gets a cashier's rights.
+        let role = self.catalogue.borrow().as_ref().filter(|c| !c.catalogue.users.is_empty()).map(|c| {
+            c.catalogue.users.iter().find(|u| u.id.as_str() == user).map_or(Role::Cashier, |u| u.role)
+        });
+        match role {
+            Some(role) => ctx.with_role(role),
+            None => ctx,
+        }
+    }
+
+    /// An order opened while a catalogue is in force totals with its
+    /// rounding rules (its lines then carry taxes).
+    fn price_with_catalogue(&self, new: &mut NewOrder) {
+        if let Some(c) = self.catalogue.borrow().as_ref() {
+            new.pricing.get_or_insert_with(|| c.catalogue.pricing_rules());
+        }
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
@@ -176,15 +195,17 @@ impl Node {
 
     /// Opens an order with a fresh id and this terminal's next name. Returns
     /// once the order is on disk.
-    pub async fn open_order(&self, user: &str, template: NewOrder) -> Result<OrderId, NodeError> {
+    pub async fn open_order(&self, user: &str, mut template: NewOrder) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
+        self.price_with_catalogue(&mut template);
         self.call(|reply| Command::Open { ctx, template, with_id: false, reply }).await
     }
 
     /// Opens an order with the id given (e.g. Odoo's order uid) and this
     /// terminal's next name.
-    pub async fn open_order_as(&self, user: &str, new: NewOrder) -> Result<OrderId, NodeError> {
+    pub async fn open_order_as(&self, user: &str, mut new: NewOrder) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
+        self.price_with_catalogue(&mut new);
         self.call(|reply| Command::Open { ctx, template: new, with_id: true, reply }).await
     }
 

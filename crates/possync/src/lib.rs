@@ -59,7 +59,7 @@ pub use handle::{Node, NodeError};
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
 pub use shared_catalogue::SharedCatalogue;
-pub use sinks::{DeliveryResult, Sink};
+pub use sinks::{DeliveryFailure, DeliveryResult, Sink};
 pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
 
 pub use libp2p::{Multiaddr, PeerId};

@@ -15,8 +15,12 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 /// What a sink's delivery returns: its reference for the order, or why it
-/// failed (shown to operators: no secrets in it).
-pub type DeliveryResult = Result<String, String>;
+/// failed (shown to operators: no secrets in it), saying whether the back
+/// office is unavailable or refuses this order as it is: one refused order
+/// must not hold up the others.
+pub type DeliveryResult = Result<String, DeliveryFailure>;
+
+pub use possync_engine::DeliveryFailure;
 
 /// A back office. `deliver` must be idempotent by order id: delivering an
 /// order it already holds (the same content) changes nothing, because
@@ -77,7 +81,9 @@ impl SinkTasks {
                         let result =
                             match tokio::time::timeout(attempt_timeout, sink.deliver(&job.view)).await {
                                 Ok(r) => r,
-                                Err(_) => Err(format!("no answer within {attempt_timeout:?}")),
+                                Err(_) => Err(DeliveryFailure::Unavailable(format!(
+                                    "no answer within {attempt_timeout:?}"
+                                ))),
                             };
                         debug!(order = %job.order, ok = result.is_ok(), "delivery attempt done");
                         let answer = Answer { sink: sink.name().clone(), order: job.order, result };

@@ -57,6 +57,9 @@ pub struct SinkReport {
     pub failed: u64,
     /// Failures in a row (the sink is probed one order at a time).
     pub failing: u32,
+    /// Orders the sink refused as they are (held until a catalogue or
+    /// configuration fix; retried on their own schedule).
+    pub refused: usize,
 }
 
 impl From<possync_engine::SinkStatus> for SinkReport {
@@ -76,6 +79,7 @@ impl From<possync_engine::SinkStatus> for SinkReport {
             retried: s.retried,
             failed: s.failed,
             failing: s.failing,
+            refused: s.refused,
         }
     }
 }

@@ -63,6 +63,7 @@ fn new_line(product: &str, price: i64, note: &str) -> Result<NewLine> {
         discount: Default::default(),
         note: String::new(),
         ext: ext::to_fields(&fields)?,
+        taxes: Vec::new(),
     })
 }
 

@@ -79,6 +79,7 @@ fn main() -> Result<()> {
         discount: Default::default(),
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }))?;
     let mut b = Terminal {
         ctx: EditContext::new("ben", TerminalId::parse("T2")?, now),

@@ -160,6 +160,7 @@ fn line(id: &str, product: &str, units: i64, price: i64) -> Result<Edit> {
         discount: Default::default(),
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }))
 }
 

@@ -80,6 +80,12 @@ impl From<BodyError> for ApiError {
             BodyError::InvalidUser => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_user", message),
             BodyError::InvalidId(_) => Self::bad_request("invalid_id", message),
             BodyError::InvalidEdit(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_edit", message),
+            BodyError::UnknownUser(_) => Self::new(StatusCode::FORBIDDEN, "unknown_user", message),
+            BodyError::UnknownProduct(_) => Self::new(StatusCode::NOT_FOUND, "unknown_product", message),
+            BodyError::ProductUnavailable(_) => {
+                Self::new(StatusCode::CONFLICT, "product_unavailable", message)
+            }
+            BodyError::ManagerOnly(_) => Self::new(StatusCode::FORBIDDEN, "manager_only", message),
         }
     }
 }
@@ -138,6 +144,7 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::Overpayment { .. } => ApiError::new(S::CONFLICT, "overpayment", message),
         EditError::RefundTooLarge { .. } => ApiError::new(S::CONFLICT, "refund_too_large", message),
         EditError::HasPayments { .. } => ApiError::new(S::CONFLICT, "has_payments", message),
+        EditError::ManagerOnly { .. } => ApiError::new(S::FORBIDDEN, "manager_only", message),
         EditError::Schema(_) | EditError::Automerge(_) => {
             tracing::error!(error = %message, "edit failed inside the model");
             ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")

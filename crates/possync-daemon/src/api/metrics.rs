@@ -100,7 +100,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     }
     // Delivery to back offices, one series per sink (sink names are
     // validated: a-z, 0-9, '-', '_', nothing to escape).
-    let sink_series: [SinkSeries; 6] = [
+    let sink_series: [SinkSeries; 7] = [
         ("possync_delivery_delivered_total", "counter", "Orders a back office confirmed.", |r| {
             r.delivered as f64
         }),
@@ -124,6 +124,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "gauge",
             "Delivery failures in a row (0: the back office answers).",
             |r| f64::from(r.failing),
+        ),
+        (
+            "possync_delivery_refused",
+            "gauge",
+            "Orders the back office refused as they are, held for a retry.",
+            |r| r.refused as f64,
         ),
     ];
     for (name, kind, help, value) in sink_series {

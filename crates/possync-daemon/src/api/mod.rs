@@ -8,6 +8,7 @@ mod metrics;
 mod orders;
 mod payments;
 mod receipt;
+mod users;
 mod ws;
 
 use std::sync::Arc;

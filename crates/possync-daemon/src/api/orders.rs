@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use possync::model::{Edit, OrderId, OrderName, OrderView};
-use possync_api::{EditBody, NetworkBody, OpenBody, SplitBody, check_user, parse_edit};
+use possync::model::{OrderId, OrderName, OrderView, privileges};
+use possync_api::{EditBody, NetworkBody, OpenBody, SplitBody, parse_catalogue_edit, parse_edit, price_edit};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::users::{require_manager, role};
 use super::{ApiError, AppState};
 
 pub(super) fn random_bits() -> u128 {
@@ -66,7 +67,8 @@ pub async fn open(
     body: Result<Json<OpenBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
+    // The node gives the order the catalogue's rounding rules.
     let (new, id_given) = b.new_order(OrderName::compose(state.node.terminal(), 0))?;
     let id = if id_given {
         state.node.open_order_as(&b.user, new).await?
@@ -91,16 +93,21 @@ pub async fn edit(
     body: Result<Json<EditBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    let role = role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
-    let edit = parse_edit(b.edit, random_bits)?;
-    // Money given back and reviews closed take a manager, whatever the route.
-    if matches!(edit, Edit::ResolveReview { .. } | Edit::Refund(_))
-        && let Some(why) = state.policy.refuses_manager_action(&b.user)
-    {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "manager_only", why));
+    let catalogue = state.node.catalogue();
+    let menu = catalogue.as_deref().filter(|c| !c.products.is_empty());
+    let (mut edit, price_given) = match menu {
+        Some(_) => parse_catalogue_edit(b.edit, random_bits)?,
+        None => (parse_edit(b.edit, random_bits)?, false),
+    };
+    // Prices set, money given back and reviews closed take a manager,
+    // whatever the route (the order model checks it again).
+    if privileges::requires_manager(&edit) {
+        require_manager(&state, &b.user)?;
     }
-    editable(&state, &id, &b.user).await?;
+    let view = editable(&state, &id, &b.user).await?;
+    price_edit(menu, &view, role, &mut edit, price_given)?;
     let change = state.node.edit(&b.user, &id, edit).await?;
     let view = visible(&state, &id).await?;
     Ok(Json(json!({ "changed": change.is_some(), "order": view })))
@@ -112,7 +119,7 @@ pub async fn split(
     body: Result<Json<SplitBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     editable(&state, &id, &b.user).await?;
     let new = state.node.split(&b.user, &id, b.moves()).await?;

@@ -16,10 +16,11 @@ use possync::model::{
     Edit, Money, NewLine, NewOrder, NewRefund, OrderId, OrderName, OrderState, OrderView, PaymentId,
     ReviewFlag, Tender,
 };
-use possync_api::{ClaimBody, PayBody, RefundBody, RefundOrderBody, ReviewAction, ReviewBody, check_user};
+use possync_api::{ClaimBody, PayBody, RefundBody, RefundOrderBody, ReviewAction, ReviewBody};
 use serde_json::{Value, json};
 
 use super::orders::{editable, parse_order_id, random_bits, visible};
+use super::users::{require_manager, role};
 use super::{ApiError, AppState};
 
 /// Longest a request waits for the other terminals to agree to its claim.
@@ -101,7 +102,7 @@ pub async fn claim(
     body: Result<Json<ClaimBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     let view = editable(&state, &id, &b.user).await?;
     payable(&view)?;
@@ -117,7 +118,7 @@ pub async fn release(
     body: Result<Json<ClaimBody>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     visible(&state, &id).await?;
     state.node.release_payment(&id).await?;
@@ -168,10 +169,7 @@ async fn take_tenders(state: &AppState, b: &PayBody, id: &OrderId) -> Result<(),
 }
 
 fn manager(state: &AppState, user: &str) -> Result<(), ApiError> {
-    match state.policy.refuses_manager_action(user) {
-        Some(why) => Err(ApiError::new(StatusCode::FORBIDDEN, "manager_only", why)),
-        None => Ok(()),
-    }
+    require_manager(state, user)
 }
 
 /// `POST /api/orders/{id}/refund`: gives money back (managers only).
@@ -181,7 +179,7 @@ pub async fn refund(
     body: Result<Json<RefundBody>, JsonRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     manager(&state, &b.user)?;
     visible(&state, &id).await?;
@@ -205,7 +203,7 @@ pub async fn review(
     body: Result<Json<ReviewBody>, JsonRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     manager(&state, &b.user)?;
     if b.reason.trim().is_empty() {
@@ -272,7 +270,7 @@ pub async fn refund_order(
     body: Result<Json<RefundOrderBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let Json(b) = body?;
-    check_user(&b.user)?;
+    role(&state, &b.user)?;
     let id = parse_order_id(&id)?;
     manager(&state, &b.user)?;
     let original = visible(&state, &id).await?;
@@ -281,6 +279,8 @@ pub async fn refund_order(
     }
     let mut new = NewOrder::new(OrderId::from_random(0), OrderName::compose(state.node.terminal(), 0));
     new.refund_of = Some(id.clone());
+    // Totalled as the original was: its rounding rules and each line's taxes.
+    new.pricing = original.pricing;
     new.table = original.table.clone();
     new.customer = original.customer.clone();
     let refund_id = state.node.open_order(&b.user, new).await?;
@@ -295,6 +295,7 @@ pub async fn refund_order(
             discount: line.discount,
             note: line.note.clone(),
             ext: Default::default(),
+            taxes: line.taxes.clone(),
         };
         state.node.edit(&b.user, &refund_id, Edit::AddLine(negative)).await?;
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use automerge::ChangeHash;
 use possync_catalogue::Catalogue;
-use possync_model::EditContext;
+use possync_model::{EditContext, Roles};
 
 use super::{Engine, PeerId};
 use crate::catalogue_doc::{CatalogueDoc, CatalogueError, VersionedCatalogue};
@@ -30,6 +30,7 @@ impl<P: PeerId> Engine<P> {
     /// in the store until the next catalogue change replaces them.
     pub fn restore_catalogue(&mut self, bytes: &[u8]) -> Result<(), CatalogueError> {
         self.catalogue = CatalogueDoc::load(bytes, self.actor.clone())?;
+        self.refresh_roles();
         Ok(())
     }
 
@@ -70,6 +71,12 @@ impl<P: PeerId> Engine<P> {
         self.outbox.push_back(Output::Event(Event::CatalogueChanged { version, origin: Origin::Local }));
         self.flush();
         Ok(version)
+    }
+
+    /// Changes from peers are checked against the users of the catalogue
+    /// in force (`possync_model::privileges`).
+    fn refresh_roles(&mut self) {
+        self.roles = self.catalogue().map(Roles::from_catalogue).unwrap_or_default();
     }
 
     pub(super) fn send_catalogue_heads(&mut self, peer: &P) {
@@ -118,6 +125,7 @@ impl<P: PeerId> Engine<P> {
 
     /// The document changed: store it, and tell every peer our new heads.
     fn catalogue_stored_and_announced(&mut self) {
+        self.refresh_roles();
         self.pending_store.push(StoreOp::Catalogue { bytes: self.catalogue.save() });
         let peers: Vec<P> = self.peers.keys().cloned().collect();
         for peer in peers {

@@ -176,6 +176,7 @@ pub fn new_line(id: &str, product: &str, units: i64, price: i64) -> NewLine {
         discount: Default::default(),
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 

@@ -154,6 +154,7 @@ pub fn line(product: &str, qty: i64, price: i64) -> NewLine {
         discount: Default::default(),
         note: String::new(),
         ext: Default::default(),
+        taxes: Vec::new(),
     }
 }
 
