@@ -174,4 +174,20 @@ fn the_configured_catalogue_is_imported_at_the_first_start_only() {
     t1.start();
     assert_eq!(catalogue(&t1)["version"], 1);
     assert_eq!(price(&t1, "p26"), Some(360));
+
+    // A catalogue larger than other requests' 64 KiB limit is taken.
+    let mut big: Value = serde_json::from_str(&text).unwrap();
+    let products = big["catalogue"]["products"].as_array_mut().unwrap();
+    let template = products[0].clone();
+    for i in 0..600 {
+        let mut p = template.clone();
+        p["id"] = json!(format!("extra{i}"));
+        p["name"] = json!(format!("Extra dish number {i}"));
+        p["barcode"] = json!(null);
+        products.push(p);
+    }
+    let body = json!({ "user": "chloe", "file": big });
+    assert!(body.to_string().len() > 64 * 1024);
+    assert_eq!(call(t1.api, "POST", "/api/catalogue", Some(&body), 200)["version"], 2);
+    assert_eq!(catalogue(&t1)["catalogue"]["products"].as_array().unwrap().len(), 640);
 }
