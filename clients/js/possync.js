@@ -82,10 +82,10 @@ export const ROUTES = Object.freeze([
   { method: 'POST', path: '/api/orders/{id}/review', call: 'review' },
   { method: 'GET', path: '/api/orders/{id}/receipt', call: 'receipt' },
   { method: 'GET', path: '/api/payments', call: 'payments' },
-  { method: 'GET', path: '/api/catalogue', call: 'catalogue' },
-  { method: 'POST', path: '/api/catalogue', call: 'setCatalogue' },
-  { method: 'POST', path: '/api/login', call: 'login' },
   { method: 'POST', path: '/api/network', call: 'setIsolated' },
+  { method: 'GET', path: '/api/catalogue', call: 'catalogue' },
+  { method: 'POST', path: '/api/catalogue', call: 'replaceCatalogue' },
+  { method: 'POST', path: '/api/login', call: 'login' },
   { method: 'GET', path: '/api/events', call: 'events' },
   { method: 'GET', path: '/metrics', call: 'metrics' },
   { method: 'GET', path: '/openapi.json', call: 'openapi' }
@@ -199,25 +199,17 @@ export class PossyncClient {
   receipt (id) { return this.request('GET', `/api/orders/${enc(id)}/receipt`, undefined, { text: true }) }
   /** Payments in progress this terminal knows of (its own claims and others'). */
   payments () { return this.request('GET', '/api/payments') }
-  /**
-   * The catalogue the terminals share (`version` 0: none yet).
-   * @returns {Promise<{version: number, catalogue: CatalogueJSON}>}
-   */
-  catalogue () { return this.request('GET', '/api/catalogue') }
-  /**
-   * Replaces the catalogue on every terminal (managers only).
-   * @param {string} user @param {{format: 'possync-catalogue', version: 1, catalogue: object}} file
-   * @returns {Promise<{version: number}>}
-   */
-  setCatalogue (user, file) { return this.request('POST', '/api/catalogue', { user, file }) }
-  /**
-   * Checks a user's PIN against the catalogue: a 403 `wrong_pin` or a 404
-   * `unknown_user` otherwise. @param {string} user @param {string} pin
-   * @returns {Promise<UserJSON>}
-   */
-  login (user, pin) { return this.request('POST', '/api/login', { user, pin }) }
   /** Drill: cut the terminal off the network, or let it reconnect. @param {boolean} isolated */
   setIsolated (isolated) { return this.request('POST', '/api/network', { isolated }) }
+  /** The catalogue every terminal shares: `{version, catalogue, by}` (version 0: none yet; no PINs). */
+  catalogue () { return this.request('GET', '/api/catalogue') }
+  /**
+   * A manager replaces the catalogue on every terminal. Resolves to `{version}`.
+   * @param {string} user @param {object} file a possync catalogue file (`{format, version, catalogue}`)
+   */
+  replaceCatalogue (user, file) { return this.request('POST', '/api/catalogue', { user, file }) }
+  /** Checks a user's PIN: `{id, name, role}`; ApiError `wrong_pin`, `unknown_user`, `too_many_attempts`. */
+  login (user, pin) { return this.request('POST', '/api/login', { user, pin }) }
   /** Prometheus text. @returns {Promise<string>} */
   metrics () { return this.request('GET', '/metrics', undefined, { text: true }) }
   /** The API's own description. */

@@ -147,3 +147,47 @@ fn catalogue_import_replication_refusals_login_and_offline_restart() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("running"));
 }
+
+#[test]
+fn the_configured_catalogue_is_imported_at_the_first_start_only() {
+    let dir = temp_dir("catalogue-config");
+    let key = keygen(dir.path());
+    let config = dir.path().join("terminal.toml");
+    let write_config = |file: &Path| {
+        std::fs::write(&config, format!("catalogue = {:?}\n", file.display().to_string())).unwrap();
+    };
+    write_config(&restaurant());
+    let mut t1 = Terminal::new("cfg", "T1", dir.path(), &key, free_port(), &[])
+        .with_args(&["--config", config.to_str().unwrap()]);
+    t1.start();
+    let first = catalogue(&t1);
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["by"]["user"], "possync-import");
+    assert_eq!(price(&t1, "p26"), Some(360));
+
+    // A later start keeps the catalogue it has, whatever the file says now.
+    t1.stop();
+    let text = std::fs::read_to_string(restaurant()).unwrap();
+    let changed = dir.path().join("changed.json");
+    std::fs::write(&changed, text.replacen("\"price\": 360,", "\"price\": 999,", 1)).unwrap();
+    write_config(&changed);
+    t1.start();
+    assert_eq!(catalogue(&t1)["version"], 1);
+    assert_eq!(price(&t1, "p26"), Some(360));
+
+    // A catalogue larger than other requests' 64 KiB limit is taken.
+    let mut big: Value = serde_json::from_str(&text).unwrap();
+    let products = big["catalogue"]["products"].as_array_mut().unwrap();
+    let template = products[0].clone();
+    for i in 0..600 {
+        let mut p = template.clone();
+        p["id"] = json!(format!("extra{i}"));
+        p["name"] = json!(format!("Extra dish number {i}"));
+        p["barcode"] = json!(null);
+        products.push(p);
+    }
+    let body = json!({ "user": "chloe", "file": big });
+    assert!(body.to_string().len() > 64 * 1024);
+    assert_eq!(call(t1.api, "POST", "/api/catalogue", Some(&body), 200)["version"], 2);
+    assert_eq!(catalogue(&t1)["catalogue"]["products"].as_array().unwrap().len(), 640);
+}

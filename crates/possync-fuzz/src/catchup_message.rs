@@ -7,7 +7,8 @@
 //! - every order it holds is readable, and the fixture's orders are all
 //!   still there (refused data never costs an order);
 //! - its disk, restored into a fresh terminal, gives back exactly the same
-//!   orders, views and open list (what it acknowledged is what it keeps).
+//!   orders, views, open list and catalogue (what it acknowledged is what
+//!   it keeps).
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,7 @@ fn same_after_restart(live: &Engine<u8>, disk: &possync_sim::SimStore, now: Inst
     let restarted = fixture::restored(now, disk);
     assert_eq!(restarted.all_orders(), live.all_orders(), "the disk holds other orders");
     assert_eq!(restarted.active_orders(), live.active_orders(), "the open list differs after a restart");
+    assert_eq!(restarted.catalogue_state(), live.catalogue_state(), "the catalogue differs after a restart");
     for id in live.all_orders() {
         assert_eq!(restarted.view(&id), live.view(&id), "order {id} differs after a restart");
     }

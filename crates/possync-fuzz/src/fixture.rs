@@ -186,6 +186,11 @@ pub fn restored_as(now: Instant, disk: &SimStore, code: &str) -> Engine<u8> {
     let orders: Vec<StoredOrder> = disk.stored_orders();
     let report = engine.restore(now, orders, disk.next_sequence);
     assert!(report.damaged.is_empty(), "fixture orders damaged: {:?}", report.damaged);
+    if let Some(bytes) = &disk.catalogue {
+        // What the engine stored, it took after checking: it must load.
+        let restored = engine.restore_catalogue(bytes);
+        assert!(restored.is_ok(), "stored catalogue refused at restart: {restored:?}");
+    }
     engine
 }
 

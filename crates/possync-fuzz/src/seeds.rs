@@ -39,6 +39,11 @@ pub fn all() -> Vec<Seed> {
         seeds.push(("wire_envelope", name.clone(), msg.clone()));
         seeds.push(("catchup_message", name, msg));
     }
+    // The catalogue (PROTOCOL.md §4.7): heads, and a whole document.
+    for (name, msg) in catalogue_messages() {
+        seeds.push(("wire_envelope", name.clone(), msg.clone()));
+        seeds.push(("catchup_message", name, msg));
+    }
     // The whole conversation A had with C, in order: one input, many steps.
     seeds.push((
         "catchup_message",
@@ -289,6 +294,23 @@ fn claim_messages() -> Vec<(String, Vec<u8>)> {
             Direct::ClaimReply { order: order.clone(), token: 7, granted: false, holder: claim }.encode(),
         ),
         ("claim-release".into(), Direct::ClaimRelease { order, token: 0x5eed_c1a1, heads }.encode()),
+    ]
+}
+
+/// A catalogue document holding the restaurant example, as an import
+/// writes it, and its heads.
+fn catalogue_messages() -> Vec<(String, Vec<u8>)> {
+    use possync_engine::wire::Direct;
+    use possync_engine::{CatalogueDoc, IMPORT_USER};
+    const RESTAURANT: &str = include_str!("../../../examples/catalogue/restaurant.json");
+    let Ok(catalogue) = possync_catalogue::import::from_possync_json(RESTAURANT) else { return Vec::new() };
+    let mut doc = CatalogueDoc::new(fixture::actor("A", 9));
+    if doc.replace(&fixture::ctx("A", IMPORT_USER), &catalogue).is_err() {
+        return Vec::new();
+    }
+    vec![
+        ("catalogue-heads".into(), Direct::CatalogueHeads { heads: doc.heads() }.encode()),
+        ("catalogue-doc".into(), Direct::CatalogueDoc { bytes: doc.save() }.encode()),
     ]
 }
 

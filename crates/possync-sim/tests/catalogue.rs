@@ -14,8 +14,8 @@ use automerge::{Automerge, ROOT};
 use possync_catalogue::import::{CatalogueFile, FORMAT, VERSION, from_possync_json};
 use possync_catalogue::{Catalogue, Money, ProductId, TaxAmount, TaxId};
 use possync_engine::wire::Direct;
-use possync_engine::{CatalogueError, IMPORT_USER};
-use possync_sim::Sim;
+use possync_engine::{CatalogueError, EngineConfig, IMPORT_USER};
+use possync_sim::{NetConfig, Sim};
 
 const SETTLE: Duration = Duration::from_secs(120);
 const RESTAURANT: &str = include_str!("../../../examples/catalogue/restaurant.json");
@@ -181,4 +181,26 @@ fn s24_a_manager_s_valid_change_from_a_peer_is_taken() {
     sim.inject(t2, t3, true, forged(&base, "chloe", 2, &file_text(&changed)));
     assert_eq!(sim.node(t3).rejected_by_kind.get("invalid_catalogue"), None);
     assert_eq!(sim.engine(t3).catalogue(), Some(&changed), "the control case of the test above");
+}
+
+#[test]
+fn a_catalogue_history_larger_than_one_message_reaches_a_late_joiner() {
+    // Pairwise messages of 6 KB: the document of 30 replacements (about
+    // 11 KB) goes as its changes, a few per message.
+    let cfg = EngineConfig { max_direct_bytes: 6_000, ..EngineConfig::default() };
+    let mut sim = Sim::with(seed(), NetConfig::default(), cfg);
+    let t1 = sim.add_node("T1");
+    let mut catalogue = restaurant();
+    for i in 0..30 {
+        catalogue.products[i].price = Money(50 + i as i64);
+        sim.replace_catalogue(t1, IMPORT_USER, catalogue.clone()).unwrap();
+    }
+    let whole = sim.node(t1).store.catalogue.as_ref().unwrap().len();
+    assert!(whole > 6_000, "the document ({whole} bytes) must not fit one message");
+    let t2 = sim.add_node("T2");
+    sim.settle(SETTLE);
+    assert_eq!(sim.engine(t2).catalogue_version(), 30);
+    assert_eq!(sim.engine(t2).catalogue(), Some(&catalogue));
+    assert_eq!(sim.node(t2).rejected, 0);
+    sim.assert_invariants();
 }

@@ -65,7 +65,11 @@ pub(super) fn check_manager(catalogue: &Catalogue, user: &str) -> Result<(), Api
         return Ok(());
     }
     match catalogue.users.iter().find(|u| u.id.as_str() == user) {
-        None => Err(ApiError::new(StatusCode::FORBIDDEN, "unknown_user", format!("no user {user:?}"))),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_user",
+            format!("no user {user:?} in the catalogue: changing it takes a manager's user id"),
+        )),
         Some(u) if u.role != Role::Manager => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "manager_only",

@@ -90,16 +90,13 @@ impl<P: PeerId> Engine<P> {
         if theirs == self.catalogue.heads() {
             return;
         }
-        if let Some(bytes) = self.catalogue.bytes_for(&theirs) {
-            if bytes.len() + DOC_OVERHEAD <= self.cfg.max_direct_bytes {
+        let max = self.cfg.max_direct_bytes;
+        for bytes in self.catalogue.messages_for(&theirs, max.saturating_sub(DOC_OVERHEAD)) {
+            if bytes.len() + DOC_OVERHEAD <= max {
                 self.send(from, Direct::CatalogueDoc { bytes }.encode());
             } else {
-                tracing::warn!(
-                    peer = ?from,
-                    bytes = bytes.len(),
-                    limit = self.cfg.max_direct_bytes,
-                    "catalogue document too large to send"
-                );
+                // One replacement over the limit: this catalogue cannot replicate.
+                tracing::warn!(peer = ?from, bytes = bytes.len(), limit = max, "catalogue change too large to send");
             }
         }
         if !self.catalogue.holds(&theirs) {
