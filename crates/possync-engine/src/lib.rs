@@ -15,10 +15,14 @@
 //!   claims ([`PaymentClaim`]: who is taking an order's payment right now),
 //!   and the delivery outbox (`delivery.rs`: which closed orders go to which
 //!   back office, when, and from which terminal).
+//! - [`CommitPipeline`]: the durability pipeline (group commit, deferred
+//!   commits of peers' changes, acknowledgement only once durable), with the
+//!   disk's answers fed back in as inputs.
 //!
 //! How a runtime drives it is in `docs/ARCHITECTURE.md`.
 
 mod claims;
+mod commit_pipeline;
 mod config;
 mod delivery;
 mod engine;
@@ -32,6 +36,7 @@ pub mod summary;
 pub mod wire;
 
 pub use claims::PaymentClaim;
+pub use commit_pipeline::{CommitAction, CommitConfig, CommitPipeline, Release, Write, WriteFailed, WriteId};
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
 pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
