@@ -194,9 +194,9 @@ impl<W, P> CommitPipeline<W, P> {
         self.gathered.len() < self.config.max_gathered_batches
     }
 
-    /// Whether a write is out with the runtime.
-    pub fn in_flight(&self) -> bool {
-        self.in_flight.is_some()
+    /// The write out with the runtime, if any.
+    pub fn in_flight(&self) -> Option<WriteId> {
+        self.in_flight.as_ref().map(|f| f.id)
     }
 
     /// When [`CommitPipeline::poll_action`] has something to do that no
