@@ -11,6 +11,7 @@
 //! cargo run --release -p possync-bench -- samod-catchup --orders 1000,4000
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
+//! cargo run --release -p possync-bench -- api-write --terminals 5 --rate 200 --seconds 20
 //! cargo run --release -p possync-bench -- floor --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- throughput [--floor false]
 //! cargo run --release -p possync-bench -- throughput-step --system possync --nodes 5 --rate 1000 --seconds 5
@@ -19,6 +20,7 @@
 
 mod all;
 mod api_feed;
+mod api_write;
 mod catchup;
 mod common;
 mod cost;
@@ -44,6 +46,7 @@ fn main() -> Result<()> {
         Some("samod") => runtime.block_on(all::run(&args[1..], all::Scope::VersusSamod)),
         Some("propagation") => runtime.block_on(propagation::run(&args[1..])),
         Some("api-feed") => runtime.block_on(api_feed::run(&args[1..])),
+        Some("api-write") => runtime.block_on(api_write::run(&args[1..])),
         Some("floor") => runtime.block_on(floor::run(&args[1..])),
         Some("throughput") => runtime.block_on(throughput::run(&args[1..])),
         Some("throughput-step") => runtime.block_on(throughput::run_step(&args[1..])),
@@ -90,7 +93,7 @@ fn main() -> Result<()> {
         Some("child-rss") => runtime.block_on(cost::child_rss(&args[1..])),
         Some("child-idle") => runtime.block_on(cost::child_idle(&args[1..])),
         _ => bail!(
-            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench throughput [--nodes N] [--seconds S] [--floor false]\n       possync-bench throughput-step --system possync|floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench cost [--changes N] [--orders N]"
+            "usage: possync-bench all [--quick] [--json FILE]\n       possync-bench samod [--quick] [--json FILE]\n       possync-bench samod-propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench samod-catchup [--orders N[,N...]] [--changes C]\n       possync-bench propagation [--nodes N] [--rate EDITS_PER_S] [--seconds S] [--json FILE]\n       possync-bench api-feed [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench api-write [--terminals N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench throughput [--nodes N] [--seconds S] [--floor false]\n       possync-bench throughput-step --system possync|floor [--nodes N] [--rate EDITS_PER_S] [--seconds S]\n       possync-bench cost [--changes N] [--orders N]"
         ),
     }
 }
