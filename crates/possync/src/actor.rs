@@ -141,12 +141,15 @@ struct Actor {
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
+    /// How long edits waited in the node for the commit that made them
+    /// durable (from the actor taking the command to the answer).
+    ack_wait: Histogram,
     /// Engine outputs to carry out at once, not yet carried out.
     pending_after: Vec<Output<PeerId>>,
     /// Storage batches, and the replies and outputs that wait for them to
     /// be durable: what to commit when, decided without IO (the simulator
     /// drives the same code).
-    commits: CommitPipeline<Deferred, PeerId>,
+    commits: CommitPipeline<(Instant, Deferred), PeerId>,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
     /// The back offices' tasks, and their answers.
@@ -265,6 +268,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
+        ack_wait: Histogram::latency(),
         pending_after: Vec::new(),
         commits: CommitPipeline::new(CommitConfig::default()),
         last_status: None,
@@ -392,17 +396,17 @@ impl Actor {
                     self.engine.open_order(now, &ctx, template)
                 };
                 self.collect();
-                self.commits.wait(Deferred::Order(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Order(reply, result.map_err(NodeError::from))));
             }
             Command::Edit { ctx, order, edit, reply } => {
                 let result = self.engine.edit(now, &ctx, &order, &edit);
                 self.collect();
-                self.commits.wait(Deferred::Edit(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Edit(reply, result.map_err(NodeError::from))));
             }
             Command::Split { ctx, order, moves, reply } => {
                 let result = self.engine.split(now, &ctx, &order, &moves);
                 self.collect();
-                self.commits.wait(Deferred::Order(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Order(reply, result.map_err(NodeError::from))));
             }
             Command::View { order, reply } => {
                 let _ = reply.send(Ok(self.engine.view(&order)));
@@ -451,7 +455,7 @@ impl Actor {
                     self.dialer.reset(now);
                     self.dial_due(now);
                 }
-                self.commits.wait(Deferred::Done(reply));
+                self.commits.wait((Instant::now(), Deferred::Done(reply)));
             }
             Command::Shutdown { reply } => self.shutting_down = Some(reply),
         }
@@ -827,13 +831,16 @@ impl Actor {
     }
 
     /// Tells what waited for a commit, and answers the commands that did.
-    fn finish(&mut self, release: Release<Deferred, PeerId>) {
+    fn finish(&mut self, release: Release<(Instant, Deferred), PeerId>) {
         let Release { result, outputs, waiters } = release;
         for out in outputs {
             self.carry_out(out);
         }
         let storage_error = result.err();
-        for d in waiters {
+        for (since, d) in waiters {
+            if !matches!(d, Deferred::Done(_)) {
+                self.ack_wait.observe(since.elapsed());
+            }
             let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
             match d {
                 Deferred::Order(reply, result) => {
@@ -964,6 +971,7 @@ impl Actor {
             counters: self.counters.clone(),
             store_bytes: std::fs::metadata(&self.writer.path).map(|m| m.len()).unwrap_or(0),
             commit_latency: self.commit_latency.clone(),
+            ack_wait: self.ack_wait.clone(),
             sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
         }
     }
