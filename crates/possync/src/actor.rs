@@ -41,8 +41,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
-/// Swarm events (gossip, catch-up messages) handled before one group commit.
-const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
+/// Swarm events (gossip, catch-up messages) handled in one turn of the loop.
+const MAX_SWARM_EVENTS_PER_TURN: usize = 64;
 /// How often dials, dead links and waiting terminals are looked at.
 const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// A terminal of another multi-session is not dialled again, nor heard,
@@ -287,6 +287,15 @@ impl Actor {
         let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
         peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            // Local work before new remote work: a finished write answers
+            // its callers before the loop takes another branch (`select!`
+            // picks among ready branches at random).
+            if self.commits.in_flight().is_some()
+                && let Ok(done) = self.writer.done.try_recv()
+            {
+                self.committed(Some(done));
+                self.flush();
+            }
             let wake = Instant::from_std(self.engine.poll_timeout());
             // A disk slower than the input makes callers and peers wait.
             let taking = self.commits.accepting();
@@ -308,9 +317,14 @@ impl Actor {
                 }
                 event = self.swarm.select_next_some(), if taking => {
                     self.handle_swarm(event);
-                    // Group commit of remote changes too: under load, the
-                    // changes that already arrived share one commit.
-                    for _ in 1..MAX_SWARM_EVENTS_PER_COMMIT {
+                    // Peers' messages that already arrived are taken in one
+                    // turn, but a command or a finished write waiting cuts
+                    // the turn short: under load, an edit would otherwise
+                    // wait for up to 64 peers' changes to be applied.
+                    for _ in 1..MAX_SWARM_EVENTS_PER_TURN {
+                        if !commands.is_empty() || !self.writer.done.is_empty() {
+                            break;
+                        }
                         match self.swarm.next().now_or_never() {
                             Some(Some(event)) => self.handle_swarm(event),
                             _ => break,
