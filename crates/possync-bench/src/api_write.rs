@@ -50,7 +50,7 @@ pub async fn run(args: &[String]) -> Result<()> {
     let seconds: u64 = flag(args, "--seconds", 20)?;
     let r = measure(terminals, rate, seconds).await?;
     println!(
-        "| terminals | API edits/s (all) | writes | late | p50 ms | p90 ms | p99 ms | max ms | commits | commit p50 ≤ ms | commit p99 ≤ ms |"
+        "| terminals | API edits/s (all) | writes | late | p50 ms | p90 ms | p99 ms | max ms | commits | commit p50 ≤ ms | commit p99 ≤ ms | in-node wait p50 ≤ ms | in-node wait p99 ≤ ms |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let w = r.writes;
