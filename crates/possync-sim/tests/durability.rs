@@ -13,6 +13,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use automerge::ReadDoc;
@@ -46,7 +47,7 @@ fn ms(n: u64) -> Duration {
 
 #[test]
 fn a_rush_on_slow_failing_disks_with_crashes_loses_no_acknowledged_change() {
-    let (mut acked, mut errors, mut crashes) = (0, 0, 0);
+    let (mut acked, mut errors, mut crashes, mut stranded) = (0, 0, 0, 0);
     for seed in seeds() {
         let mut sim = Sim::new(seed);
         let nodes: Vec<u64> = ["A", "B", "C"].iter().map(|t| sim.add_node(t)).collect();
@@ -76,7 +77,27 @@ fn a_rush_on_slow_failing_disks_with_crashes_loses_no_acknowledged_change() {
             sim.restart(n);
         }
         sim.settle(Duration::from_secs(120));
-        sim.assert_invariants();
+        sim.assert_converged();
+        sim.assert_acked_present();
+        // A change sent before its author's disk had the one before it can
+        // reach a peer alone (gossip reorders) when the author then crashes
+        // and loses that one: the peer holds it with a missing dependency
+        // nobody can give, and keeps asking for it (so `assert_bounds`'
+        // "no session once quiet" does not hold here; seeds 3 and 5 show
+        // it). What is missing must never be a change anyone was told is
+        // durable.
+        let all_acked: BTreeSet<_> = nodes.iter().flat_map(|&n| sim.node(n).acked.clone()).collect();
+        for &n in &nodes {
+            for id in sim.engine(n).all_orders() {
+                for missing in sim.engine(n).order(&id).unwrap().automerge().get_missing_deps(&[]) {
+                    stranded += 1;
+                    assert!(
+                        !all_acked.contains(&(id.clone(), missing)),
+                        "seed {seed}: acknowledged change {missing} of order {id} missing on node {n}"
+                    );
+                }
+            }
+        }
         for &n in &nodes {
             acked += sim.node(n).acked.len();
             errors += sim.node(n).storage_errors;
@@ -84,6 +105,9 @@ fn a_rush_on_slow_failing_disks_with_crashes_loses_no_acknowledged_change() {
     }
     // The run exercised what it claims to.
     assert!(acked > 0 && errors > 0 && crashes > 0, "acked {acked}, errors {errors}, crashes {crashes}");
+    eprintln!(
+        "acked {acked}, storage errors {errors}, crashes {crashes}, stranded unacknowledged changes {stranded}"
+    );
 }
 
 #[test]
