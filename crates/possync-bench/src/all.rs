@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 use crate::common::cpu_time_us;
 use crate::stats::Percentiles;
 use crate::throughput::{self, Plan, System, search};
-use crate::{api_feed, catchup, cost, floor, propagation, reconnect, samod_peer};
+use crate::{api_feed, api_write, catchup, cost, floor, propagation, reconnect, samod_peer};
 
 /// What a run measures. possync's propagation and catch-up are in both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Every benchmark: the floor, the API feed, throughput, reconnect,
-    /// cost, and samod.
+    /// Every benchmark: the floor, the API feed, acknowledged API writes,
+    /// throughput, reconnect, cost, and samod.
     All,
     /// Propagation and catch-up only, possync next to samod.
     VersusSamod,
@@ -35,6 +35,8 @@ struct Params {
     rate: u64,
     seconds: u64,
     api_terminals: usize,
+    /// Terminals and floor-wide edits/s of the acknowledged-write run.
+    api_write: (usize, u64),
     tput_terminals: usize,
     tput: Plan,
     tput_seconds: u64,
@@ -60,6 +62,7 @@ fn params(quick: bool) -> Params {
             rate: 20,
             seconds: 1,
             api_terminals: 2,
+            api_write: (2, 20),
             tput_terminals: 3,
             tput: Plan { start: 20, max: 40, bisect: 0, p99_bound_ms: 10.0, runs: 1 },
             tput_seconds: 1,
@@ -81,6 +84,7 @@ fn params(quick: bool) -> Params {
             rate: 100,
             seconds: 10,
             api_terminals: 5,
+            api_write: (5, 200),
             tput_terminals: 5,
             tput: Plan { start: 100, max: 6400, bisect: 2, p99_bound_ms: 10.0, runs: 3 },
             tput_seconds: 5,
@@ -358,6 +362,20 @@ impl Run {
             "api_feed".into(),
             json!({"terminals": p.api_terminals, "edits_per_s": p.rate, "latency": api}),
         );
+
+        let (n, rate) = p.api_write;
+        self.stage(&format!("acknowledged API writes, {n} terminals, {rate} edits/s"));
+        let w = api_write::measure(n, rate, p.seconds).await?;
+        self.r.latency("api_write", &w.writes);
+        self.r.row([
+            format!("API write → durable 200, {n} terminals, {rate} edits/s in all: p50 / p90 / p99 / max"),
+            lat(&w.writes),
+            "—".into(),
+            "—".into(),
+            "p99 ≤ 20 ms".into(),
+            verdict(w.writes.p99_ms <= 20.0).into(),
+        ]);
+        self.detail.insert("api_write".into(), serde_json::to_value(&w)?);
 
         self.stage(&format!("throughput, {} terminals", p.tput_terminals));
         let (n, secs) = (p.tput_terminals, p.tput_seconds);

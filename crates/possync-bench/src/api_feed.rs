@@ -45,19 +45,19 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 /// A kept-alive HTTP/1.1 connection for JSON POSTs.
-struct Http {
+pub(crate) struct Http {
     addr: SocketAddr,
     reader: BufReader<TcpStream>,
 }
 
 impl Http {
-    async fn connect(addr: SocketAddr) -> Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Http { addr, reader: BufReader::new(stream) })
     }
 
-    async fn post(&mut self, path: &str, body: &Value) -> Result<Value> {
+    pub(crate) async fn post(&mut self, path: &str, body: &Value) -> Result<Value> {
         let body = body.to_string();
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

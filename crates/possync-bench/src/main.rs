@@ -11,6 +11,7 @@
 //! cargo run --release -p possync-bench -- samod-catchup --orders 1000,4000
 //! cargo run --release -p possync-bench -- propagation --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- api-feed --terminals 3 --rate 50 --seconds 10
+//! cargo run --release -p possync-bench -- api-write --terminals 5 --rate 200 --seconds 20
 //! cargo run --release -p possync-bench -- floor --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- throughput [--floor false]
 //! cargo run --release -p possync-bench -- throughput-step --system possync --nodes 5 --rate 1000 --seconds 5
@@ -19,6 +20,7 @@
 
 mod all;
 mod api_feed;
+mod api_write;
 mod catchup;
 mod common;
 mod cost;
@@ -51,6 +53,9 @@ enum Bench {
     Propagation(propagation::Args),
     /// API edit on one terminal to WebSocket event on the others.
     ApiFeed(api_feed::Args),
+    /// Latency of acknowledged API writes (answered once durable) while
+    /// every terminal takes writes.
+    ApiWrite(api_write::Args),
     /// The bare stack (libp2p gossipsub + Automerge) as `propagation` measures possync.
     Floor(propagation::RateArgs),
     /// The highest edit rate kept under the latency bound, possync and the floor.
@@ -102,6 +107,7 @@ fn main() -> Result<()> {
         Bench::Samod(args) => runtime.block_on(all::run(args, all::Scope::VersusSamod)),
         Bench::Propagation(args) => runtime.block_on(propagation::run(args)),
         Bench::ApiFeed(args) => runtime.block_on(api_feed::run(args)),
+        Bench::ApiWrite(args) => runtime.block_on(api_write::run(args)),
         Bench::Floor(args) => runtime.block_on(floor::run(args)),
         Bench::Throughput(args) => runtime.block_on(throughput::run(args)),
         Bench::ThroughputStep(args) => runtime.block_on(throughput::run_step(args)),

@@ -22,6 +22,7 @@ fn expected_keys() -> Vec<String> {
         keys.push(format!("samod.propagation.{role}.cpu_ms_per_edit"));
     }
     keys.extend(LATENCY.iter().map(|l| format!("api_feed.{l}")));
+    keys.extend(LATENCY.iter().map(|l| format!("api_write.{l}")));
     keys.extend(LATENCY.iter().map(|l| format!("cost.durable_ack.{l}")));
     for k in [
         "throughput.possync.edits_per_s",

@@ -18,11 +18,15 @@
 //! - [`CatalogueDoc`]: the catalogue every terminal shares, one Automerge
 //!   document replaced whole and checked on receipt (`catalogue_doc.rs`),
 //!   replicated by the engine (`engine/catalogue_sync.rs`).
+//! - [`CommitPipeline`]: the durability pipeline (group commit, deferred
+//!   commits of peers' changes, acknowledgement only once durable), with the
+//!   disk's answers fed back in as inputs.
 //!
 //! How a runtime drives it is in `docs/ARCHITECTURE.md`.
 
 mod catalogue_doc;
 mod claims;
+mod commit_pipeline;
 mod config;
 mod delivery;
 mod delivery_failure;
@@ -38,6 +42,7 @@ pub mod wire;
 
 pub use catalogue_doc::{CatalogueDoc, CatalogueError, IMPORT_USER, VersionedCatalogue, may_replace};
 pub use claims::PaymentClaim;
+pub use commit_pipeline::{CommitAction, CommitConfig, CommitPipeline, Release, Write, WriteFailed, WriteId};
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
 pub use delivery_failure::DeliveryFailure;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use possync_engine::{Write, WriteFailed, WriteId};
 use possync_model::{OrderId, SinkName};
 
 use crate::sink::SinkRow;
@@ -29,9 +30,23 @@ impl Default for NetConfig {
     }
 }
 
-/// A message in flight.
+/// A message (or a disk write) in flight.
 #[derive(Debug)]
 pub(crate) enum Delivery {
+    /// A write of `node`'s commit pipeline reaches its disk, or fails, if
+    /// the process that asked (`incarnation`) still runs.
+    DiskWrite {
+        node: u64,
+        incarnation: u64,
+        write: Write,
+    },
+    /// The disk's answer reaches `node`'s commit pipeline.
+    DiskReport {
+        node: u64,
+        incarnation: u64,
+        id: WriteId,
+        result: Result<(), WriteFailed>,
+    },
     Gossip {
         from: u64,
         to: u64,

@@ -7,12 +7,14 @@ use std::time::{Duration, Instant};
 use automerge::{ChangeHash, ReadDoc};
 use possync_catalogue::Catalogue;
 use possync_engine::{
-    ActorOwner, CatalogueError, Engine, EngineConfig, EngineError, Event, Output, PaymentClaim, SplitMix64,
+    ActorOwner, CatalogueError, CommitAction, CommitConfig, CommitPipeline, Engine, EngineConfig,
+    EngineError, Event, Output, PaymentClaim, SplitMix64, Write, WriteFailed, WriteId,
 };
 use possync_model::{
     Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, SinkName, TerminalId,
 };
 
+use crate::disk::{DiskFaults, Unsynced, Waiter};
 use crate::net::{Delivery, NetConfig, Scheduled};
 use crate::sink::{SimSink, SinkRow};
 use crate::store::SimStore;
@@ -28,9 +30,27 @@ pub struct SimNode {
     pub terminal: TerminalId,
     /// `None` while crashed.
     pub engine: Option<Engine<u64>>,
+    /// What is durably on the disk.
     pub store: SimStore,
-    /// Every change whose edit returned (was acknowledged), by order.
+    /// How the disk misbehaves.
+    pub disk: DiskFaults,
+    /// The running process's commit pipeline (the node's own code): what
+    /// to write when, and which caller to answer once it is durable.
+    commits: CommitPipeline<Waiter, u64>,
+    /// Writes committed without a flush, not yet durable.
+    unsynced: Unsynced,
+    /// Storage batches the running process produced, and how many of them
+    /// are durable (the disk holds them in order).
+    batches_taken: u64,
+    batches_durable: u64,
+    /// Every change whose caller was told it is durable (acknowledged), by
+    /// order.
     pub acked: Vec<(OrderId, ChangeHash)>,
+    /// Changes whose caller was told the disk failed: applied in memory
+    /// and sent to peers, they may or may not survive.
+    pub uncertain: Vec<(OrderId, ChangeHash)>,
+    /// Callers told the disk failed.
+    pub storage_errors: u64,
     /// Extra one-way delay on every message to and from this node (a slow link).
     pub extra_delay: Duration,
     pub rejected: u64,
@@ -44,6 +64,15 @@ pub struct SimNode {
     /// Bumped at every start: answers to requests of a crashed process are
     /// lost with it.
     pub incarnation: u64,
+}
+
+impl SimNode {
+    /// When the running process wants to run next: its engine's timers, or
+    /// its commit pipeline's (a deferred sync, a retry).
+    fn next_timer(&self) -> Option<Instant> {
+        let engine = self.engine.as_ref()?.poll_timeout();
+        Some(self.commits.poll_timeout().map_or(engine, |c| c.min(engine)))
+    }
 }
 
 /// High-water marks, checked against the engine's configured bounds.
@@ -73,6 +102,8 @@ pub struct Sim {
     next_node: u64,
     /// The back offices every terminal delivers to.
     pub sinks: BTreeMap<SinkName, SimSink>,
+    /// The commit pipeline's settings for terminals started from now on.
+    pub commit_cfg: CommitConfig,
 }
 
 fn link(a: u64, b: u64) -> (u64, u64) {
@@ -101,6 +132,7 @@ impl Sim {
             bounds: Bounds::default(),
             next_node: 1,
             sinks: BTreeMap::new(),
+            commit_cfg: CommitConfig::default(),
         }
     }
 
@@ -152,7 +184,14 @@ impl Sim {
                 terminal,
                 engine: None,
                 store: SimStore::default(),
+                disk: DiskFaults::default(),
+                commits: CommitPipeline::new(self.commit_cfg.clone()),
+                unsynced: Vec::new(),
+                batches_taken: 0,
+                batches_durable: 0,
                 acked: Vec::new(),
+                uncertain: Vec::new(),
+                storage_errors: 0,
                 extra_delay: Duration::ZERO,
                 rejected: 0,
                 rejected_by_kind: BTreeMap::new(),
@@ -163,7 +202,7 @@ impl Sim {
                 incarnation: 0,
             },
         );
-        self.start(id);
+        self.start(id, true);
         id
     }
 
@@ -192,10 +231,15 @@ impl Sim {
     pub fn restore_disk(&mut self, id: u64, disk: SimStore) {
         self.crash(id);
         self.node_mut(id).store = disk;
-        self.restart(id);
+        // What it acknowledged after the backup is gone from this disk (its
+        // peers hold it).
+        self.start(id, false);
     }
 
-    fn start(&mut self, id: u64) {
+    /// Starts a node from its disk; `check_acked`: every change it ever
+    /// acknowledged must be there (a crash may lose only what no caller
+    /// was told is durable).
+    fn start(&mut self, id: u64, check_acked: bool) {
         let actor = owner_of(id).actor(self.rng.next_u64());
         let seed = self.rng.next_u64();
         let now = self.now;
@@ -214,12 +258,29 @@ impl Sim {
         let sinks: Vec<SinkName> = self.sinks.keys().cloned().collect();
         engine.set_sinks(now, &sinks);
         node.incarnation += 1;
+        node.commits = CommitPipeline::new(self.commit_cfg.clone());
+        node.batches_taken = 0;
+        node.batches_durable = 0;
         assert!(
             report.damaged.is_empty(),
             "seed {}: node {id} restored damaged orders: {:?}",
             self.seed,
             report.damaged
         );
+        if check_acked {
+            for (order, hash) in &node.acked {
+                if node.store.deleted.contains(order) {
+                    continue;
+                }
+                let present =
+                    engine.order(order).is_some_and(|d| d.automerge().get_change_by_hash(hash).is_some());
+                assert!(
+                    present,
+                    "seed {}: node {id} acknowledged change {hash} of order {order}, lost by a crash",
+                    self.seed
+                );
+            }
+        }
         node.engine = Some(engine);
         let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
         for p in peers {
@@ -229,11 +290,21 @@ impl Sim {
         }
     }
 
-    /// Kills a node: its engine state is gone, its disk stays.
+    /// Kills a node: its engine state and its commit pipeline (with the
+    /// callers waiting for it) are gone, its disk stays. Of the writes made
+    /// without a flush, a prefix survives.
     pub fn crash(&mut self, id: u64) {
         if self.node_mut(id).engine.take().is_none() {
             return;
         }
+        let unsynced = std::mem::take(&mut self.node_mut(id).unsynced);
+        let kept = if unsynced.is_empty() { 0 } else { self.rng.below(unsynced.len() as u64 + 1) as usize };
+        let commits = CommitPipeline::new(self.commit_cfg.clone());
+        let node = self.node_mut(id);
+        for batch in unsynced.into_iter().take(kept).flatten() {
+            node.store.apply(batch);
+        }
+        node.commits = commits;
         let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
         for p in peers {
             self.link_down(id, p);
@@ -242,8 +313,13 @@ impl Sim {
 
     pub fn restart(&mut self, id: u64) {
         if self.nodes[&id].engine.is_none() {
-            self.start(id);
+            self.start(id, true);
         }
+    }
+
+    /// Sets how node `id`'s disk misbehaves from now on.
+    pub fn set_disk_faults(&mut self, id: u64, faults: DiskFaults) {
+        self.node_mut(id).disk = faults;
     }
 
     pub fn is_up(&self, id: u64) -> bool {
@@ -360,9 +436,7 @@ impl Sim {
         let engine = self.node_mut(id).engine.as_mut().expect("node is up");
         let order = engine.open_order(now, &ctx, template)?;
         let heads = engine.order(&order).map(|d| d.heads()).unwrap_or_default();
-        self.drain(id);
-        let node = self.node_mut(id);
-        node.acked.extend(heads.into_iter().map(|h| (order.clone(), h)));
+        self.command_done(id, heads.into_iter().map(|h| (order.clone(), h)).collect());
         Ok(order)
     }
 
@@ -388,10 +462,11 @@ impl Sim {
         let now = self.now;
         let engine = self.node_mut(id).engine.as_mut().expect("node is up");
         let result = engine.edit(now, &ctx, order, edit);
-        self.drain(id);
-        if let Ok(Some(hash)) = &result {
-            self.node_mut(id).acked.push((order.clone(), *hash));
-        }
+        let changes = match &result {
+            Ok(Some(hash)) => vec![(order.clone(), *hash)],
+            _ => Vec::new(),
+        };
+        self.command_done(id, changes);
         result
     }
 
@@ -442,8 +517,7 @@ impl Sim {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        self.drain(id);
-        self.node_mut(id).acked.extend(acked);
+        self.command_done(id, acked);
         result
     }
 
@@ -471,8 +545,26 @@ impl Sim {
 
     // ----- the event loop -------------------------------------------------
 
-    /// Carries out everything node `id` asked for.
+    /// Carries out everything node `id` asked for: its engine's outputs,
+    /// then its commit pipeline's writes and releases.
     fn drain(&mut self, id: u64) {
+        self.take_outputs(id);
+        self.drive_commits(id);
+    }
+
+    /// A command of node `id` returned: its outputs are taken, and its
+    /// caller waits for `changes` to be durable.
+    fn command_done(&mut self, id: u64, changes: Vec<(OrderId, ChangeHash)>) {
+        self.take_outputs(id);
+        let node = self.node_mut(id);
+        let waiter = Waiter { changes, needs_batches: node.batches_taken };
+        node.commits.wait(waiter);
+        self.drive_commits(id);
+    }
+
+    /// Hands the engine's outputs to the commit pipeline, and carries out
+    /// at once those that need not wait for the disk.
+    fn take_outputs(&mut self, id: u64) {
         loop {
             let Some(node) = self.nodes.get_mut(&id) else { return };
             let Some(engine) = node.engine.as_mut() else { return };
@@ -480,58 +572,145 @@ impl Sim {
             self.bounds.max_sessions_one_peer =
                 self.bounds.max_sessions_one_peer.max(engine.status().max_sessions_one_peer);
             let Some(out) = engine.poll_output() else { return };
-            match out {
-                Output::Persist(batch) => node.store.apply(batch),
-                Output::Broadcast(bytes) => {
-                    let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
-                    for p in peers {
-                        if !self.reachable(id, p) || self.rng.chance(self.net.gossip_loss) {
-                            continue;
-                        }
-                        let copies = if self.rng.chance(self.net.gossip_duplicate) { 2 } else { 1 };
-                        for _ in 0..copies {
-                            let at = self.now + self.latency(id, p);
-                            self.count_sent(id, bytes.len());
-                            self.schedule(at, Delivery::Gossip { from: id, to: p, bytes: bytes.clone() });
+            let batch = matches!(out, Output::Persist(_));
+            match node.commits.take(out) {
+                Some(out) => self.carry_out(id, out),
+                None if batch => node.batches_taken += 1,
+                None => {}
+            }
+        }
+    }
+
+    /// Carries out node `id`'s commit pipeline's actions until it has none.
+    fn drive_commits(&mut self, id: u64) {
+        loop {
+            let now = self.now;
+            let Some(node) = self.nodes.get_mut(&id) else { return };
+            if node.engine.is_none() {
+                return;
+            }
+            let Some(action) = node.commits.poll_action(now) else { return };
+            match action {
+                CommitAction::Write(write) => self.start_write(id, write),
+                CommitAction::Release(release) => {
+                    for out in release.outputs {
+                        self.carry_out(id, out);
+                    }
+                    let seed = self.seed;
+                    let node = self.node_mut(id);
+                    for waiter in release.waiters {
+                        if release.result.is_ok() {
+                            assert!(
+                                node.batches_durable >= waiter.needs_batches,
+                                "seed {seed}: node {id} acknowledged a change before it was durable \
+                                 ({} of {} batches durable)",
+                                node.batches_durable,
+                                waiter.needs_batches
+                            );
+                            node.acked.extend(waiter.changes);
+                        } else {
+                            node.storage_errors += 1;
+                            node.uncertain.extend(waiter.changes);
                         }
                     }
                 }
-                Output::Send { to, bytes } => {
-                    if !self.reachable(id, to) {
+            }
+        }
+    }
+
+    /// Hands a write to node `id`'s disk: done in this step on a perfect
+    /// disk, later (or never, if the node crashes first) on a slow one.
+    fn start_write(&mut self, id: u64, write: Write) {
+        let faults = self.nodes[&id].disk.clone();
+        if faults.is_instant() {
+            let (wid, result) = self.disk_write(id, write);
+            let now = self.now;
+            self.node_mut(id).commits.completed(now, wid, result);
+            return;
+        }
+        let spread = faults.latency_max.saturating_sub(faults.latency_min).as_micros() as u64;
+        let at = self.now + faults.latency_min + Duration::from_micros(self.rng.below(spread + 1));
+        let incarnation = self.nodes[&id].incarnation;
+        self.schedule(at, Delivery::DiskWrite { node: id, incarnation, write });
+    }
+
+    /// The write reaches node `id`'s disk, or fails whole.
+    fn disk_write(&mut self, id: u64, write: Write) -> (WriteId, Result<(), WriteFailed>) {
+        let fail = self.nodes[&id].disk.fail;
+        if fail > 0.0 && self.rng.chance(fail) {
+            let failed = WriteFailed { error: "simulated disk failure".into(), batches: write.batches };
+            return (write.id, Err(failed));
+        }
+        let node = self.node_mut(id);
+        if write.durable {
+            // A flush makes the earlier deferred writes durable too.
+            for batches in std::mem::take(&mut node.unsynced).into_iter().chain([write.batches]) {
+                node.batches_durable += batches.len() as u64;
+                for batch in batches {
+                    node.store.apply(batch);
+                }
+            }
+        } else {
+            node.unsynced.push(write.batches);
+        }
+        (write.id, Ok(()))
+    }
+
+    fn carry_out(&mut self, id: u64, out: Output<u64>) {
+        match out {
+            // The commit pipeline takes every batch.
+            Output::Persist(_) => {}
+            Output::Broadcast(bytes) => {
+                let peers: Vec<u64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
+                for p in peers {
+                    if !self.reachable(id, p) || self.rng.chance(self.net.gossip_loss) {
                         continue;
                     }
-                    let latency = self.latency(id, to);
-                    let entry = self.links.entry(link(id, to)).or_insert((0, self.now));
-                    let at = (self.now + latency).max(entry.1);
-                    entry.1 = at;
-                    let epoch = entry.0;
-                    self.count_sent(id, bytes.len());
-                    self.schedule(at, Delivery::Direct { from: id, to, bytes, epoch });
-                }
-                Output::Disconnect { peer, .. } => {
-                    // The runtime bans the peer: the link stays cut until
-                    // the test heals the network.
-                    node.disconnected += 1;
-                    if self.cut.insert(link(id, peer)) {
-                        self.link_down(id, peer);
+                    let copies = if self.rng.chance(self.net.gossip_duplicate) { 2 } else { 1 };
+                    for _ in 0..copies {
+                        let at = self.now + self.latency(id, p);
+                        self.count_sent(id, bytes.len());
+                        self.schedule(at, Delivery::Gossip { from: id, to: p, bytes: bytes.clone() });
                     }
                 }
-                Output::Deliver { sink, order, payload } => {
-                    let row = SinkRow {
-                        digest: payload.content_digest(),
-                        total: payload.totals.total.0,
-                        paid: payload.totals.paid.0,
-                        from: node.terminal.to_string(),
-                    };
-                    let at = self.now + self.sink_latency(&sink);
-                    self.schedule(at, Delivery::SinkRequest { node: id, sink, order, row });
+            }
+            Output::Send { to, bytes } => {
+                if !self.reachable(id, to) {
+                    return;
                 }
-                Output::Event(event) => {
-                    node.events += 1;
-                    if let Event::Rejected { reason, .. } = event {
-                        node.rejected += 1;
-                        *node.rejected_by_kind.entry(reason.kind()).or_default() += 1;
-                    }
+                let latency = self.latency(id, to);
+                let entry = self.links.entry(link(id, to)).or_insert((0, self.now));
+                let at = (self.now + latency).max(entry.1);
+                entry.1 = at;
+                let epoch = entry.0;
+                self.count_sent(id, bytes.len());
+                self.schedule(at, Delivery::Direct { from: id, to, bytes, epoch });
+            }
+            Output::Disconnect { peer, .. } => {
+                // The runtime bans the peer: the link stays cut until
+                // the test heals the network.
+                self.node_mut(id).disconnected += 1;
+                if self.cut.insert(link(id, peer)) {
+                    self.link_down(id, peer);
+                }
+            }
+            Output::Deliver { sink, order, payload } => {
+                let node = self.node_mut(id);
+                let row = SinkRow {
+                    digest: payload.content_digest(),
+                    total: payload.totals.total.0,
+                    paid: payload.totals.paid.0,
+                    from: node.terminal.to_string(),
+                };
+                let at = self.now + self.sink_latency(&sink);
+                self.schedule(at, Delivery::SinkRequest { node: id, sink, order, row });
+            }
+            Output::Event(event) => {
+                let node = self.node_mut(id);
+                node.events += 1;
+                if let Event::Rejected { reason, .. } = event {
+                    node.rejected += 1;
+                    *node.rejected_by_kind.entry(reason.kind()).or_default() += 1;
                 }
             }
         }
@@ -594,8 +773,7 @@ impl Sim {
     pub fn run_until(&mut self, until: Instant) {
         loop {
             let next_delivery = self.queue.peek().map(|Reverse(s)| s.at);
-            let next_timer =
-                self.nodes.values().filter_map(|n| n.engine.as_ref().map(|e| e.poll_timeout())).min();
+            let next_timer = self.nodes.values().filter_map(SimNode::next_timer).min();
             let next = match (next_delivery, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => match a.or(b) {
@@ -614,12 +792,14 @@ impl Sim {
                 let due: Vec<u64> = self
                     .nodes
                     .values()
-                    .filter(|n| n.engine.as_ref().is_some_and(|e| e.poll_timeout() <= self.now))
+                    .filter(|n| n.next_timer().is_some_and(|t| t <= self.now))
                     .map(|n| n.id)
                     .collect();
                 for id in due {
                     let now = self.now;
-                    if let Some(e) = self.node_mut(id).engine.as_mut() {
+                    if let Some(e) = self.node_mut(id).engine.as_mut()
+                        && e.poll_timeout() <= now
+                    {
                         e.handle_timeout(now);
                     }
                     self.drain(id);
@@ -650,6 +830,25 @@ impl Sim {
                 self.drain(to);
             }
             Delivery::SinkRequest { node, sink, order, row } => self.sink_request(node, sink, order, row),
+            Delivery::DiskWrite { node, incarnation, write } => {
+                // A crash during the write: none of it reached the disk.
+                if self.nodes.get(&node).is_none_or(|n| n.incarnation != incarnation || n.engine.is_none()) {
+                    return;
+                }
+                let (id, result) = self.disk_write(node, write);
+                let delay = self.nodes[&node].disk.report_delay;
+                self.schedule(now + delay, Delivery::DiskReport { node, incarnation, id, result });
+            }
+            Delivery::DiskReport { node, incarnation, id, result } => {
+                // A crash between the write and its report: on disk, but
+                // no caller was told.
+                let Some(n) = self.nodes.get_mut(&node) else { return };
+                if n.incarnation != incarnation || n.engine.is_none() {
+                    return;
+                }
+                n.commits.completed(now, id, result);
+                self.drive_commits(node);
+            }
             Delivery::SinkAnswer { node, incarnation, sink, order, result } => {
                 let Some(n) = self.nodes.get_mut(&node) else { return };
                 if n.incarnation != incarnation {

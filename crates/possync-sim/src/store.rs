@@ -1,5 +1,5 @@
-//! A terminal's simulated disk: what the engine asked to persist, applied
-//! synchronously (so an acknowledged edit is always in it), surviving crashes.
+//! A terminal's simulated disk: what the engine asked to persist and the
+//! commit pipeline made durable, surviving crashes (see `disk.rs`).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,9 @@ pub struct SimStore {
     pub bytes_written: u64,
     /// The catalogue document, as last persisted.
     pub catalogue: Option<Vec<u8>>,
+    /// Orders deleted after their retention: acknowledged changes of
+    /// theirs are rightly gone.
+    pub deleted: std::collections::BTreeSet<OrderId>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -27,10 +30,12 @@ impl SimStore {
         for op in batch {
             match op {
                 StoreOp::Append { order, changes } => {
+                    self.deleted.remove(&order);
                     self.bytes_written += changes.iter().map(|c| c.len() as u64).sum::<u64>();
                     self.orders.entry(order).or_default().changes.extend(changes);
                 }
                 StoreOp::Snapshot { order, bytes } => {
+                    self.deleted.remove(&order);
                     self.bytes_written += bytes.len() as u64;
                     let rec = self.orders.entry(order).or_default();
                     rec.snapshot = Some(bytes);
@@ -40,6 +45,7 @@ impl SimStore {
                 StoreOp::Unarchive { order } => self.orders.entry(order).or_default().archived = false,
                 StoreOp::Delete { order } => {
                     self.orders.remove(&order);
+                    self.deleted.insert(order);
                 }
                 StoreOp::NextSequence(n) => self.next_sequence = self.next_sequence.max(n),
                 StoreOp::Catalogue { bytes } => {

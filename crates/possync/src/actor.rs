@@ -1,5 +1,7 @@
 //! The node's actor: the one task that owns the engine and the libp2p swarm,
-//! and drives the store through its writer thread ([`crate::writer`]).
+//! and drives the store through its commit pipeline
+//! ([`possync_engine::CommitPipeline`], which decides) and its writer thread
+//! ([`crate::writer`], which writes).
 //! Everything else talks to it through [`crate::Node`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -11,7 +13,10 @@ use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
-use possync_engine::{ActorOwner, Engine, Event, Origin, Output, Rejection, StoreOp, Verdict};
+use possync_engine::{
+    ActorOwner, CommitAction, CommitConfig, CommitPipeline, Engine, Event, Origin, Output, Rejection,
+    Release, Verdict, WriteFailed,
+};
 use possync_store::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -31,27 +36,14 @@ use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
-use crate::writer::{Commit, Committed, Writer};
+use crate::writer::{Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Batches of changes learned from peers gathered in memory before they are
-/// committed without waiting for the deadline (still without a flush).
-const MAX_GATHERED_PEER_BATCHES: usize = 256;
-/// Storage batches gathered while a commit is in flight beyond which the
-/// actor stops taking commands and swarm events until it completes: a disk
-/// slower than the input makes callers and peers wait, not memory grow.
-const MAX_GATHERED_BATCHES: usize = 1024;
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
-/// Swarm events (gossip, catch-up messages) handled before one group commit.
-const MAX_SWARM_EVENTS_PER_COMMIT: usize = 64;
-/// How long changes learned from peers may wait for the disk (gathered in
-/// memory, or committed without a flush) when no local edit's durable
-/// commit takes them along. Every peer that sent them holds them durably,
-/// and catch-up brings back what a crash loses; a flush per received change
-/// cost ~15 % of the CPU of 5 terminals under load (docs/PERFORMANCE.md).
-const DEFERRED_SYNC_DELAY: Duration = Duration::from_millis(100);
+/// Swarm events (gossip, catch-up messages) handled in one turn of the loop.
+const MAX_SWARM_EVENTS_PER_TURN: usize = 64;
 /// How often dials, dead links and waiting terminals are looked at.
 const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// A terminal of another multi-session is not dialled again, nor heard,
@@ -122,12 +114,6 @@ enum Deferred {
     Version(Reply<u64>, Result<u64, NodeError>),
 }
 
-/// A commit handed to the writer, and what waits for it.
-struct InFlight {
-    after: Vec<Output<PeerId>>,
-    replies: Vec<Deferred>,
-}
-
 struct Actor {
     /// The catalogue in force, for the handles ([`crate::Node::catalogue`]).
     catalogue: watch::Sender<Option<SharedCatalogue>>,
@@ -159,20 +145,15 @@ struct Actor {
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
-    /// Engine outputs not yet carried out.
+    /// How long edits waited in the node for the commit that made them
+    /// durable (from the actor taking the command to the answer).
+    ack_wait: Histogram,
+    /// Engine outputs to carry out at once, not yet carried out.
     pending_after: Vec<Output<PeerId>>,
-    /// The next commit, gathered while the previous one is in flight: its
-    /// storage batches, what to tell once it is durable, and the replies
-    /// waiting for it.
-    pending_persist: Vec<Vec<StoreOp>>,
-    after_commit: Vec<Output<PeerId>>,
-    deferred: Vec<Deferred>,
-    /// The commit the writer is carrying out.
-    in_flight: Option<InFlight>,
-    /// When the store's deferred commits must be made durable, if it has any.
-    sync_due: Option<Instant>,
-    /// The next commit must be durable even if nothing in it asks for it.
-    sync_requested: bool,
+    /// Storage batches, and the replies and outputs that wait for them to
+    /// be durable: what to commit when, decided without IO (the simulator
+    /// drives the same code).
+    commits: CommitPipeline<(Instant, Deferred), PeerId>,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
     /// The back offices' tasks, and their answers.
@@ -300,13 +281,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
+        ack_wait: Histogram::latency(),
         pending_after: Vec::new(),
-        pending_persist: Vec::new(),
-        after_commit: Vec::new(),
-        deferred: Vec::new(),
-        in_flight: None,
-        sync_due: None,
-        sync_requested: false,
+        commits: CommitPipeline::new(CommitConfig::default()),
         last_status: None,
         shutting_down: None,
     };
@@ -356,9 +333,19 @@ impl Actor {
         let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
         peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
+            // Local work before new remote work: a finished write answers
+            // its callers before the loop takes another branch (`select!`
+            // picks among ready branches at random).
+            if self.commits.in_flight().is_some()
+                && let Ok(done) = self.writer.done.try_recv()
+            {
+                self.committed(Some(done));
+                self.flush();
+            }
             let wake = Instant::from_std(self.engine.poll_timeout());
-            let taking = self.pending_persist.len() < MAX_GATHERED_BATCHES;
-            let committing = self.in_flight.is_some();
+            // A disk slower than the input makes callers and peers wait.
+            let taking = self.commits.accepting();
+            let committing = self.commits.in_flight().is_some();
             tokio::select! {
                 command = commands.recv(), if taking => {
                     let Some(command) = command else {
@@ -376,9 +363,14 @@ impl Actor {
                 }
                 event = self.swarm.select_next_some(), if taking => {
                     self.handle_swarm(event);
-                    // Group commit of remote changes too: under load, the
-                    // changes that already arrived share one commit.
-                    for _ in 1..MAX_SWARM_EVENTS_PER_COMMIT {
+                    // Peers' messages that already arrived are taken in one
+                    // turn, but a command or a finished write waiting cuts
+                    // the turn short: under load, an edit would otherwise
+                    // wait for up to 64 peers' changes to be applied.
+                    for _ in 1..MAX_SWARM_EVENTS_PER_TURN {
+                        if !commands.is_empty() || !self.writer.done.is_empty() {
+                            break;
+                        }
                         match self.swarm.next().now_or_never() {
                             Some(Some(event)) => self.handle_swarm(event),
                             _ => break,
@@ -400,10 +392,8 @@ impl Actor {
                 }
                 _ = peer_check.tick() => self.check_peers(),
                 () = until(self.relay_delay.next_due().map(Instant::from_std)) => self.relay_due(),
-                () = until(self.sync_due) => {
-                    self.sync_due = None;
-                    self.sync_requested = true;
-                }
+                // A deferred sync or a retry is due: `flush` starts it.
+                () = until(self.commits.poll_timeout().map(Instant::from_std)) => {}
             }
             self.flush();
             if let Some(reply) = self.shutting_down.take() {
@@ -425,10 +415,11 @@ impl Actor {
             relay(&mut self.swarm, accepted);
         }
         self.flush();
-        self.sync_requested = true;
+        self.commits.request_sync();
         loop {
-            self.start_commit();
-            if self.in_flight.is_none() {
+            self.drive_commits();
+            // Done, or failed: a retry waits for the next start.
+            if self.commits.in_flight().is_none() {
                 break;
             }
             let done = self.writer.done.recv().await;
@@ -465,22 +456,23 @@ impl Actor {
                     self.engine.open_order(now, &ctx, template)
                 };
                 self.collect();
-                self.deferred.push(Deferred::Order(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Order(reply, result.map_err(NodeError::from))));
             }
             Command::Edit { ctx, order, edit, reply } => {
                 let result = self.engine.edit(now, &ctx, &order, &edit);
                 self.collect();
-                self.deferred.push(Deferred::Edit(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Edit(reply, result.map_err(NodeError::from))));
             }
             Command::Split { ctx, order, moves, reply } => {
                 let result = self.engine.split(now, &ctx, &order, &moves);
                 self.collect();
-                self.deferred.push(Deferred::Order(reply, result.map_err(NodeError::from)));
+                self.commits.wait((Instant::now(), Deferred::Order(reply, result.map_err(NodeError::from))));
             }
             Command::ReplaceCatalogue { ctx, catalogue, reply } => {
                 let result = self.engine.replace_catalogue(now, &ctx, *catalogue);
                 self.collect();
-                self.deferred.push(Deferred::Version(reply, result.map_err(NodeError::from)));
+                self.commits
+                    .wait((Instant::now(), Deferred::Version(reply, result.map_err(NodeError::from))));
             }
             Command::View { order, reply } => {
                 let _ = reply.send(Ok(self.engine.view(&order)));
@@ -529,7 +521,7 @@ impl Actor {
                     self.dialer.reset(now);
                     self.dial_due(now);
                 }
-                self.deferred.push(Deferred::Done(reply));
+                self.commits.wait((Instant::now(), Deferred::Done(reply)));
             }
             Command::Shutdown { reply } => self.shutting_down = Some(reply),
         }
@@ -832,124 +824,89 @@ impl Actor {
 
     // ----- outputs ----------------------------------------------------------
 
-    /// Takes the engine's outputs: storage batches wait for the group commit,
-    /// everything else waits until they are durable.
+    /// Takes the engine's outputs: storage batches, and what must follow
+    /// them to the disk, go to the commit pipeline; the rest is carried out
+    /// at the next `flush`.
     fn collect(&mut self) {
         while let Some(out) = self.engine.poll_output() {
-            match out {
-                Output::Persist(batch) => self.pending_persist.push(batch),
-                other => self.pending_after.push(other),
+            if let Some(now) = self.commits.take(out) {
+                self.pending_after.push(now);
             }
         }
     }
 
-    /// Sends messages and publishes remote changes at once; gathers storage
-    /// batches into the next commit, with the local changes to publish and
-    /// the commands to answer once it is durable; and hands that commit to
-    /// the writer when none is in flight (group commit: under load, all
-    /// that arrived during one commit goes into the next).
-    ///
-    /// Going ahead of the fsync is safe and keeps the disk out of the
-    /// propagation latency: a change that reached a peer is never lost (the
-    /// peer gives it back through catch-up), and a restarted terminal uses a
-    /// fresh Automerge actor, so it never reuses a sequence number either.
-    /// What must wait for the disk is the acknowledgement, and it does.
+    /// Sends messages and publishes peers' changes at once, then lets the
+    /// commit pipeline start the next write or release what a finished one
+    /// made durable.
     fn flush(&mut self) {
         self.collect();
         for out in std::mem::take(&mut self.pending_after) {
-            // A delivery goes once its claim is on disk.
-            let after = matches!(
-                out,
-                Output::Event(
-                    Event::OrderChanged { origin: Origin::Local, .. }
-                        | Event::Archived { .. }
-                        | Event::CatalogueChanged { origin: Origin::Local, .. }
-                ) | Output::Deliver { .. }
-            );
-            if after { self.after_commit.push(out) } else { self.carry_out(out) }
+            self.carry_out(out);
         }
-        self.start_commit();
+        self.drive_commits();
         self.publish_status_if_changed();
     }
 
-    /// Hands what is gathered to the writer, unless a commit is in flight.
-    /// With nothing to write, what waited is told and answered at once.
-    /// Changes learned from peers alone do not start a commit: they join the
-    /// next durable one, this terminal's next edit or the deadline
-    /// ([`DEFERRED_SYNC_DELAY`]), so that a terminal receiving hundreds of
-    /// changes a second commits them ten times a second, not hundreds.
-    fn start_commit(&mut self) {
-        if self.in_flight.is_some() {
-            return;
-        }
-        let waiting = !self.deferred.is_empty() || !self.after_commit.is_empty();
-        if self.pending_persist.is_empty() && !self.sync_requested {
-            if waiting {
-                let (after, replies) =
-                    (std::mem::take(&mut self.after_commit), std::mem::take(&mut self.deferred));
-                self.finish(Ok(()), after, replies);
-            }
-            return;
-        }
-        // Durable before anyone is told: an edit made here (its caller waits
-        // for the reply, the UI for the local event).
-        let durable = self.sync_requested || waiting;
-        if !durable && self.pending_persist.len() < MAX_GATHERED_PEER_BATCHES {
-            self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
-            return;
-        }
-        let batches = std::mem::take(&mut self.pending_persist);
-        let after = std::mem::take(&mut self.after_commit);
-        let replies = std::mem::take(&mut self.deferred);
-        self.sync_requested = false;
-        match self.writer.send(Commit { batches, durable }) {
-            Ok(()) => self.in_flight = Some(InFlight { after, replies }),
-            Err(e) => {
-                self.counters.store_failures += 1;
-                warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
-                self.finish(Err(e), after, replies);
+    /// Carries out the commit pipeline's actions: writes go to the writer
+    /// thread, releases tell the outputs and answer the commands that waited.
+    fn drive_commits(&mut self) {
+        let now = Self::now();
+        while let Some(action) = self.commits.poll_action(now) {
+            match action {
+                CommitAction::Write(write) => {
+                    let id = write.id;
+                    if let Err((error, write)) = self.writer.send(write) {
+                        self.counters.store_failures += 1;
+                        warn!(%error, "storage commit failed: the affected edits are not acknowledged");
+                        let failed = WriteFailed { error, batches: write.batches };
+                        self.commits.completed(now, id, Err(failed));
+                    }
+                }
+                CommitAction::Release(release) => self.finish(release),
             }
         }
     }
 
-    /// The writer finished the commit in flight (`None`: the writer is gone).
+    /// The writer finished the write in flight (`None`: the writer is gone).
     fn committed(&mut self, done: Option<Committed>) {
-        let Some(InFlight { after, replies }) = self.in_flight.take() else { return };
-        let done = done.unwrap_or(Committed {
-            result: Err("the storage writer stopped".into()),
-            durable: true,
-            wrote: false,
-            elapsed: Duration::ZERO,
-        });
+        let done = match (done, self.commits.in_flight()) {
+            (Some(done), _) => done,
+            (None, Some(id)) => Committed {
+                id,
+                result: Err(WriteFailed { error: "the storage writer stopped".into(), batches: Vec::new() }),
+                durable: true,
+                wrote: false,
+                elapsed: Duration::ZERO,
+            },
+            (None, None) => return,
+        };
         match &done.result {
             Ok(()) if done.durable => {
                 if done.wrote {
                     self.commit_latency.observe(done.elapsed);
                 }
                 self.counters.store_commits += 1;
-                self.sync_due = None;
             }
-            Ok(()) => {
-                // Many changes from peers, committed without waiting for the
-                // disk: the deadline still stands for them.
-                self.counters.store_deferred_commits += 1;
-                self.sync_due.get_or_insert_with(|| Instant::now() + DEFERRED_SYNC_DELAY);
-            }
-            Err(e) => {
+            Ok(()) => self.counters.store_deferred_commits += 1,
+            Err(failed) => {
                 self.counters.store_failures += 1;
-                warn!(error = %e, "storage commit failed: the affected edits are not acknowledged");
+                warn!(error = %failed.error, "storage commit failed: the affected edits are not acknowledged; trying again");
             }
         }
-        self.finish(done.result, after, replies);
+        self.commits.completed(Self::now(), done.id, done.result);
     }
 
     /// Tells what waited for a commit, and answers the commands that did.
-    fn finish(&mut self, result: Result<(), String>, after: Vec<Output<PeerId>>, replies: Vec<Deferred>) {
-        for out in after {
+    fn finish(&mut self, release: Release<(Instant, Deferred), PeerId>) {
+        let Release { result, outputs, waiters } = release;
+        for out in outputs {
             self.carry_out(out);
         }
         let storage_error = result.err();
-        for d in replies {
+        for (since, d) in waiters {
+            if !matches!(d, Deferred::Done(_)) {
+                self.ack_wait.observe(since.elapsed());
+            }
             let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
             match d {
                 Deferred::Order(reply, result) => {
@@ -1097,6 +1054,7 @@ impl Actor {
             counters: self.counters.clone(),
             store_bytes: std::fs::metadata(&self.writer.path).map(|m| m.len()).unwrap_or(0),
             commit_latency: self.commit_latency.clone(),
+            ack_wait: self.ack_wait.clone(),
             sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
         }
     }

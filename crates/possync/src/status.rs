@@ -34,6 +34,10 @@ pub struct NodeStatus {
     pub store_bytes: u64,
     /// How long durable commits (group commits, fsync included) took.
     pub commit_latency: Histogram,
+    /// How long local edits waited inside the node for the commit that made
+    /// them durable (the write in flight, then their own), from the actor
+    /// taking the command to its answer.
+    pub ack_wait: Histogram,
     /// Delivery to each back office.
     pub sinks: Vec<SinkReport>,
 }

@@ -1,38 +1,31 @@
 //! The terminal's disk writer: one thread that owns the store and carries
-//! out the actor's commits in order, so that while a commit waits for the
-//! disk the actor goes on applying peers' changes, sending messages and
-//! taking commands.
+//! out the [`Write`]s of the actor's commit pipeline in order, so that while
+//! a commit waits for the disk the actor goes on applying peers' changes,
+//! sending messages and taking commands.
 //!
-//! The actor keeps at most one commit in flight (see `actor.rs`): what it
-//! produces meanwhile is gathered into the next one, so the group commit
-//! grows with the load instead of a queue growing here.
+//! The pipeline (`possync_engine::CommitPipeline`) keeps at most one write
+//! in flight: what the actor produces meanwhile is gathered into the next
+//! one, so the group commit grows with the load instead of a queue growing
+//! here.
 
 use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use possync_engine::StoreOp;
+use possync_engine::{Write, WriteFailed, WriteId};
 use possync_store::Store;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-/// One commit for the writer.
-#[derive(Debug)]
-pub(crate) struct Commit {
-    pub batches: Vec<Vec<StoreOp>>,
-    /// Wait for the disk (and make earlier deferred commits durable too);
-    /// otherwise the next durable commit takes this one along.
-    pub durable: bool,
-}
-
-/// What became of a [`Commit`].
+/// What became of a [`Write`], to feed back into the pipeline.
 #[derive(Debug)]
 pub(crate) struct Committed {
-    pub result: Result<(), String>,
+    pub id: WriteId,
+    pub result: Result<(), WriteFailed>,
     pub durable: bool,
-    /// Whether it wrote anything (a durable commit of nothing only makes
-    /// earlier deferred ones durable, or does nothing at all).
+    /// Whether it wrote anything (a durable write of nothing only makes
+    /// earlier deferred ones durable).
     pub wrote: bool,
     /// Time spent in the store.
     pub elapsed: Duration,
@@ -41,7 +34,7 @@ pub(crate) struct Committed {
 /// The actor's side of the writer thread.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    commits: Option<std_mpsc::SyncSender<Commit>>,
+    writes: Option<std_mpsc::SyncSender<Write>>,
     pub done: mpsc::Receiver<Committed>,
     thread: Option<JoinHandle<()>>,
     /// The database file, for its size in the status.
@@ -52,21 +45,22 @@ impl Writer {
     /// Starts the thread; it owns `store` until [`Writer::close`].
     pub(crate) fn spawn(store: Store) -> std::io::Result<Self> {
         let path = store.path().to_path_buf();
-        // One commit in flight, one queued at most (the actor sends the next
-        // only after the previous one is done).
-        let (commits, inbox) = std_mpsc::sync_channel::<Commit>(1);
+        // One write in flight, one queued at most (the pipeline sends the
+        // next only after the previous one is done).
+        let (writes, inbox) = std_mpsc::sync_channel::<Write>(1);
         let (report, done) = mpsc::channel(2);
         let thread = std::thread::Builder::new()
             .name("possync-writer".into())
             .spawn(move || run(store, inbox, report))?;
-        Ok(Writer { commits: Some(commits), done, thread: Some(thread), path })
+        Ok(Writer { writes: Some(writes), done, thread: Some(thread), path })
     }
 
-    /// Hands a commit to the thread. Fails only if the thread is gone.
-    pub(crate) fn send(&self, commit: Commit) -> Result<(), String> {
-        match &self.commits {
-            Some(tx) => tx.send(commit).map_err(|_| "the storage writer stopped".to_owned()),
-            None => Err("the storage writer is closed".to_owned()),
+    /// Hands a write to the thread. Fails only if the thread is gone, giving
+    /// the write back.
+    pub(crate) fn send(&self, write: Write) -> Result<(), (String, Write)> {
+        match &self.writes {
+            Some(tx) => tx.send(write).map_err(|e| ("the storage writer stopped".to_owned(), e.0)),
+            None => Err(("the storage writer is closed".to_owned(), write)),
         }
     }
 
@@ -74,7 +68,7 @@ impl Writer {
     /// for it: the store is closed (its deferred commits made durable) when
     /// this returns.
     pub(crate) fn close(&mut self) {
-        self.commits = None;
+        self.writes = None;
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -89,8 +83,8 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut store: Store, inbox: std_mpsc::Receiver<Commit>, report: mpsc::Sender<Committed>) {
-    while let Ok(Commit { batches, durable }) = inbox.recv() {
+fn run(mut store: Store, inbox: std_mpsc::Receiver<Write>, report: mpsc::Sender<Committed>) {
+    while let Ok(Write { id, batches, durable }) = inbox.recv() {
         let started = Instant::now();
         let wrote = batches.iter().any(|b| !b.is_empty());
         let result = match (wrote, durable) {
@@ -100,7 +94,8 @@ fn run(mut store: Store, inbox: std_mpsc::Receiver<Commit>, report: mpsc::Sender
             (true, false) => store.apply_deferred(&batches),
         };
         let committed = Committed {
-            result: result.map_err(|e| e.to_string()),
+            id,
+            result: result.map_err(|e| WriteFailed { error: e.to_string(), batches }),
             durable,
             wrote,
             elapsed: started.elapsed(),
