@@ -5,7 +5,7 @@
 //! Everything else talks to it through [`crate::Node`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use libp2p::core::ConnectedPoint;
@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::admission::{Admission, Refusal, TOPIC_PREFIX};
+use crate::clock::wall_ms;
 use crate::config::{NodeConfig, check_session_id};
 use crate::dialer::{Dial, Dialer};
 use crate::event::{ChangeOrigin, NodeEvent};
@@ -90,17 +91,10 @@ fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::Message
 /// How long shutdown waits for a sink to finish its delivery in progress.
 const SINK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // Falls back to the clock only if the OS has no randomness at all.
-    if getrandom::fill(&mut b).is_err() {
-        return wall_ms() as u64 ^ 0x5DEE_CE66_D1CE_5EED;
-    }
-    u64::from_le_bytes(b)
+/// 64 random bits, or a start-up error: a nonce from the clock could repeat
+/// an (actor, sequence) pair of a cloned data directory.
+fn random_u64() -> Result<u64, NodeError> {
+    crate::random_u128().map(|r| r as u64).map_err(|e| NodeError::Config(e.to_string()))
 }
 
 /// A catch-up request from a terminal not yet admitted, held until it is.
@@ -176,8 +170,11 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     // The actor names this terminal's identity (peers check that gossip
     // carries only its signer's changes) and a fresh nonce per start, so a
     // cloned data directory never reuses an (actor, sequence) pair.
-    let actor_id = ActorOwner::of_identity(&peer_id.to_bytes()).actor(random_u64());
-    let seed = config.seed.unwrap_or_else(random_u64);
+    let actor_id = ActorOwner::of_identity(&peer_id.to_bytes()).actor(random_u64()?);
+    let seed = match config.seed {
+        Some(seed) => seed,
+        None => random_u64()?,
+    };
     let now = Instant::now().into_std();
     let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
     let report = engine.restore(now, loaded.orders, loaded.next_sequence);

@@ -76,6 +76,8 @@ const state = {
   claims: new Map(),
   /** Users the terminal's policy makes managers. */
   managers: [],
+  /** The back offices' delivery reports (`/api/status` sinks). */
+  sinks: [],
 };
 
 /** The order numpad: what it sets and the digits typed since. */
@@ -215,6 +217,27 @@ function setConn(status, reachable = true) {
   $('conn-label').textContent = `${status.connectivity} · ${n} ${n === 1 ? 'peer' : 'peers'}`;
   const last = status.last_sync_ms ? `last change from a peer at ${new Date(status.last_sync_ms).toLocaleTimeString()}` : 'no change from a peer yet';
   conn.title = `${status.open_orders} open orders here; ${last}`;
+  state.sinks = status.sinks || [];
+  renderBacklog();
+}
+
+/** Managers see how many closed orders a back office has not confirmed yet
+ * (`/api/status` sinks): a back office down for hours only grows this. */
+function renderBacklog() {
+  const el = $('backlog');
+  const sinks = state.sinks || [];
+  const waiting = sinks.reduce((n, s) => n + (s.backlog || 0), 0);
+  el.hidden = !isManager() || sinks.length === 0;
+  el.dataset.backlog = String(waiting);
+  el.dataset.state = waiting === 0 ? 'ok' : sinks.some((s) => s.failing > 0) ? 'failing' : 'waiting';
+  el.textContent = waiting === 0
+    ? 'back office up to date'
+    : `${waiting} ${waiting === 1 ? 'order' : 'orders'} not yet in the back office`;
+  el.title = sinks.map((s) => {
+    const oldest = s.oldest_undelivered_s == null ? '' : `, oldest ${s.oldest_undelivered_s} s`;
+    const error = s.last_error ? `; last error: ${s.last_error}` : '';
+    return `${s.name}: ${s.backlog} waiting${oldest}${error}`;
+  }).join('\n');
 }
 
 function setTerminal(code) {
@@ -1007,6 +1030,7 @@ function onUserChange() {
   const o = selectedOrder();
   if (o) renderWarnings(o);
   renderPad();
+  renderBacklog();
 }
 
 async function start() {
