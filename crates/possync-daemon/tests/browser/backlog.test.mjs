@@ -79,7 +79,7 @@ test('a manager sees the orders the back office has not confirmed; a cashier doe
   // An espresso (2.80 € at 10 % included), paid in cash on T2 and closed.
   const order = await demo.api(1, 'POST', '/api/orders', { user: 'ana' });
   await demo.api(1, 'POST', `/api/orders/${order.id}/edit`, { user: 'ana', edit: { op: 'add_line', product: 'p25', qty: 1000 } });
-  const paid = await demo.api(1, 'POST', `/api/orders/${order.id}/pay`, { user: 'ana', tenders: [{ method: 'cash', tendered: 500 }] });
+  const { order: paid } = await demo.api(1, 'POST', `/api/orders/${order.id}/pay`, { user: 'ana', tenders: [{ method: 'cash', tendered: 500 }] });
   assert.equal(paid.state, 'paid');
   assert.equal(paid.totals.change, 220);
 
