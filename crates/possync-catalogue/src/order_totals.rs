@@ -65,12 +65,13 @@ pub fn sum_lines<'a>(
     rules: &PricingRules,
 ) -> Result<OrderTotals, Overflow> {
     // Keyed so that iteration order is the output order: sequence, id, name.
-    let mut per_tax: BTreeMap<(i32, TaxId, String), (i128, i128)> = BTreeMap::new();
+    // Borrowed from the lines: one copy of each id and name, at the end.
+    let mut per_tax: BTreeMap<(i32, &TaxId, &str), (i128, i128)> = BTreeMap::new();
     let mut untaxed: i64 = 0;
     for line in lines {
         untaxed = untaxed.checked_add(line.total_excluded.0).ok_or(Overflow)?;
         for t in &line.taxes {
-            let e = per_tax.entry((t.sequence, t.tax_id.clone(), t.name.clone())).or_default();
+            let e = per_tax.entry((t.sequence, &t.tax_id, t.name.as_str())).or_default();
             e.0 = e.0.checked_add(t.base.0).ok_or(Overflow)?;
             e.1 = e.1.checked_add(t.amount.0).ok_or(Overflow)?;
         }
@@ -87,7 +88,7 @@ pub fn sum_lines<'a>(
     for ((_, tax_id, name), (base, amount)) in per_tax {
         let amount = to_money(amount)?;
         tax = tax.checked_add(amount.0).ok_or(Overflow)?;
-        taxes.push(TaxTotal { tax_id, name, base: to_money(base)?, amount });
+        taxes.push(TaxTotal { tax_id: tax_id.clone(), name: name.to_owned(), base: to_money(base)?, amount });
     }
     let total = untaxed.checked_add(tax).ok_or(Overflow)?;
     Ok(OrderTotals { untaxed: Money(untaxed), taxes, tax: Money(tax), total: Money(total) })

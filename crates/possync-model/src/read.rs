@@ -87,15 +87,20 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
 
     /// A string, or `None` when the key is absent or null.
     pub fn opt_str(&self, key: &str) -> Result<Option<String>, SchemaError> {
+        self.opt_str_up_to(key, MAX_TEXT_LEN)
+    }
+
+    /// [`MapReader::opt_str`] with another length limit, in bytes.
+    pub fn opt_str_up_to(&self, key: &str, limit: usize) -> Result<Option<String>, SchemaError> {
         match self.get(key)? {
             None => Ok(None),
             Some((Value::Scalar(s), _)) => match s.as_ref() {
                 ScalarValue::Null => Ok(None),
                 ScalarValue::Str(text) => {
-                    if text.len() > MAX_TEXT_LEN {
+                    if text.len() > limit {
                         Err(SchemaError::OutOfRange {
                             path: self.field_path(key),
-                            detail: format!("{} bytes of text (limit {MAX_TEXT_LEN})", text.len()),
+                            detail: format!("{} bytes of text (limit {limit})", text.len()),
                         })
                     } else {
                         Ok(Some(text.to_string()))
@@ -105,7 +110,16 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
             },
             // Collaborative text, as Automerge JS writes for plain strings:
             // read it, so a JS terminal's order is still valid here.
-            Some((Value::Object(ObjType::Text), id)) => Ok(Some(self.doc.text(&id).unwrap_or_default())),
+            Some((Value::Object(ObjType::Text), id)) => {
+                let text = self.doc.text(&id).unwrap_or_default();
+                if text.len() > limit {
+                    return Err(SchemaError::OutOfRange {
+                        path: self.field_path(key),
+                        detail: format!("{} bytes of text (limit {limit})", text.len()),
+                    });
+                }
+                Ok(Some(text))
+            }
             Some((other, _)) => Err(self.wrong(key, "a string", &other)),
         }
     }
@@ -198,11 +212,6 @@ impl<'d, D: ReadDoc> MapReader<'d, D> {
             },
             Some((other, _)) => Err(self.wrong(key, "a map", &other)),
         }
-    }
-
-    /// The value at `key` as JSON (objects read whole), `None` when absent.
-    pub fn json(&self, key: &str) -> Result<Option<Json>, SchemaError> {
-        Ok(self.get(key)?.map(|(v, id)| ext::read_value(self.doc, &v, &id)))
     }
 
     /// This whole map as JSON (as [`MapReader::json_map`] reads it from its

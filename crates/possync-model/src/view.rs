@@ -98,7 +98,7 @@ pub struct LineView {
     pub total: Money,
     /// The exact per-tax amounts the order's totals sum (priced orders).
     #[serde(skip)]
-    pub(crate) detail: Option<LineTaxes>,
+    pub(crate) detail: Option<Arc<LineTaxes>>,
 }
 
 impl LineView {
@@ -409,7 +409,7 @@ fn derived(
     payments: &[PaymentView],
     closings: &[Closing],
 ) -> Result<(Totals, OrderState, Vec<ReviewFlag>), SchemaError> {
-    let amounts = pricing::order_amounts(rules, lines.iter().map(|l| (l.total, l.detail.as_ref())))
+    let amounts = pricing::order_amounts(rules, lines.iter().map(|l| (l.total, l.detail.as_deref())))
         .map_err(|_| overflow("totals"))?;
     let total = amounts.total;
     let paid = Money(payments.iter().map(|p| p.amount.0).fold(0i64, i64::saturating_add));
