@@ -1,6 +1,7 @@
 //! The web POS page in a real browser: runs `tests/browser/pos.test.mjs`
-//! (no catalogue) and `catalogue.test.mjs` (the restaurant catalogue, PIN
-//! login, taxes) with Node's test runner + playwright-core driving Debian's
+//! (no catalogue), `catalogue.test.mjs` (the restaurant catalogue, PIN
+//! login, taxes) and `backlog.test.mjs` (a manager sees what the back office
+//! has not confirmed) with Node's test runner + playwright-core driving Debian's
 //! Chromium, each against its own `possync demo --terminals 2`, the binary
 //! cargo built for this test.
 //!
@@ -50,7 +51,7 @@ fn web_pos_in_chromium() {
         Command::new("node")
             .args(["--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=300000"])
             // One demo and one browser at a time.
-            .args(["pos.test.mjs", "catalogue.test.mjs"])
+            .args(["pos.test.mjs", "catalogue.test.mjs", "backlog.test.mjs"])
             .current_dir(&dir)
             .env("POSSYNC_BIN", env!("CARGO_BIN_EXE_possync"))
             .env("POSSYNC_CHROMIUM", CHROMIUM),
