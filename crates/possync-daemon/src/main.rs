@@ -506,14 +506,27 @@ async fn run_demo(opts: DemoOptions, postgres: Option<&DemoPostgres>) -> Result<
     Ok(())
 }
 
-/// Waits until PostgreSQL holds every closed order `node` knows; returns
-/// how many and how long it took.
+/// Waits until PostgreSQL holds one row for every order `node` knows that
+/// is owed to it or was delivered: closed with nothing to review, or
+/// confirmed by the sink. (An order the rush's concurrent edits flag, e.g. a
+/// line added on another terminal while it was paid, waits for a manager;
+/// one flagged after its delivery keeps its row.) Returns how many and how
+/// long it took.
 async fn wait_delivered(node: &Node, pg: &DemoPostgres, limit: Duration) -> Result<(i64, f64)> {
     let started = std::time::Instant::now();
-    let closed =
-        node.orders(true).await?.iter().filter(|o| o.state != possync::model::OrderState::Open).count();
-    let closed = i64::try_from(closed).unwrap_or(i64::MAX);
+    let sink = demo_postgres::SINK;
     loop {
+        let owed_or_delivered = node
+            .orders(true)
+            .await?
+            .iter()
+            .filter(|o| {
+                let confirmed =
+                    o.delivery.iter().any(|(name, d)| name.as_str() == sink && !d.confirmations.is_empty());
+                !o.is_active() || confirmed
+            })
+            .count();
+        let closed = i64::try_from(owed_or_delivered).unwrap_or(i64::MAX);
         let held = pg.held_orders().await?;
         if held == closed {
             return Ok((held, started.elapsed().as_secs_f64()));
