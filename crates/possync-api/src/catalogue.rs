@@ -6,7 +6,7 @@
 //! the client sends and no taxes.
 
 use possync_catalogue::{Catalogue, FiscalPositionId, PriceError, PricelistId, ProductId, Role};
-use possync_model::{Edit, NewLine, NewOrder, OrderView, Quantity};
+use possync_model::{Edit, NewLine, OrderView, Quantity};
 
 use crate::error::BodyError;
 
@@ -17,13 +17,6 @@ pub fn user_role(catalogue: Option<&Catalogue>, user: &str) -> Result<Option<Rol
     match c.users.iter().find(|u| u.id.as_str() == user) {
         Some(u) => Ok(Some(u.role)),
         None => Err(BodyError::UnknownUser(user.to_owned())),
-    }
-}
-
-/// A new order totals its lines with the catalogue's rounding rules.
-pub fn price_order(catalogue: Option<&Catalogue>, new: &mut NewOrder) {
-    if let Some(c) = catalogue {
-        new.pricing.get_or_insert_with(|| c.pricing_rules());
     }
 }
 
@@ -105,7 +98,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use possync_catalogue::import::from_possync_json;
-    use possync_model::{EditContext, Money, OrderDoc, OrderId, OrderName, TerminalId};
+    use possync_model::{EditContext, Money, NewOrder, OrderDoc, OrderId, OrderName, TerminalId};
     use serde_json::json;
 
     use super::*;
@@ -117,7 +110,8 @@ mod tests {
         let terminal = TerminalId::parse("A").unwrap();
         let mut new = NewOrder::new(OrderId::from_random(1), OrderName::compose(&terminal, 1));
         new.pricelist = pricelist.map(str::to_owned);
-        price_order(catalogue, &mut new);
+        // As the node opens it (`Node::open_order`).
+        new.pricing = catalogue.map(Catalogue::pricing_rules);
         let ctx = EditContext::new("ana", terminal, 0);
         let (doc, _) = OrderDoc::open(automerge_actor(), &ctx, &new).unwrap();
         doc.view().unwrap()

@@ -9,7 +9,7 @@
 //! - [`EditBody`] and [`parse_edit`]: `POST /api/orders/{id}/edit`.
 //! - [`SplitBody`]: `POST /api/orders/{id}/split`.
 //! - [`NetworkBody`]: `POST /api/network`.
-//! - [`user_role`], [`price_order`], [`price_edit`]: what the catalogue
+//! - [`user_role`], [`price_edit`]: what the catalogue
 //!   decides (the user's role; a menu line's price and taxes).
 //! - [`ClaimBody`], [`PayBody`], [`RefundBody`], [`ReviewBody`],
 //!   [`RefundOrderBody`]: the payment routes.
@@ -23,5 +23,5 @@ pub use body::{
     RefundOrderBody, ReviewAction, ReviewBody, SplitBody, SplitLine, TenderBody, check_user,
     parse_catalogue_edit, parse_edit,
 };
-pub use catalogue::{price_edit, price_order, user_role};
+pub use catalogue::{price_edit, user_role};
 pub use error::BodyError;

@@ -15,6 +15,7 @@
 
 mod disk;
 mod net;
+mod seeds;
 mod sim;
 mod sink;
 mod store;
@@ -22,6 +23,7 @@ pub mod workload;
 
 pub use disk::DiskFaults;
 pub use net::NetConfig;
+pub use seeds::seeds;
 pub use sim::{Bounds, Sim, SimNode, owner_of};
 pub use sink::{SimSink, SinkFaults, SinkRow};
 pub use store::{SimStore, StoredRecord};

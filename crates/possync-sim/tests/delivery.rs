@@ -18,13 +18,7 @@ use possync_model::{Edit, OrderId, OrderState, PaymentId, SinkName};
 use possync_sim::{NetConfig, Sim, SimSink, SinkFaults, workload};
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(s) => vec![s],
-        None => {
-            let n = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(12);
-            (1..=n).collect()
-        }
-    }
+    possync_sim::seeds(12)
 }
 
 /// Delivery times scaled down so runs stay short; retention is shorter

@@ -21,13 +21,7 @@ use possync_model::{Edit, Quantity};
 use possync_sim::{DiskFaults, Sim, workload};
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(s) => vec![s],
-        None => {
-            let n = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
-            (1..=n).collect()
-        }
-    }
+    possync_sim::seeds(8)
 }
 
 /// A disk taking 2–40 ms a write, failing one write in `1 / fail`, and

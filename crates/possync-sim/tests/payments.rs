@@ -17,13 +17,7 @@ use possync_sim::{Sim, workload};
 const SETTLE: Duration = Duration::from_secs(120);
 
 fn seeds() -> Vec<u64> {
-    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(s) => vec![s],
-        None => {
-            let n = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
-            (1..=n).collect()
-        }
-    }
+    possync_sim::seeds(40)
 }
 
 /// A shared order with two lines, known to every terminal.
