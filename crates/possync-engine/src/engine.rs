@@ -688,7 +688,7 @@ impl<P: PeerId> Engine<P> {
                 Verdict::Ignore
             }
             Ok(applied) => {
-                self.after_remote(now, &from, &order, applied);
+                self.after_remote(now, &from, &order, applied, false);
                 Verdict::Accept
             }
             Err(e) => {
@@ -996,7 +996,7 @@ impl<P: PeerId> Engine<P> {
                 Some(entry) if entry.is_complete() => {
                     let new = incoming.automerge().get_changes_added(entry.doc.automerge());
                     match entry.doc.apply_remote_with_roles(new, &self.roles) {
-                        Ok(applied) => self.after_remote(now, from, &id, applied),
+                        Ok(applied) => self.after_remote(now, from, &id, applied, false),
                         Err(e) => self.reject_offence(
                             now,
                             from,
@@ -1121,7 +1121,7 @@ impl<P: PeerId> Engine<P> {
                             peer.outgoing_sync.push((id.clone(), Vec::new()));
                         }
                     }
-                    self.after_remote(now, from, &id, applied);
+                    self.after_remote(now, from, &id, applied, true);
                 }
                 Err(e) => {
                     peer.end_session(&id);
@@ -1159,7 +1159,14 @@ impl<P: PeerId> Engine<P> {
 
     // ----- bookkeeping after a change ---------------------------------------
 
-    fn after_remote(&mut self, now: Instant, from: &P, order: &OrderId, applied: RemoteApplied) {
+    fn after_remote(
+        &mut self,
+        now: Instant,
+        from: &P,
+        order: &OrderId,
+        applied: RemoteApplied,
+        in_session: bool,
+    ) {
         if let Some(summary) = applied.summary {
             for author in &summary.authors {
                 self.deliveries.heard(&author.terminal, now);
@@ -1167,8 +1174,14 @@ impl<P: PeerId> Engine<P> {
             self.record_append(order, applied.new_changes);
             self.after_change(now, order, Origin::Peer(from.clone()), summary);
         }
-        if !applied.missing_deps.is_empty() {
-            // Gossip delivered a change whose history we lack: the sender has it.
+        if !applied.missing_deps.is_empty() && !in_session {
+            // A change arrived whose history we lack: the sender most likely
+            // has it, so catch up with it. Inside a sync session the protocol
+            // itself asks for what is missing; once that session ends still
+            // lacking it, the peer does not have it, and starting another
+            // would ask forever for a change that died with a crashed author
+            // (ARCHITECTURE.md, "The commit pipeline"). Anti-entropy still
+            // finds any other peer that holds it: their heads differ.
             self.start_sync(from, order, now);
         }
     }
