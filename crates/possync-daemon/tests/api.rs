@@ -25,8 +25,13 @@ struct Fixture {
 
 async fn fixture(policy: Policy, token: Option<&str>) -> Fixture {
     let dir = tempfile::Builder::new().prefix("possync-api-").tempdir().unwrap();
-    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
-    let state = AppState::new(node.clone(), policy, token.map(Arc::from));
+    let metrics = possync::net::SharedRegistry::default();
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path())
+        .metrics(metrics.clone())
+        .spawn()
+        .await
+        .unwrap();
+    let state = AppState::new(node.clone(), policy, token.map(Arc::from)).with_metrics(metrics);
     Fixture { app: router(state), _node: node, _dir: dir }
 }
 
@@ -149,9 +154,13 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let req = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/openmetrics-text")
+    );
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("possync_open_orders 1"), "{text}");
-    assert!(text.contains("# TYPE possync_changes_local_total counter"));
+    assert!(text.contains("# TYPE possync_changes_local counter"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("possync_changes_local_total ")), "{text}");
     assert!(text.contains("possync_gossip_dropped_total 0"), "{text}");
     assert!(text.contains("# TYPE possync_store_commit_seconds histogram"), "{text}");
     let commits: f64 = text
@@ -164,6 +173,23 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let bytes: f64 =
         text.lines().find_map(|l| l.strip_prefix("possync_store_bytes ")).unwrap().parse().unwrap();
     assert!(bytes > 0.0);
+    // Bucket bounds in seconds, as before prometheus-client (dashboards
+    // select on them).
+    assert!(text.contains("possync_store_commit_seconds_bucket{le=\"0.00025\"} "), "{text}");
+    assert!(text.contains("possync_store_commit_seconds_bucket{le=\"+Inf\"} "), "{text}");
+    let acks: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("possync_edit_ack_wait_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acks >= 5.0, "every acknowledged edit waited for its commit: {acks}");
+    // libp2p's own, from the registry the node was given.
+    assert!(text.contains("# TYPE libp2p_swarm_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_gossipsub_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_ping_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_identify_"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
 
     let (s, v) = call(&f.app, "GET", "/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);

@@ -30,6 +30,7 @@ use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
+use crate::net::metrics::NetworkMetrics;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::payment_claim::ClaimView;
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
@@ -152,6 +153,8 @@ struct Actor {
     shutting_down: Option<Reply<()>>,
     /// The back offices' tasks, and their answers.
     sinks: SinkTasks,
+    /// libp2p's metrics, when the application serves them.
+    network_metrics: Option<NetworkMetrics>,
 }
 
 pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
@@ -201,16 +204,21 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let psk = config.session_key.as_ref().map(|k| k.psk());
     let mdns = config.mdns;
+    let mut registry = config.metrics.as_ref().map(crate::net::metrics::lock);
+    let network_metrics = registry.as_deref_mut().map(NetworkMetrics::register);
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
         .map_err(|e| NodeError::Network(e.to_string()))?
-        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| Box::new(e) as BoxError))
+        .with_behaviour(|key| {
+            Behaviour::new(key, mdns, registry.as_deref_mut()).map_err(|e| Box::new(e) as BoxError)
+        })
         .map_err(|e| NodeError::Network(e.to_string()))?
         // Session peers stay connected even when quiet: gossipsub alone lets
         // non-mesh connections idle out.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
         .build();
+    drop(registry);
 
     let topic = topic_for(&config.session);
     swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| NodeError::Network(e.to_string()))?;
@@ -283,6 +291,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         commits: CommitPipeline::new(CommitConfig::default()),
         last_status: None,
         shutting_down: None,
+        network_metrics,
     };
     let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
     tokio::spawn(tracing::Instrument::instrument(actor.run(early, commands_rx), span));
@@ -527,6 +536,9 @@ impl Actor {
     // ----- swarm events -----------------------------------------------------
 
     fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.network_metrics {
+            metrics.record(&event);
+        }
         let now = Self::now();
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {

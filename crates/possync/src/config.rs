@@ -48,6 +48,9 @@ pub struct NodeConfig {
     /// starts with no catalogue document at all: its first start. Later
     /// starts keep the catalogue the floor has.
     pub initial_catalogue: Option<possync_catalogue::Catalogue>,
+    /// Where libp2p's metrics (connections, gossipsub, ping, identify) are
+    /// registered at start and kept up to date; `None`: not collected.
+    pub metrics: Option<crate::net::SharedRegistry>,
 }
 
 /// Builder for [`crate::Node`].
@@ -74,6 +77,7 @@ impl NodeBuilder {
                 event_capacity: 4096,
                 sinks: Vec::new(),
                 initial_catalogue: None,
+                metrics: None,
             },
         }
     }
@@ -128,6 +132,12 @@ impl NodeBuilder {
     /// The catalogue to import if this terminal has never had one.
     pub fn initial_catalogue(mut self, catalogue: possync_catalogue::Catalogue) -> Self {
         self.config.initial_catalogue = Some(catalogue);
+        self
+    }
+
+    /// Keeps libp2p's metrics in `registry` (see [`NodeConfig::metrics`]).
+    pub fn metrics(mut self, registry: crate::net::SharedRegistry) -> Self {
+        self.config.metrics = Some(registry);
         self
     }
 
