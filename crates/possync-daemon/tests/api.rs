@@ -254,6 +254,73 @@ async fn bad_input_gets_the_exact_error_and_changes_nothing() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
+/// A disk that fails and stays failed: writes answer 503 `storage_failed`
+/// at once, naming the cause; the status and the metrics show it; reads
+/// still work. When the disk works again, so do writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_disk_answers_writes_with_storage_failed_and_shows_in_status() {
+    let dir = tempfile::Builder::new().prefix("possync-api-disk-").tempdir().unwrap();
+    let disk = possync_store::fault::MemDisk::new();
+    let opener = {
+        let disk = disk.clone();
+        possync::StoreOpener::new(move || {
+            possync_store::Store::open_with_backend(disk.backend(), std::path::Path::new("mem"))
+        })
+    };
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path())
+        .store_opener(opener)
+        .spawn()
+        .await
+        .unwrap();
+    let app = router(AppState::new(node.clone(), Policy::permissive(), None));
+    let order = open(&app, "ana", "T1").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    disk.fail_after(disk.io_calls());
+    let note = |n: u32| json!({"op": "set_note", "note": format!("note {n}")});
+    let (s, v) = edit(&app, &id, "ana", note(1)).await;
+    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"), "{v}");
+    for n in 2..5 {
+        let (s, v) = edit(&app, &id, "ana", note(n)).await;
+        assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"), "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("injected IO failure"), "the cause is named: {message}");
+    }
+    let (s, v) = call(&app, "POST", "/api/orders", Some(&json!({"user": "ana"}).to_string())).await;
+    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"), "{v}");
+    let (s, st) = call(&app, "GET", "/api/status", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let failure = &st["status"]["storage_failure"];
+    assert!(failure["error"].as_str().unwrap().contains("injected IO failure"), "{st}");
+    assert!(failure["failed_commits"].as_u64().unwrap() >= 1, "{st}");
+    assert!(failure["since_ms"].as_i64().unwrap() > 0, "{st}");
+    let (_, metrics) = call(&app, "GET", "/metrics", None).await;
+    assert!(metrics["text"].as_str().unwrap().contains("\npossync_store_failing 1\n"), "{metrics}");
+    let (s, v) = call(&app, "GET", &format!("/api/orders/{id}"), None).await;
+    assert_eq!(
+        (s, v["note"].clone()),
+        (StatusCode::OK, json!("note 1")),
+        "reads still work; no refused note applied"
+    );
+
+    disk.repair();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (s, v) = edit(&app, &id, "ana", note(9)).await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert_eq!(code(&v), "storage_failed", "{v}");
+        assert!(std::time::Instant::now() < deadline, "writes did not resume: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, st) = call(&app, "GET", "/api/status", None).await;
+    assert_eq!(st["status"]["storage_failure"], Value::Null, "{st}");
+    let (_, metrics) = call(&app, "GET", "/metrics", None).await;
+    assert!(metrics["text"].as_str().unwrap().contains("\npossync_store_failing 0\n"), "{metrics}");
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_guards_the_api_when_set() {
     let f = fixture(Policy::permissive(), Some("s3cret")).await;

@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
+use crate::store_opener::StoreOpener;
 use futures::{FutureExt, StreamExt};
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
@@ -17,7 +18,6 @@ use possync_engine::{
     ActorOwner, CommitAction, CommitConfig, CommitPipeline, Engine, Event, Origin, Output, Rejection,
     Release, Verdict, WriteFailed,
 };
-use possync_store::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -37,7 +37,7 @@ use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
 use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
-use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
+use crate::status::{Connectivity, Counters, Histogram, NodeStatus, StorageFailureReport};
 use crate::writer::{Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -164,7 +164,8 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let keypair = config.identity.resolve(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
 
-    let store = Store::open(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let opener = config.store.clone().unwrap_or_else(|| StoreOpener::data_dir(config.data_dir.clone()));
+    let store = opener.open().map_err(|e| NodeError::Storage(e.to_string()))?;
     let loaded = store.load().map_err(|e| NodeError::Storage(e.to_string()))?;
     for (name, reason) in &loaded.damaged {
         warn!(record = %name, %reason, "damaged stored record skipped");
@@ -261,8 +262,8 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
-    let writer =
-        Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
+    let writer = Writer::spawn(store, opener)
+        .map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
     let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
     let actor = Actor {
         catalogue: catalogue_tx,
@@ -349,11 +350,13 @@ impl Actor {
                 self.flush();
             }
             let wake = Instant::from_std(self.engine.poll_timeout());
-            // A disk slower than the input makes callers and peers wait.
+            // A disk slower than the input makes callers and peers wait; a
+            // failing one refuses edits at once (`handle_command`).
             let taking = self.commits.accepting();
+            let taking_commands = taking || self.commits.failure().is_some();
             let committing = self.commits.in_flight().is_some();
             tokio::select! {
-                command = commands.recv(), if taking => {
+                command = commands.recv(), if taking_commands => {
                     let Some(command) = command else {
                         info!("every handle dropped: stopping");
                         break;
@@ -453,6 +456,16 @@ impl Actor {
             drop(command);
             return;
         }
+        let command = match self.commits.failure() {
+            Some(failure) => {
+                let Some(command) = command.refuse_change(|| NodeError::StorageFailed(failure.to_string()))
+                else {
+                    return;
+                };
+                command
+            }
+            None => command,
+        };
         let now = Self::now();
         match command {
             Command::Open { ctx, template, with_id, reply } => {
@@ -1065,6 +1078,13 @@ impl Actor {
             commit_latency: self.commit_latency.clone(),
             ack_wait: self.ack_wait.clone(),
             sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
+            storage_failure: self.commits.failure().map(|f| StorageFailureReport {
+                error: f.error.clone(),
+                since_ms: wall_ms()
+                    - i64::try_from(Self::now().saturating_duration_since(f.since).as_millis())
+                        .unwrap_or(i64::MAX),
+                failed_commits: f.failed_commits,
+            }),
         }
     }
 

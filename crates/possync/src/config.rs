@@ -51,6 +51,8 @@ pub struct NodeConfig {
     /// Where libp2p's metrics (connections, gossipsub, ping, identify) are
     /// registered at start and kept up to date; `None`: not collected.
     pub metrics: Option<crate::net::SharedRegistry>,
+    /// Opens the store; `None`: `possync.redb` in `data_dir`.
+    pub store: Option<crate::StoreOpener>,
 }
 
 /// Builder for [`crate::Node`].
@@ -78,6 +80,7 @@ impl NodeBuilder {
                 sinks: Vec::new(),
                 initial_catalogue: None,
                 metrics: None,
+                store: None,
             },
         }
     }
@@ -138,6 +141,15 @@ impl NodeBuilder {
     /// Keeps libp2p's metrics in `registry` (see [`NodeConfig::metrics`]).
     pub fn metrics(mut self, registry: crate::net::SharedRegistry) -> Self {
         self.config.metrics = Some(registry);
+        self
+    }
+
+    /// Opens the store with `opener` rather than from the data directory
+    /// (the identity, if persistent, stays there): a test hook for a disk
+    /// that fails on demand.
+    #[doc(hidden)]
+    pub fn store_opener(mut self, opener: crate::StoreOpener) -> Self {
+        self.config.store = Some(opener);
         self
     }
 

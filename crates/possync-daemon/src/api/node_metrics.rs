@@ -105,7 +105,7 @@ impl Collector for NodeMetrics {
             Connectivity::Syncing => 1,
             Connectivity::Online => 2,
         };
-        let gauges: [(&str, &str, i64); 5] = [
+        let gauges: [(&str, &str, i64); 6] = [
             ("possync_peers", "Connected terminals.", s.peers.len() as i64),
             ("possync_open_orders", "Orders on the open list.", s.open_orders as i64),
             ("possync_archived_orders", "Orders in the archive.", s.archived_orders as i64),
@@ -114,6 +114,11 @@ impl Collector for NodeMetrics {
                 "possync_store_bytes",
                 "Size of the order database file.",
                 i64::try_from(s.store_bytes).unwrap_or(i64::MAX),
+            ),
+            (
+                "possync_store_failing",
+                "1 while the storage is failing (its last commit failed): edits are refused until a commit succeeds.",
+                i64::from(s.storage_failure.is_some()),
             ),
         ];
         for (name, help, value) in gauges {
@@ -222,6 +227,7 @@ mod tests {
                 failing: 0,
                 refused: 0,
             }],
+            storage_failure: None,
         };
         let text = scrape(status);
         for line in [
@@ -232,6 +238,7 @@ mod tests {
             "possync_connectivity 2",
             "possync_peers 1",
             "possync_store_bytes 4096",
+            "possync_store_failing 0",
             "possync_store_commit_seconds_bucket{le=\"0.002\"} 0",
             "possync_store_commit_seconds_bucket{le=\"0.005\"} 1",
             "possync_edit_ack_wait_seconds_bucket{le=\"+Inf\"} 1",
