@@ -1078,12 +1078,14 @@ impl Actor {
             commit_latency: self.commit_latency.clone(),
             ack_wait: self.ack_wait.clone(),
             sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
-            storage_failure: self.commits.failure().map(|f| StorageFailureReport {
-                error: f.error.clone(),
-                since_ms: wall_ms()
-                    - i64::try_from(Self::now().saturating_duration_since(f.since).as_millis())
-                        .unwrap_or(i64::MAX),
-                failed_commits: f.failed_commits,
+            storage_failure: self.commits.failure().map(|f| {
+                Box::new(StorageFailureReport {
+                    error: f.error.clone(),
+                    since_ms: wall_ms()
+                        - i64::try_from(Self::now().saturating_duration_since(f.since).as_millis())
+                            .unwrap_or(i64::MAX),
+                    failed_commits: f.failed_commits,
+                })
             }),
         }
     }

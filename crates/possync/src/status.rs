@@ -41,7 +41,8 @@ pub struct NodeStatus {
     /// Delivery to each back office.
     pub sinks: Vec<SinkReport>,
     /// Set while the storage is failing: edits are refused meanwhile.
-    pub storage_failure: Option<StorageFailureReport>,
+    /// (Boxed: the status travels in every `NodeEvent::Status`.)
+    pub storage_failure: Option<Box<StorageFailureReport>>,
 }
 
 /// The storage is failing: its last commit failed and none succeeded since.
