@@ -366,14 +366,16 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
     let dir = scratch.path();
     let t1 =
         Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.join("T1")).spawn().await.unwrap();
+    let metrics = possync::net::SharedRegistry::default();
     let t2 = Node::builder("api-test", TerminalId::parse("T2").unwrap(), dir.join("T2"))
         .peers(t1.listen_addrs().iter().cloned())
+        .metrics(metrics.clone())
         .spawn()
         .await
         .unwrap();
     let app1 = router(AppState::new(t1.clone(), Policy::permissive(), None));
     let closed = Policy { accept_incoming: false, ..Policy::permissive() };
-    let app2 = router(AppState::new(t2.clone(), closed, None));
+    let app2 = router(AppState::new(t2.clone(), closed, None).with_metrics(metrics));
     let from_t1 = open(&app1, "ana", "T1").await;
     let from_t2 = open(&app2, "bo", "T2").await;
     // Wait until T2 holds T1's order (it is synced, just not shown).
@@ -385,6 +387,15 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(t2.order(&id1).await.unwrap().is_some(), "T2 keeps T1's order");
+    // libp2p's metrics recorded the swarm's events: the connection to T1.
+    let (_, metrics) = call(&app2, "GET", "/metrics", None).await;
+    let text = metrics["text"].as_str().unwrap();
+    let established: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("libp2p_swarm_connections_established_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(established >= 1.0, "{text}");
     let (_, list2) = call(&app2, "GET", "/api/orders", None).await;
     let names: Vec<&str> = list2.as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
     assert_eq!(names, [from_t2["name"].as_str().unwrap()]);
