@@ -7,7 +7,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use crate::store_opener::StoreOpener;
 use futures::{FutureExt, StreamExt};
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
@@ -38,6 +37,7 @@ use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
 use crate::status::{Connectivity, Counters, Histogram, NodeStatus, StorageFailureReport};
+use crate::store_opener::StoreOpener;
 use crate::writer::{Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
