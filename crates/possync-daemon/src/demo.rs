@@ -122,14 +122,19 @@ async fn spawn_terminals(
         if i == 0 && catalogue {
             builder = builder.initial_catalogue(demo_catalogue()?);
         }
-        let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
+        let metrics = possync::net::SharedRegistry::default();
+        let node = builder
+            .metrics(metrics.clone())
+            .spawn()
+            .await
+            .with_context(|| format!("starting terminal {code}"))?;
         for sink in followers {
             crate::sink_config::follow_catalogue(node.clone(), sink);
         }
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
-        let state = AppState::new(node.clone(), policy, None);
+        let state = AppState::new(node.clone(), policy, None).with_metrics(metrics);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router(state)).await;
         });

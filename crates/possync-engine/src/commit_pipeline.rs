@@ -17,7 +17,10 @@
 //!   commit's batches go back to the front and are tried again (every
 //!   waiter of the failed commit is told the error, never a silent ack);
 //! - at most one write is in flight; what arrives meanwhile joins the next
-//!   one (group commit: under load, commits grow instead of queueing).
+//!   one (group commit: under load, commits grow instead of queueing);
+//! - after a failed commit the storage is failing ([`StorageFailure`]) until
+//!   a commit succeeds: the runtime refuses new edits meanwhile rather than
+//!   take changes it cannot store, and the retries space out.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -41,8 +44,12 @@ pub struct CommitConfig {
     /// ([`CommitPipeline::accepting`]): a disk slower than the input makes
     /// callers and peers wait, not memory grow.
     pub max_gathered_batches: usize,
-    /// How long after a failed commit its batches are tried again.
+    /// How long after a failed commit its batches are tried again; the
+    /// delay doubles with each failure in a row, up to `max_retry_delay`.
     pub retry_delay: Duration,
+    /// The longest wait between two attempts on a failing disk: how soon a
+    /// disk that works again is noticed.
+    pub max_retry_delay: Duration,
 }
 
 impl Default for CommitConfig {
@@ -52,6 +59,7 @@ impl Default for CommitConfig {
             max_gathered_peer_batches: 256,
             max_gathered_batches: 1024,
             retry_delay: Duration::from_millis(250),
+            max_retry_delay: Duration::from_secs(4),
         }
     }
 }
@@ -79,6 +87,24 @@ pub struct WriteFailed {
     pub error: String,
     /// The write's batches, given back to be tried again.
     pub batches: Vec<Vec<StoreOp>>,
+}
+
+/// The storage is failing: the last commit failed, and none succeeded
+/// since.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// The latest failure's error.
+    pub error: String,
+    /// When the first failure in this row happened.
+    pub since: Instant,
+    /// Failed commits in a row.
+    pub failed_commits: u32,
+}
+
+impl std::fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (failing for {} commits in a row)", self.error, self.failed_commits)
+    }
 }
 
 /// Waiters and outputs released by a commit.
@@ -133,6 +159,8 @@ pub struct CommitPipeline<W, P> {
     retry_at: Option<Instant>,
     /// Some write that did not wait for the disk is not yet durable.
     unsynced: bool,
+    /// Set by a failed commit, cleared by the next one that succeeds.
+    failure: Option<StorageFailure>,
     next_id: u64,
 }
 
@@ -149,6 +177,7 @@ impl<W, P> CommitPipeline<W, P> {
             sync_requested: false,
             retry_at: None,
             unsynced: false,
+            failure: None,
             next_id: 0,
         }
     }
@@ -196,6 +225,15 @@ impl<W, P> CommitPipeline<W, P> {
     /// are gathered than [`CommitConfig::max_gathered_batches`].
     pub fn accepting(&self) -> bool {
         self.gathered.len() < self.config.max_gathered_batches
+    }
+
+    /// Whether the storage is failing, and since when: the last commit
+    /// failed and no later one succeeded. What waits is kept and tried
+    /// again; new edits are better refused than applied meanwhile (they
+    /// could not be acknowledged, and would fill the pipeline until it
+    /// stops taking input).
+    pub fn failure(&self) -> Option<&StorageFailure> {
+        self.failure.as_ref()
     }
 
     /// The write out with the runtime, if any.
@@ -259,6 +297,7 @@ impl<W, P> CommitPipeline<W, P> {
         let Some(flight) = self.in_flight.take_if(|f| f.id == id) else { return };
         let result = match result {
             Ok(()) => {
+                self.failure = None;
                 if flight.durable {
                     self.unsynced = false;
                     self.sync_due = None;
@@ -273,7 +312,16 @@ impl<W, P> CommitPipeline<W, P> {
                 // without the earlier ones.
                 batches.append(&mut self.gathered);
                 self.gathered = batches;
-                self.retry_at = Some(now + self.config.retry_delay);
+                let failure = self.failure.get_or_insert(StorageFailure {
+                    error: String::new(),
+                    since: now,
+                    failed_commits: 0,
+                });
+                failure.error.clone_from(&error);
+                failure.failed_commits = failure.failed_commits.saturating_add(1);
+                let doublings = (failure.failed_commits - 1).min(16);
+                let delay = self.config.retry_delay.saturating_mul(1 << doublings);
+                self.retry_at = Some(now + delay.min(self.config.max_retry_delay));
                 self.sync_requested = true;
                 Err(error)
             }
@@ -386,6 +434,38 @@ mod tests {
         assert_eq!(again.batches[0], vec![StoreOp::NextSequence(1)]);
         p.completed(now, again.id, Ok(()));
         assert_eq!(release(&mut p, now).waiters, vec!["edit 2"]);
+    }
+
+    #[test]
+    fn a_failing_disk_is_reported_until_a_commit_succeeds_and_retries_space_out() {
+        let start = Instant::now();
+        let mut p = Pipeline::new(CommitConfig::default());
+        p.take(batch(1));
+        p.wait("edit 1");
+        let mut now = start;
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            let w = write(&mut p, now);
+            assert_eq!(w.batches.len(), 1, "the same batch, tried again");
+            p.completed(now, w.id, Err(WriteFailed { error: "EIO".into(), batches: w.batches }));
+            let retry = p.poll_timeout().expect("a retry is due");
+            delays.push(retry - now);
+            now = retry;
+            while let Some(CommitAction::Release(_)) = p.poll_action(now - Duration::from_millis(1)) {}
+        }
+        let failure = p.failure().expect("failing").clone();
+        assert_eq!((failure.since, failure.failed_commits, failure.error.as_str()), (start, 6, "EIO"));
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![250, 500, 1000, 2000, 4000, 4000]);
+        // The disk works again: the next attempt clears the failure.
+        let w = write(&mut p, now);
+        p.completed(now, w.id, Ok(()));
+        assert_eq!(p.failure(), None);
+        p.take(batch(2));
+        p.wait("edit 2");
+        let w = write(&mut p, now);
+        p.completed(now, w.id, Err(WriteFailed { error: "EIO".into(), batches: w.batches }));
+        assert_eq!(p.poll_timeout(), Some(now + Duration::from_millis(250)), "a new row starts short");
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub mod wire;
 
 pub use catalogue_doc::{CatalogueDoc, CatalogueError, IMPORT_USER, VersionedCatalogue, may_replace};
 pub use claims::PaymentClaim;
-pub use commit_pipeline::{CommitAction, CommitConfig, CommitPipeline, Release, Write, WriteFailed, WriteId};
+pub use commit_pipeline::{
+    CommitAction, CommitConfig, CommitPipeline, Release, StorageFailure, Write, WriteFailed, WriteId,
+};
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
 pub use delivery_failure::DeliveryFailure;

@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use automerge::ReadDoc;
+use possync_engine::CommitConfig;
 use possync_engine::wire::Gossip;
 use possync_model::{Edit, Quantity};
 use possync_sim::{DiskFaults, Sim, workload};
@@ -162,13 +163,16 @@ fn a_failing_disk_answers_errors_and_keeps_what_was_acknowledged() {
             sim.edit(a, &order, &Edit::SetQty { line: line_id.clone(), qty }).unwrap();
             sim.run_for(ms(300));
         }
+        // Retries space out (250 ms doubling to 4 s): the next one tells
+        // the callers still waiting.
+        sim.run_for(CommitConfig::default().max_retry_delay);
         assert_eq!(sim.node(a).acked, before, "seed {seed}: nothing acknowledged on a failing disk");
         assert_eq!(sim.node(a).storage_errors, 5, "seed {seed}: every caller told of the failure");
 
         // It comes back: the failed changes are written first, in order,
         // and the next edit is acknowledged.
         sim.set_disk_faults(a, DiskFaults::default());
-        sim.run_for(ms(300));
+        sim.run_for(CommitConfig::default().max_retry_delay);
         let hash = sim.edit(a, &order, &Edit::SetNote { note: "back".into() }).unwrap().unwrap();
         assert!(sim.node(a).acked.contains(&(order.clone(), hash)), "seed {seed}");
         // Restarting checks every acknowledged change on the disk; what

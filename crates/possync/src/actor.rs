@@ -17,7 +17,6 @@ use possync_engine::{
     ActorOwner, CommitAction, CommitConfig, CommitPipeline, Engine, Event, Origin, Output, Rejection,
     Release, Verdict, WriteFailed,
 };
-use possync_store::Store;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -30,13 +29,15 @@ use crate::event::{ChangeOrigin, NodeEvent};
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
+use crate::net::metrics::NetworkMetrics;
 use crate::net::{Behaviour, BehaviourEvent, transport};
 use crate::payment_claim::ClaimView;
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
 use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
-use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
+use crate::status::{Connectivity, Counters, Histogram, NodeStatus, StorageFailureReport};
+use crate::store_opener::StoreOpener;
 use crate::writer::{Committed, Writer};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -152,6 +153,8 @@ struct Actor {
     shutting_down: Option<Reply<()>>,
     /// The back offices' tasks, and their answers.
     sinks: SinkTasks,
+    /// libp2p's metrics, when the application serves them.
+    network_metrics: Option<NetworkMetrics>,
 }
 
 pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
@@ -161,7 +164,8 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let keypair = config.identity.resolve(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
 
-    let store = Store::open(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
+    let opener = config.store.clone().unwrap_or_else(|| StoreOpener::data_dir(config.data_dir.clone()));
+    let store = opener.open().map_err(|e| NodeError::Storage(e.to_string()))?;
     let loaded = store.load().map_err(|e| NodeError::Storage(e.to_string()))?;
     for (name, reason) in &loaded.damaged {
         warn!(record = %name, %reason, "damaged stored record skipped");
@@ -201,16 +205,21 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let psk = config.session_key.as_ref().map(|k| k.psk());
     let mdns = config.mdns;
+    let mut registry = config.metrics.as_ref().map(crate::net::metrics::lock);
+    let network_metrics = registry.as_deref_mut().map(NetworkMetrics::register);
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
         .map_err(|e| NodeError::Network(e.to_string()))?
-        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| Box::new(e) as BoxError))
+        .with_behaviour(|key| {
+            Behaviour::new(key, mdns, registry.as_deref_mut()).map_err(|e| Box::new(e) as BoxError)
+        })
         .map_err(|e| NodeError::Network(e.to_string()))?
         // Session peers stay connected even when quiet: gossipsub alone lets
         // non-mesh connections idle out.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
         .build();
+    drop(registry);
 
     let topic = topic_for(&config.session);
     swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| NodeError::Network(e.to_string()))?;
@@ -253,8 +262,8 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
-    let writer =
-        Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
+    let writer = Writer::spawn(store, opener)
+        .map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
     let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
     let actor = Actor {
         catalogue: catalogue_tx,
@@ -283,6 +292,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         commits: CommitPipeline::new(CommitConfig::default()),
         last_status: None,
         shutting_down: None,
+        network_metrics,
     };
     let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
     tokio::spawn(tracing::Instrument::instrument(actor.run(early, commands_rx), span));
@@ -340,11 +350,13 @@ impl Actor {
                 self.flush();
             }
             let wake = Instant::from_std(self.engine.poll_timeout());
-            // A disk slower than the input makes callers and peers wait.
+            // A disk slower than the input makes callers and peers wait; a
+            // failing one refuses edits at once (`handle_command`).
             let taking = self.commits.accepting();
+            let taking_commands = taking || self.commits.failure().is_some();
             let committing = self.commits.in_flight().is_some();
             tokio::select! {
-                command = commands.recv(), if taking => {
+                command = commands.recv(), if taking_commands => {
                     let Some(command) = command else {
                         info!("every handle dropped: stopping");
                         break;
@@ -444,6 +456,16 @@ impl Actor {
             drop(command);
             return;
         }
+        let command = match self.commits.failure() {
+            Some(failure) => {
+                let Some(command) = command.refuse_change(|| NodeError::StorageFailed(failure.to_string()))
+                else {
+                    return;
+                };
+                command
+            }
+            None => command,
+        };
         let now = Self::now();
         match command {
             Command::Open { ctx, template, with_id, reply } => {
@@ -527,6 +549,9 @@ impl Actor {
     // ----- swarm events -----------------------------------------------------
 
     fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.network_metrics {
+            metrics.record(&event);
+        }
         let now = Self::now();
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {
@@ -1053,6 +1078,15 @@ impl Actor {
             commit_latency: self.commit_latency.clone(),
             ack_wait: self.ack_wait.clone(),
             sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
+            storage_failure: self.commits.failure().map(|f| {
+                Box::new(StorageFailureReport {
+                    error: f.error.clone(),
+                    since_ms: wall_ms()
+                        - i64::try_from(Self::now().saturating_duration_since(f.since).as_millis())
+                            .unwrap_or(i64::MAX),
+                    failed_commits: f.failed_commits,
+                })
+            }),
         }
     }
 

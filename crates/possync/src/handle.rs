@@ -24,8 +24,14 @@ use crate::status::NodeStatus;
 pub enum NodeError {
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The commit of this change failed: it is applied in memory (and sent
+    /// to peers) but not known to be on disk.
     #[error("storage: {0}")]
     Storage(String),
+    /// The storage is failing (its last commit failed and none succeeded
+    /// since): the change was refused, nothing was applied.
+    #[error("storage failed, edits are refused until a commit succeeds: {0}")]
+    StorageFailed(String),
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
     #[error("network: {0}")]
@@ -111,6 +117,26 @@ pub(crate) enum Command {
     Shutdown {
         reply: Reply<()>,
     },
+}
+
+impl Command {
+    /// Answers a command that would change orders or the catalogue with
+    /// `error`, at once; any other command is given back.
+    pub(crate) fn refuse_change(self, error: impl FnOnce() -> NodeError) -> Option<Command> {
+        match self {
+            Command::Open { reply, .. } | Command::Split { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::Edit { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::ReplaceCatalogue { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            other => return Some(other),
+        }
+        None
+    }
 }
 
 /// Bound of the command queue: handles wait (async) when the node is this far

@@ -51,6 +51,7 @@ mod shared_catalogue;
 mod sinks;
 mod slow_peers;
 mod status;
+mod store_opener;
 mod writer;
 
 pub use actor::topic_for;
@@ -63,7 +64,8 @@ pub use payment_claim::ClaimView;
 pub use random::{NoRandomness, random_u128};
 pub use shared_catalogue::SharedCatalogue;
 pub use sinks::{DeliveryFailure, DeliveryResult, Sink};
-pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
+pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport, StorageFailureReport};
+pub use store_opener::StoreOpener;
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use possync_catalogue as catalogue;

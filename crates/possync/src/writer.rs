@@ -13,10 +13,12 @@ use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use possync_engine::{Write, WriteFailed, WriteId};
-use possync_store::Store;
+use possync_engine::{StoreOp, Write, WriteFailed, WriteId};
+use possync_store::{Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::warn;
+
+use crate::store_opener::StoreOpener;
 
 /// What became of a [`Write`], to feed back into the pipeline.
 #[derive(Debug)]
@@ -42,8 +44,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the thread; it owns `store` until [`Writer::close`].
-    pub(crate) fn spawn(store: Store) -> std::io::Result<Self> {
+    /// Starts the thread; it owns `store` until [`Writer::close`], and
+    /// opens it again with `reopen` after a failed write.
+    pub(crate) fn spawn(store: Store, reopen: StoreOpener) -> std::io::Result<Self> {
         let path = store.path().to_path_buf();
         // One write in flight, one queued at most (the pipeline sends the
         // next only after the previous one is done).
@@ -51,7 +54,7 @@ impl Writer {
         let (report, done) = mpsc::channel(2);
         let thread = std::thread::Builder::new()
             .name("possync-writer".into())
-            .spawn(move || run(store, inbox, report))?;
+            .spawn(move || run(store, &reopen, inbox, report))?;
         Ok(Writer { writes: Some(writes), done, thread: Some(thread), path })
     }
 
@@ -83,15 +86,30 @@ impl Drop for Writer {
     }
 }
 
-fn run(mut store: Store, inbox: std_mpsc::Receiver<Write>, report: mpsc::Sender<Committed>) {
+fn run(
+    store: Store,
+    reopen: &StoreOpener,
+    inbox: std_mpsc::Receiver<Write>,
+    report: mpsc::Sender<Committed>,
+) {
+    let mut store = Some(store);
     while let Ok(Write { id, batches, durable }) = inbox.recv() {
         let started = Instant::now();
         let wrote = batches.iter().any(|b| !b.is_empty());
-        let result = match (wrote, durable) {
-            (false, true) => store.sync(),
-            (false, false) => Ok(()),
-            (true, true) => store.apply(&batches),
-            (true, false) => store.apply_deferred(&batches),
+        // redb refuses every write after an IO error until the database is
+        // reopened: a failed store is closed, and opened again for the
+        // next attempt. Reopening is recovery from a crash, which may lose
+        // writes that did not wait for the disk (peers' changes, which
+        // catch-up brings back at the next start), never a durable one.
+        let result = match store.take().map_or_else(|| reopen.open(), Ok) {
+            Ok(mut open) => {
+                let result = write(&mut open, &batches, wrote, durable);
+                if result.is_ok() {
+                    store = Some(open);
+                }
+                result
+            }
+            Err(e) => Err(e),
         };
         let committed = Committed {
             id,
@@ -107,4 +125,13 @@ fn run(mut store: Store, inbox: std_mpsc::Receiver<Write>, report: mpsc::Sender<
     }
     // Dropping the store syncs its deferred commits.
     drop(store);
+}
+
+fn write(store: &mut Store, batches: &[Vec<StoreOp>], wrote: bool, durable: bool) -> Result<(), StoreError> {
+    match (wrote, durable) {
+        (false, true) => store.sync(),
+        (false, false) => Ok(()),
+        (true, true) => store.apply(batches),
+        (true, false) => store.apply_deferred(batches),
+    }
 }

@@ -118,6 +118,7 @@ impl From<NodeError> for ApiError {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_catalogue", message)
             }
             NodeError::Storage(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message),
+            NodeError::StorageFailed(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_failed", message),
             NodeError::Stopped => {
                 Self::new(S::SERVICE_UNAVAILABLE, "stopping", "the terminal is shutting down")
             }
