@@ -3,43 +3,48 @@
 //! ([`possync_engine::CommitPipeline`], which decides) and its writer thread
 //! ([`crate::writer`], which writes).
 //! Everything else talks to it through [`crate::Node`].
+//!
+//! This file is the select loop and the dispatch of its inputs; the rest is
+//! by concern:
+//! - `startup`: the store read back, the swarm built and listening;
+//! - `peers`: which connections are heard, admission, dead links, redials;
+//! - `commit`: the hand-off to the commit pipeline and the writer thread;
+//! - `status`: what the node reports about itself.
+
+mod commit;
+mod peers;
+mod startup;
+mod status;
+
+pub(crate) use startup::spawn;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, PublishError};
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{PeerId, Swarm, SwarmBuilder, mdns, ping, request_response};
-use possync_engine::{
-    ActorOwner, CommitAction, CommitConfig, CommitPipeline, Engine, Event, Origin, Output, Rejection,
-    Release, Verdict, WriteFailed,
-};
-use possync_store::Store;
+use libp2p::{PeerId, Swarm, mdns, ping, request_response};
+use possync_engine::{ActorOwner, CommitPipeline, Engine, Event, Origin, Output, Rejection, Verdict};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::admission::{Admission, Refusal, TOPIC_PREFIX};
+use crate::admission::{Admission, TOPIC_PREFIX};
 use crate::clock::wall_ms;
-use crate::config::{NodeConfig, check_session_id};
-use crate::dialer::{Dial, Dialer};
+use crate::dialer::Dialer;
 use crate::event::{ChangeOrigin, NodeEvent};
-use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
+use crate::handle::{Command, NodeError, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
-use crate::net::{Behaviour, BehaviourEvent, transport};
+use crate::net::{Behaviour, BehaviourEvent};
 use crate::payment_claim::ClaimView;
-use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
+use crate::relay_delay::RelayDelay;
 use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
-use crate::slow_peers::{SLOW_PEER_CATCH_UP_INTERVAL, SlowPeers};
-use crate::status::{Connectivity, Counters, Histogram, NodeStatus};
-use crate::writer::{Committed, Writer};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::slow_peers::SlowPeers;
+use crate::status::{Connectivity, Counters, Histogram};
+use crate::writer::Writer;
 
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
@@ -47,24 +52,6 @@ const MAX_COMMANDS_PER_COMMIT: usize = 64;
 const MAX_SWARM_EVENTS_PER_TURN: usize = 64;
 /// How often dials, dead links and waiting terminals are looked at.
 const PEER_CHECK_INTERVAL: Duration = Duration::from_millis(250);
-/// A terminal of another multi-session is not dialled again, nor heard,
-/// for this long after it was refused.
-const REFUSED_FOR: Duration = Duration::from_secs(60);
-/// Refused terminals remembered so that each is logged as a warning once.
-const MAX_WARNED_REFUSALS: usize = 1024;
-
-/// How long a wildcard listener (`0.0.0.0`) is given to report its further
-/// interfaces' addresses at start-up.
-const WILDCARD_SETTLE: Duration = Duration::from_millis(100);
-
-fn is_wildcard(addr: &libp2p::Multiaddr) -> bool {
-    use libp2p::multiaddr::Protocol;
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_unspecified(),
-        Protocol::Ip6(ip) => ip.is_unspecified(),
-        _ => false,
-    })
-}
 
 /// The gossip topic of a multi-session.
 pub fn topic_for(session: &str) -> IdentTopic {
@@ -90,12 +77,6 @@ fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::Message
 
 /// How long shutdown waits for a sink to finish its delivery in progress.
 const SINK_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-/// 64 random bits, or a start-up error: a nonce from the clock could repeat
-/// an (actor, sequence) pair of a cloned data directory.
-fn random_u64() -> Result<u64, NodeError> {
-    crate::random_u128().map(|r| r as u64).map_err(|e| NodeError::Config(e.to_string()))
-}
 
 /// A catch-up request from a terminal not yet admitted, held until it is.
 type HeldRequest = (Result<Vec<u8>, Oversized>, request_response::ResponseChannel<()>);
@@ -153,175 +134,6 @@ struct Actor {
     /// The back offices' tasks, and their answers.
     sinks: SinkTasks,
 }
-
-pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
-    check_session_id(&config.session).map_err(NodeError::Config)?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| NodeError::Config(format!("data directory {}: {e}", config.data_dir.display())))?;
-    let keypair = config.identity.resolve(&config.data_dir)?;
-    let peer_id = keypair.public().to_peer_id();
-
-    let store = Store::open(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
-    let loaded = store.load().map_err(|e| NodeError::Storage(e.to_string()))?;
-    for (name, reason) in &loaded.damaged {
-        warn!(record = %name, %reason, "damaged stored record skipped");
-    }
-
-    // The actor names this terminal's identity (peers check that gossip
-    // carries only its signer's changes) and a fresh nonce per start, so a
-    // cloned data directory never reuses an (actor, sequence) pair.
-    let actor_id = ActorOwner::of_identity(&peer_id.to_bytes()).actor(random_u64()?);
-    let seed = match config.seed {
-        Some(seed) => seed,
-        None => random_u64()?,
-    };
-    let now = Instant::now().into_std();
-    let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
-    let report = engine.restore(now, loaded.orders, loaded.next_sequence);
-    engine.set_wall_clock(now, wall_ms());
-    restore_catalogue(
-        &mut engine,
-        now,
-        loaded.catalogue.as_deref(),
-        config.initial_catalogue.clone(),
-        &config,
-    );
-    let (catalogue_tx, catalogue_rx) = watch::channel(engine.catalogue_state().map(SharedCatalogue::of));
-    let sink_names: Vec<_> = config.sinks.iter().map(|s| s.name().clone()).collect();
-    engine.set_sinks(now, &sink_names);
-    for (order, reason) in &report.damaged {
-        warn!(%order, %reason, "stored order could not be loaded; left on disk untouched");
-    }
-    info!(
-        open = report.active,
-        archived = report.archived,
-        damaged = report.damaged.len(),
-        "orders restored"
-    );
-
-    let psk = config.session_key.as_ref().map(|k| k.psk());
-    let mdns = config.mdns;
-    let mut swarm = SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
-        .map_err(|e| NodeError::Network(e.to_string()))?
-        .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| Box::new(e) as BoxError))
-        .map_err(|e| NodeError::Network(e.to_string()))?
-        // Session peers stay connected even when quiet: gossipsub alone lets
-        // non-mesh connections idle out.
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
-        .build();
-
-    let topic = topic_for(&config.session);
-    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| NodeError::Network(e.to_string()))?;
-    let listen = if config.listen.is_empty() {
-        vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| NodeError::Config(format!("{e}")))?]
-    } else {
-        config.listen.clone()
-    };
-    for addr in &listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NodeError::Network(format!("listen on {addr}: {e}")))?;
-    }
-    // Wait for the listeners, so the handle can report real addresses.
-    let mut listen_addrs = Vec::new();
-    // Anything else that happens meanwhile (a peer dialling in as soon as
-    // the first listener is up) is handled once the actor runs.
-    let mut early = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while listen_addrs.len() < listen.len() {
-        match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
-            Ok(SwarmEvent::NewListenAddr { address, .. }) => listen_addrs.push(address),
-            Ok(SwarmEvent::ListenerError { error, .. }) => return Err(NodeError::Network(error.to_string())),
-            Ok(SwarmEvent::ListenerClosed { reason: Err(error), .. }) => {
-                return Err(NodeError::Network(error.to_string()));
-            }
-            Ok(other) => early.push(other),
-            Err(_) => return Err(NodeError::Network("listening did not start within 5 s".into())),
-        }
-    }
-    // A wildcard listener reports one address per interface, in quick
-    // succession: take them all, so the handle (and the start-up log)
-    // shows every address peers can dial.
-    if listen.iter().any(is_wildcard) {
-        while let Ok(event) = tokio::time::timeout(WILDCARD_SETTLE, swarm.select_next_some()).await {
-            match event {
-                SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
-                other => early.push(other),
-            }
-        }
-    }
-
-    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-    let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
-    let writer =
-        Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
-    let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
-    let actor = Actor {
-        catalogue: catalogue_tx,
-        sinks,
-        engine,
-        writer,
-        swarm,
-        admission: Admission::new(topic.hash().into_string()),
-        topic,
-        events: events_tx.clone(),
-        dialer: Dialer::new(config.peers.iter().cloned(), now),
-        connections: HashMap::new(),
-        liveness: Liveness::new(),
-        warned_refusals: HashSet::new(),
-        connected: BTreeSet::new(),
-        banned: std::collections::HashMap::new(),
-        allowed: config.allowed_peers.iter().copied().collect(),
-        isolated: false,
-        slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
-        relay_delay: RelayDelay::new(RELAY_DELAY, MAX_WAITING),
-        last_sync_ms: None,
-        counters: Counters::default(),
-        commit_latency: Histogram::latency(),
-        ack_wait: Histogram::latency(),
-        pending_after: Vec::new(),
-        commits: CommitPipeline::new(CommitConfig::default()),
-        last_status: None,
-        shutting_down: None,
-    };
-    let span = tracing::info_span!("node", terminal = %config.terminal, peer = %peer_id);
-    tokio::spawn(tracing::Instrument::instrument(actor.run(early, commands_rx), span));
-    Ok(Node {
-        commands: commands_tx,
-        events: events_tx,
-        terminal: config.terminal,
-        peer_id,
-        listen_addrs,
-        catalogue: catalogue_rx,
-    })
-}
-
-/// Loads the stored catalogue document into the engine; on a first start
-/// (no document at all), imports `initial` if the configuration names one.
-fn restore_catalogue(
-    engine: &mut Engine<PeerId>,
-    now: std::time::Instant,
-    stored: Option<&[u8]>,
-    initial: Option<possync_catalogue::Catalogue>,
-    config: &NodeConfig,
-) {
-    if let Some(bytes) = stored
-        && let Err(e) = engine.restore_catalogue(bytes)
-    {
-        warn!(error = %e, "stored catalogue could not be loaded; waiting for a peer's");
-    }
-    if let Some(state) = engine.catalogue_state() {
-        info!(version = state.version, by = %state.by.user, "catalogue restored");
-    }
-    let Some(initial) = initial.filter(|_| engine.catalogue_heads().is_empty()) else { return };
-    let ctx =
-        possync_model::EditContext::new(possync_engine::IMPORT_USER, config.terminal.clone(), wall_ms());
-    match engine.replace_catalogue(now, &ctx, initial) {
-        Ok(version) => info!(version, "catalogue imported at first start"),
-        Err(e) => warn!(error = %e, "the configured catalogue was refused"),
-    }
-}
-
 impl Actor {
     async fn run(mut self, early: Vec<SwarmEvent<BehaviourEvent>>, mut commands: mpsc::Receiver<Command>) {
         for event in early {
@@ -530,51 +342,10 @@ impl Actor {
         let now = Self::now();
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {
-                self.banned.retain(|_, until| *until > Instant::now());
-                let refused = !self.allowed.is_empty() && !self.allowed.contains(&peer_id);
-                if refused {
-                    warn!(peer = %peer_id, "peer not in the allow-list: disconnected");
-                }
-                if self.isolated
-                    || refused
-                    || self.banned.contains_key(&peer_id)
-                    || self.dialer.is_refused(&peer_id, now)
-                {
-                    self.swarm.close_connection(connection_id);
-                    return;
-                }
-                let dialled = match &endpoint {
-                    ConnectedPoint::Dialer { address, .. } => Some(address),
-                    ConnectedPoint::Listener { .. } => None,
-                };
-                self.dialer.connected(peer_id, dialled);
-                self.connections.insert(connection_id, peer_id);
-                self.liveness.alive(connection_id, now);
-                if !self.connected.contains(&peer_id) && !self.admission.is_waiting(&peer_id) {
-                    debug!(peer = %peer_id, "terminal connected: waiting for its session");
-                    self.admission.connected(peer_id, now);
-                    // A new connection to a peer whose earlier one is still
-                    // closing: gossipsub already knows its topics and will
-                    // not send them again.
-                    let known: Vec<String> = self
-                        .swarm
-                        .behaviour()
-                        .gossipsub
-                        .all_peers()
-                        .filter(|(p, _)| **p == peer_id)
-                        .flat_map(|(_, topics)| topics.into_iter().map(|t| t.as_str().to_owned()))
-                        .collect();
-                    for topic in known {
-                        self.subscribed(now, peer_id, &topic);
-                    }
-                }
+                self.connection_established(now, peer_id, connection_id, &endpoint)
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
-                self.connections.remove(&connection_id);
-                self.liveness.forget(&connection_id);
-                if num_established == 0 {
-                    self.peer_gone(peer_id, now);
-                }
+                self.connection_closed(now, peer_id, connection_id, num_established)
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, %error, "dial failed");
@@ -605,96 +376,6 @@ impl Actor {
             }
             _ => {}
         }
-    }
-
-    /// `peer` subscribed to `topic`: a terminal waiting for admission is
-    /// admitted when it is this session's topic, with the catch-up requests
-    /// it sent meanwhile.
-    fn subscribed(&mut self, now: std::time::Instant, peer: PeerId, topic: &str) {
-        if let Some(held) = self.admission.subscribed(&peer, topic) {
-            debug!(%peer, "terminal joined this session: admitted");
-            self.connected.insert(peer);
-            self.engine.peer_up(now, peer);
-            self.collect();
-            for (request, channel) in held {
-                self.catchup_request(now, peer, request, channel);
-            }
-        } else if topic == self.topic.hash().as_str() && self.connected.contains(&peer) {
-            // Subscribed again: what it missed meanwhile, now.
-            self.engine.catch_up_with(&peer);
-            self.collect();
-        }
-    }
-
-    /// The peer's last connection is gone (closed, or closing as dead).
-    fn peer_gone(&mut self, peer: PeerId, now: std::time::Instant) {
-        self.dialer.disconnected(&peer, now);
-        if let Some(refusal) = self.admission.disconnected(&peer) {
-            // It hung up first, having seen that this terminal is of
-            // another session too: refused all the same.
-            self.refuse(peer, refusal, now);
-        }
-        if self.connected.remove(&peer) {
-            debug!(%peer, "peer disconnected");
-            self.slow_peers.forget(&peer);
-            self.engine.peer_down(&peer);
-        }
-    }
-
-    /// Refuses a connected terminal that is not of this session, naming
-    /// both sessions; it is neither dialled nor heard for [`REFUSED_FOR`].
-    /// One that joined no session in time is only disconnected.
-    fn refuse(&mut self, peer: PeerId, refusal: Refusal, now: std::time::Instant) {
-        let _ = self.swarm.disconnect_peer_id(peer);
-        if self.connected.remove(&peer) {
-            self.slow_peers.forget(&peer);
-            self.engine.peer_down(&peer);
-        }
-        if refusal == Refusal::NoSession {
-            // Most likely a link too lossy or slow to carry the subscription
-            // in time: hang up and try afresh, as after any lost link.
-            debug!(%peer, %refusal, "disconnected; it will be dialled again");
-            self.dialer.disconnected(&peer, now);
-            return;
-        }
-        if self.warned_refusals.len() >= MAX_WARNED_REFUSALS {
-            self.warned_refusals.clear();
-        }
-        let session = self.topic.hash().as_str().strip_prefix(TOPIC_PREFIX).unwrap_or_default().to_owned();
-        if self.warned_refusals.insert(peer) {
-            warn!(%peer, %refusal, this_session = %session, "terminal of another multi-session refused: disconnected, no order exchanged");
-        } else {
-            debug!(%peer, %refusal, "terminal of another multi-session refused again");
-        }
-        self.counters.peers_refused += 1;
-        self.dialer.refuse(peer, now + REFUSED_FOR);
-    }
-
-    /// The periodic look at peers: dials that are due, links that went
-    /// silent, terminals that did not join this session.
-    fn check_peers(&mut self) {
-        let now = Self::now();
-        self.dial_due(now);
-        let mut dead_peers = BTreeSet::new();
-        for connection in self.liveness.dead(now) {
-            if let Some(peer) = self.connections.remove(&connection) {
-                debug!(%peer, "no ping answered for a while: closing the connection");
-                self.counters.links_timed_out += 1;
-                self.swarm.close_connection(connection);
-                dead_peers.insert(peer);
-            }
-        }
-        // The peer is offline now, not once the dead link has finished
-        // closing (which waits on TCP).
-        for peer in dead_peers {
-            if !self.connections.values().any(|p| *p == peer) {
-                self.peer_gone(peer, now);
-            }
-        }
-        for (peer, refusal) in self.admission.due(now) {
-            self.refuse(peer, refusal, now);
-        }
-        self.collect();
     }
 
     fn on_gossip(&mut self, now: std::time::Instant, event: gossipsub::Event) {
@@ -799,146 +480,7 @@ impl Actor {
         self.collect();
     }
 
-    fn dial_due(&mut self, now: std::time::Instant) {
-        if self.isolated {
-            return;
-        }
-        for dial in self.dialer.due(now) {
-            let result = match dial {
-                Dial::Address(addr) => self.swarm.dial(addr),
-                // While disconnected, a fresh dial even if one is pending: a
-                // dial whose SYN was lost while the link was down would only
-                // end at the transport's outgoing timeout.
-                Dial::Peer(peer, addrs) => self.swarm.dial(
-                    DialOpts::peer_id(peer).addresses(addrs).condition(PeerCondition::Disconnected).build(),
-                ),
-            };
-            if let Err(e) = result {
-                debug!(error = %e, "redial failed");
-            }
-        }
-    }
-
     // ----- outputs ----------------------------------------------------------
-
-    /// Takes the engine's outputs: storage batches, and what must follow
-    /// them to the disk, go to the commit pipeline; the rest is carried out
-    /// at the next `flush`.
-    fn collect(&mut self) {
-        while let Some(out) = self.engine.poll_output() {
-            if let Some(now) = self.commits.take(out) {
-                self.pending_after.push(now);
-            }
-        }
-    }
-
-    /// Sends messages and publishes peers' changes at once, then lets the
-    /// commit pipeline start the next write or release what a finished one
-    /// made durable.
-    fn flush(&mut self) {
-        self.collect();
-        for out in std::mem::take(&mut self.pending_after) {
-            self.carry_out(out);
-        }
-        self.drive_commits();
-        self.publish_status_if_changed();
-    }
-
-    /// Carries out the commit pipeline's actions: writes go to the writer
-    /// thread, releases tell the outputs and answer the commands that waited.
-    fn drive_commits(&mut self) {
-        let now = Self::now();
-        while let Some(action) = self.commits.poll_action(now) {
-            match action {
-                CommitAction::Write(write) => {
-                    let id = write.id;
-                    if let Err((error, write)) = self.writer.send(write) {
-                        self.counters.store_failures += 1;
-                        warn!(%error, "storage commit failed: the affected edits are not acknowledged");
-                        let failed = WriteFailed { error, batches: write.batches };
-                        self.commits.completed(now, id, Err(failed));
-                    }
-                }
-                CommitAction::Release(release) => self.finish(release),
-            }
-        }
-    }
-
-    /// The writer finished the write in flight (`None`: the writer is gone).
-    fn committed(&mut self, done: Option<Committed>) {
-        let done = match (done, self.commits.in_flight()) {
-            (Some(done), _) => done,
-            (None, Some(id)) => Committed {
-                id,
-                result: Err(WriteFailed { error: "the storage writer stopped".into(), batches: Vec::new() }),
-                durable: true,
-                wrote: false,
-                elapsed: Duration::ZERO,
-            },
-            (None, None) => return,
-        };
-        match &done.result {
-            Ok(()) if done.durable => {
-                if done.wrote {
-                    self.commit_latency.observe(done.elapsed);
-                }
-                self.counters.store_commits += 1;
-            }
-            Ok(()) => self.counters.store_deferred_commits += 1,
-            Err(failed) => {
-                self.counters.store_failures += 1;
-                warn!(error = %failed.error, "storage commit failed: the affected edits are not acknowledged; trying again");
-            }
-        }
-        self.commits.completed(Self::now(), done.id, done.result);
-    }
-
-    /// Tells what waited for a commit, and answers the commands that did.
-    fn finish(&mut self, release: Release<(Instant, Deferred), PeerId>) {
-        let Release { result, outputs, waiters } = release;
-        for out in outputs {
-            self.carry_out(out);
-        }
-        let storage_error = result.err();
-        for (since, d) in waiters {
-            if !matches!(d, Deferred::Done(_)) {
-                self.ack_wait.observe(since.elapsed());
-            }
-            let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
-            match d {
-                Deferred::Order(reply, result) => {
-                    let result = match (result, failed(&storage_error)) {
-                        (Ok(_), Some(e)) => Err(e),
-                        (r, _) => r,
-                    };
-                    if result.is_ok() {
-                        self.counters.local_changes += 1;
-                    }
-                    let _ = reply.send(result);
-                }
-                Deferred::Edit(reply, result) => {
-                    let result = match (result, failed(&storage_error)) {
-                        (Ok(Some(_)), Some(e)) => Err(e),
-                        (r, _) => r,
-                    };
-                    if matches!(result, Ok(Some(_))) {
-                        self.counters.local_changes += 1;
-                    }
-                    let _ = reply.send(result);
-                }
-                Deferred::Done(reply) => {
-                    let _ = reply.send(Ok(()));
-                }
-                Deferred::Version(reply, result) => {
-                    let result = match (result, failed(&storage_error)) {
-                        (Ok(_), Some(e)) => Err(e),
-                        (r, _) => r,
-                    };
-                    let _ = reply.send(result);
-                }
-            }
-        }
-    }
 
     fn carry_out(&mut self, out: Output<PeerId>) {
         match out {
@@ -1026,41 +568,5 @@ impl Actor {
         };
         // No subscriber is fine; a slow one lags, it never blocks the node.
         let _ = self.events.send(event);
-    }
-
-    fn connectivity(&self) -> Connectivity {
-        if self.connected.is_empty() {
-            Connectivity::Offline
-        } else if self.engine.status().is_syncing() {
-            Connectivity::Syncing
-        } else {
-            Connectivity::Online
-        }
-    }
-
-    fn status(&self) -> NodeStatus {
-        let s = self.engine.status();
-        NodeStatus {
-            connectivity: self.connectivity(),
-            peers: self.connected.iter().copied().collect(),
-            open_orders: s.active_orders,
-            archived_orders: s.archived_orders,
-            last_sync_ms: self.last_sync_ms,
-            peer_id: *self.swarm.local_peer_id(),
-            listen_addrs: self.swarm.listeners().map(|a| a.to_string()).collect(),
-            counters: self.counters.clone(),
-            store_bytes: std::fs::metadata(&self.writer.path).map(|m| m.len()).unwrap_or(0),
-            commit_latency: self.commit_latency.clone(),
-            ack_wait: self.ack_wait.clone(),
-            sinks: self.engine.delivery_status(Self::now()).into_iter().map(Into::into).collect(),
-        }
-    }
-
-    fn publish_status_if_changed(&mut self) {
-        let now = (self.connectivity(), self.connected.iter().copied().collect::<Vec<_>>());
-        if self.last_status.as_ref() != Some(&now) {
-            self.last_status = Some(now);
-            let _ = self.events.send(NodeEvent::Status(self.status()));
-        }
     }
 }
