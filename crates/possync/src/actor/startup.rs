@@ -72,8 +72,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     };
     let now = Instant::now().into_std();
     let mut engine = Engine::new(config.engine.clone(), config.terminal.clone(), actor_id, seed, now);
-    let report = engine.restore(now, loaded.orders, loaded.next_sequence);
+    // The wall clock first: archived orders' retention counts from it.
     engine.set_wall_clock(now, wall_ms());
+    let report = engine.restore(now, loaded.orders, loaded.next_sequence);
     restore_catalogue(
         &mut engine,
         now,
