@@ -73,21 +73,23 @@ pub struct Write {
     pub durable: bool,
 }
 
-/// A write that did not happen: nothing of it reached the disk.
+/// A write that did not happen: nothing of it reached the disk. `E` is the
+/// runtime's error (the node's carries the store's typed error back to
+/// the callers; the simulator's is a message).
 #[derive(Debug)]
-pub struct WriteFailed {
-    pub error: String,
+pub struct WriteFailed<E = String> {
+    pub error: E,
     /// The write's batches, given back to be tried again.
     pub batches: Vec<Vec<StoreOp>>,
 }
 
 /// Waiters and outputs released by a commit.
 #[derive(Debug)]
-pub struct Release<W, P> {
+pub struct Release<W, P, E = String> {
     /// `Ok`: their batches are durable. `Err`: the commit failed; the change
     /// is applied in memory and may reach the disk later, but no one may be
     /// told it is durable.
-    pub result: Result<(), String>,
+    pub result: Result<(), E>,
     /// Outputs that had to wait for the disk, to carry out now, in order.
     pub outputs: Vec<Output<P>>,
     /// Callers to answer with `result`, in the order they came.
@@ -96,9 +98,9 @@ pub struct Release<W, P> {
 
 /// What the runtime must do next.
 #[derive(Debug)]
-pub enum CommitAction<W, P> {
+pub enum CommitAction<W, P, E = String> {
     Write(Write),
-    Release(Release<W, P>),
+    Release(Release<W, P, E>),
 }
 
 /// The write in flight, and what waits for it.
@@ -112,9 +114,9 @@ struct InFlight<W, P> {
 
 /// The durability pipeline of one terminal. `W` is whatever the runtime
 /// answers once a commit is durable (a reply channel, a simulated caller),
-/// `P` the engine's peer id.
+/// `P` the engine's peer id, `E` the runtime's write error.
 #[derive(Debug)]
-pub struct CommitPipeline<W, P> {
+pub struct CommitPipeline<W, P, E = String> {
     config: CommitConfig,
     /// The next commit's batches, gathered while the previous one is in
     /// flight, and what waits for it.
@@ -123,7 +125,7 @@ pub struct CommitPipeline<W, P> {
     waiters: Vec<W>,
     in_flight: Option<InFlight<W, P>>,
     /// Releases not yet handed to the runtime.
-    released: VecDeque<Release<W, P>>,
+    released: VecDeque<Release<W, P, E>>,
     /// When the deferred batches (gathered or written without a flush)
     /// must be made durable.
     sync_due: Option<Instant>,
@@ -136,7 +138,7 @@ pub struct CommitPipeline<W, P> {
     next_id: u64,
 }
 
-impl<W, P> CommitPipeline<W, P> {
+impl<W, P, E> CommitPipeline<W, P, E> {
     pub fn new(config: CommitConfig) -> Self {
         CommitPipeline {
             config,
@@ -215,7 +217,7 @@ impl<W, P> CommitPipeline<W, P> {
     }
 
     /// The next thing to do, if any: call until `None` after every input.
-    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P>> {
+    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P, E>> {
         if let Some(release) = self.released.pop_front() {
             return Some(CommitAction::Release(release));
         }
@@ -255,7 +257,7 @@ impl<W, P> CommitPipeline<W, P> {
 
     /// The runtime carried out write `id`. Its waiters and outputs come out
     /// of the next [`CommitPipeline::poll_action`].
-    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed>) {
+    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed<E>>) {
         let Some(flight) = self.in_flight.take_if(|f| f.id == id) else { return };
         let result = match result {
             Ok(()) => {
@@ -283,7 +285,7 @@ impl<W, P> CommitPipeline<W, P> {
         }
     }
 
-    fn release(&mut self, result: Result<(), String>) -> Release<W, P> {
+    fn release(&mut self, result: Result<(), E>) -> Release<W, P, E> {
         Release {
             result,
             outputs: std::mem::take(&mut self.outputs),

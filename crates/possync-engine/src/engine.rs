@@ -36,6 +36,7 @@ impl<T: Clone + Ord + Hash + Debug> PeerId for T {}
 
 /// Errors of local commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error("no order {0}")]
     UnknownOrder(OrderId),

@@ -11,8 +11,8 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::{Actor, Deferred};
-use crate::handle::NodeError;
-use crate::writer::Committed;
+use crate::error::NodeError;
+use crate::writer::{Committed, WriteError};
 
 impl Actor {
     /// Takes the engine's outputs: storage batches, and what must follow
@@ -64,7 +64,7 @@ impl Actor {
             (Some(done), _) => done,
             (None, Some(id)) => Committed {
                 id,
-                result: Err(WriteFailed { error: "the storage writer stopped".into(), batches: Vec::new() }),
+                result: Err(WriteFailed { error: WriteError::Stopped, batches: Vec::new() }),
                 durable: true,
                 wrote: false,
                 elapsed: Duration::ZERO,
@@ -88,7 +88,7 @@ impl Actor {
     }
 
     /// Tells what waited for a commit, and answers the commands that did.
-    pub(super) fn finish(&mut self, release: Release<(Instant, Deferred), PeerId>) {
+    pub(super) fn finish(&mut self, release: Release<(Instant, Deferred), PeerId, WriteError>) {
         let Release { result, outputs, waiters } = release;
         for out in outputs {
             self.carry_out(out);
@@ -98,7 +98,7 @@ impl Actor {
             if !matches!(d, Deferred::Done(_)) {
                 self.ack_wait.observe(since.elapsed());
             }
-            let failed = |e: &Option<String>| e.as_ref().map(|m| NodeError::Storage(m.clone()));
+            let failed = |e: &Option<WriteError>| e.clone().map(NodeError::from);
             match d {
                 Deferred::Order(reply, result) => {
                     let result = match (result, failed(&storage_error)) {

@@ -33,8 +33,9 @@ use tracing::{debug, info, warn};
 use crate::admission::{Admission, TOPIC_PREFIX};
 use crate::clock::wall_ms;
 use crate::dialer::Dialer;
+use crate::error::{NetworkError, NodeError};
 use crate::event::{ChangeOrigin, NodeEvent};
-use crate::handle::{Command, NodeError, Reply};
+use crate::handle::{Command, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
 use crate::net::{Behaviour, BehaviourEvent};
@@ -44,7 +45,7 @@ use crate::shared_catalogue::SharedCatalogue;
 use crate::sinks::SinkTasks;
 use crate::slow_peers::SlowPeers;
 use crate::status::{Connectivity, Counters, Histogram};
-use crate::writer::Writer;
+use crate::writer::{WriteError, Writer};
 
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
@@ -128,7 +129,7 @@ struct Actor {
     /// Storage batches, and the replies and outputs that wait for them to
     /// be durable: what to commit when, decided without IO (the simulator
     /// drives the same code).
-    commits: CommitPipeline<(Instant, Deferred), PeerId>,
+    commits: CommitPipeline<(Instant, Deferred), PeerId, WriteError>,
     last_status: Option<(Connectivity, Vec<PeerId>)>,
     shutting_down: Option<Reply<()>>,
     /// The back offices' tasks, and their answers.
@@ -314,7 +315,7 @@ impl Actor {
                 let result = self
                     .swarm
                     .dial(addr.clone())
-                    .map_err(|e| NodeError::Network(format!("dial {addr}: {e}")));
+                    .map_err(|e| NodeError::Network(NetworkError::Dial { addr, source: Box::new(e) }));
                 let _ = reply.send(result);
             }
             Command::Isolate { isolated, reply } => {

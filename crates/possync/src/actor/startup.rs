@@ -8,7 +8,7 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, SwarmBuilder};
 use possync_engine::{ActorOwner, CommitConfig, CommitPipeline, Engine};
-use possync_store::Store;
+use possync_store::{Store, StoreError};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -18,7 +18,8 @@ use crate::admission::Admission;
 use crate::clock::wall_ms;
 use crate::config::{NodeConfig, check_session_id};
 use crate::dialer::Dialer;
-use crate::handle::{COMMAND_QUEUE, Node, NodeError};
+use crate::error::{NetworkError, NodeError};
+use crate::handle::{COMMAND_QUEUE, Node};
 use crate::liveness::Liveness;
 use crate::net::{Behaviour, transport};
 use crate::relay_delay::{MAX_WAITING, RELAY_DELAY, RelayDelay};
@@ -46,18 +47,21 @@ fn is_wildcard(addr: &libp2p::Multiaddr) -> bool {
 /// 64 random bits, or a start-up error: a nonce from the clock could repeat
 /// an (actor, sequence) pair of a cloned data directory.
 fn random_u64() -> Result<u64, NodeError> {
-    crate::random_u128().map(|r| r as u64).map_err(|e| NodeError::Config(e.to_string()))
+    Ok(crate::random_u128()? as u64)
 }
+
+/// How long listeners are given to start.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     check_session_id(&config.session).map_err(NodeError::Config)?;
     std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| NodeError::Config(format!("data directory {}: {e}", config.data_dir.display())))?;
+        .map_err(|source| StoreError::CreateDir { path: config.data_dir.clone(), source })?;
     let keypair = config.identity.resolve(&config.data_dir)?;
     let peer_id = keypair.public().to_peer_id();
 
-    let store = Store::open(&config.data_dir).map_err(|e| NodeError::Storage(e.to_string()))?;
-    let loaded = store.load().map_err(|e| NodeError::Storage(e.to_string()))?;
+    let store = Store::open(&config.data_dir)?;
+    let loaded = store.load()?;
     for (name, reason) in &loaded.damaged {
         warn!(record = %name, %reason, "damaged stored record skipped");
     }
@@ -100,39 +104,41 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
-        .map_err(|e| NodeError::Network(e.to_string()))?
+        .map_err(NetworkError::Transport)?
         .with_behaviour(|key| Behaviour::new(key, mdns).map_err(|e| Box::new(e) as BoxError))
-        .map_err(|e| NodeError::Network(e.to_string()))?
+        .map_err(NetworkError::Behaviour)?
         // Session peers stay connected even when quiet: gossipsub alone lets
         // non-mesh connections idle out.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(365 * 24 * 3600)))
         .build();
 
     let topic = topic_for(&config.session);
-    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(|e| NodeError::Network(e.to_string()))?;
+    swarm.behaviour_mut().gossipsub.subscribe(&topic).map_err(NetworkError::Subscribe)?;
     let listen = if config.listen.is_empty() {
         vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|e| NodeError::Config(format!("{e}")))?]
     } else {
         config.listen.clone()
     };
     for addr in &listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NodeError::Network(format!("listen on {addr}: {e}")))?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|source| NetworkError::Listen { addr: addr.clone(), source })?;
     }
     // Wait for the listeners, so the handle can report real addresses.
     let mut listen_addrs = Vec::new();
     // Anything else that happens meanwhile (a peer dialling in as soon as
     // the first listener is up) is handled once the actor runs.
     let mut early = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + LISTEN_TIMEOUT;
     while listen_addrs.len() < listen.len() {
         match tokio::time::timeout_at(deadline, swarm.select_next_some()).await {
             Ok(SwarmEvent::NewListenAddr { address, .. }) => listen_addrs.push(address),
-            Ok(SwarmEvent::ListenerError { error, .. }) => return Err(NodeError::Network(error.to_string())),
+            Ok(SwarmEvent::ListenerError { error, .. }) => return Err(NetworkError::Listener(error).into()),
             Ok(SwarmEvent::ListenerClosed { reason: Err(error), .. }) => {
-                return Err(NodeError::Network(error.to_string()));
+                return Err(NetworkError::Listener(error).into());
             }
             Ok(other) => early.push(other),
-            Err(_) => return Err(NodeError::Network("listening did not start within 5 s".into())),
+            Err(_) => return Err(NetworkError::ListenTimeout(LISTEN_TIMEOUT).into()),
         }
     }
     // A wildcard listener reports one address per interface, in quick
@@ -149,8 +155,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
 
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
     let (events_tx, _) = broadcast::channel(config.event_capacity.max(16));
-    let writer =
-        Writer::spawn(store).map_err(|e| NodeError::Storage(format!("starting the storage writer: {e}")))?;
+    let writer = Writer::spawn(store)?;
     let sinks = SinkTasks::spawn(&config.sinks, config.engine.delivery.attempt_timeout);
     let actor = Actor {
         catalogue: catalogue_tx,
