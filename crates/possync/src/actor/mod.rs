@@ -28,7 +28,7 @@ use libp2p::{PeerId, Swarm, mdns, ping, request_response};
 use possync_engine::{ActorOwner, CommitPipeline, Engine, Event, Origin, Output, Rejection, Verdict};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::admission::{Admission, TOPIC_PREFIX};
 use crate::clock::wall_ms;
@@ -111,8 +111,6 @@ struct Actor {
     connected: BTreeSet<PeerId>,
     /// When not empty, the only peers admitted.
     allowed: BTreeSet<PeerId>,
-    /// Peers disconnected for offences, refused until the instant given.
-    banned: std::collections::HashMap<PeerId, Instant>,
     isolated: bool,
     /// Peers gossipsub dropped messages to, caught up with at once.
     slow_peers: SlowPeers<PeerId>,
@@ -319,18 +317,7 @@ impl Actor {
                 let _ = reply.send(result);
             }
             Command::Isolate { isolated, reply } => {
-                self.isolated = isolated;
-                if isolated {
-                    let peers: BTreeSet<PeerId> = self.connections.values().copied().collect();
-                    for p in peers {
-                        let _ = self.swarm.disconnect_peer_id(p);
-                    }
-                    self.admission.clear();
-                } else {
-                    // The cable is back: dial now, not at the next tick.
-                    self.dialer.reset(now);
-                    self.dial_due(now);
-                }
+                self.set_isolated(now, isolated);
                 self.commits.wait((Instant::now(), Deferred::Done(reply)));
             }
             Command::Shutdown { reply } => self.shutting_down = Some(reply),
@@ -518,14 +505,7 @@ impl Actor {
                     self.engine.delivery_not_started(&sink, &order);
                 }
             }
-            Output::Disconnect { peer, reason } => {
-                warn!(%peer, %reason, "disconnecting and banning peer");
-                let now = Self::now();
-                self.banned.insert(peer, Instant::now() + possync_engine::BAN);
-                self.dialer.refuse(peer, now + possync_engine::BAN);
-                let _ = self.swarm.disconnect_peer_id(peer);
-                self.peer_gone(peer, now);
-            }
+            Output::Disconnect { peer, reason } => self.ban(Self::now(), peer, &reason),
         }
     }
 

@@ -9,7 +9,6 @@ use libp2p::PeerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::swarm::ConnectionId;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::Actor;
@@ -33,16 +32,12 @@ impl Actor {
         connection_id: ConnectionId,
         endpoint: &ConnectedPoint,
     ) {
-        self.banned.retain(|_, until| *until > Instant::now());
-        let refused = !self.allowed.is_empty() && !self.allowed.contains(&peer_id);
-        if refused {
+        let not_allowed = !self.allowed.is_empty() && !self.allowed.contains(&peer_id);
+        if not_allowed {
             warn!(peer = %peer_id, "peer not in the allow-list: disconnected");
         }
-        if self.isolated
-            || refused
-            || self.banned.contains_key(&peer_id)
-            || self.dialer.is_refused(&peer_id, now)
-        {
+        // Banned peers and other sessions' terminals are refused by the dialer.
+        if self.isolated || not_allowed || self.dialer.is_refused(&peer_id, now) {
             self.swarm.close_connection(connection_id);
             return;
         }
@@ -149,6 +144,32 @@ impl Actor {
         }
         self.counters.peers_refused += 1;
         self.dialer.refuse(peer, now + REFUSED_FOR);
+    }
+
+    /// Drops every connection and stops dialling (`true`: a pulled cable,
+    /// for tests and drills), or dials everyone at once again (`false`).
+    pub(super) fn set_isolated(&mut self, now: std::time::Instant, isolated: bool) {
+        self.isolated = isolated;
+        if isolated {
+            let peers: BTreeSet<PeerId> = self.connections.values().copied().collect();
+            for p in peers {
+                let _ = self.swarm.disconnect_peer_id(p);
+            }
+            self.admission.clear();
+        } else {
+            // The cable is back: dial now, not at the next tick.
+            self.dialer.reset(now);
+            self.dial_due(now);
+        }
+    }
+
+    /// The engine asks to ban `peer` (refused data, floods): disconnected,
+    /// then neither dialled nor heard for [`possync_engine::BAN`].
+    pub(super) fn ban(&mut self, now: std::time::Instant, peer: PeerId, reason: &str) {
+        warn!(%peer, %reason, "disconnecting and banning peer");
+        self.dialer.refuse(peer, now + possync_engine::BAN);
+        let _ = self.swarm.disconnect_peer_id(peer);
+        self.peer_gone(peer, now);
     }
 
     /// The periodic look at peers: dials that are due, links that went

@@ -171,7 +171,6 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         liveness: Liveness::new(),
         warned_refusals: HashSet::new(),
         connected: BTreeSet::new(),
-        banned: std::collections::HashMap::new(),
         allowed: config.allowed_peers.iter().copied().collect(),
         isolated: false,
         slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
