@@ -82,37 +82,66 @@ impl NodeError {
 }
 
 /// What failed in the network: setting up libp2p, listening, dialling.
-#[derive(Debug, thiserror::Error)]
+///
+/// `source` fields hold libp2p's own error, for matching. The error chain
+/// (`Error::source`) leads to the operating system's error instead where
+/// there is one: libp2p's transport layers wrap it several times, and
+/// their wrappers show nothing or the same text again.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum NetworkError {
     /// The transport (TCP, the session key, Noise, Yamux) could not be built.
-    #[error(transparent)]
     Transport(TransportBuilderError),
     /// The protocols (gossipsub, catch-up, ping, mDNS) could not be set up.
-    #[error(transparent)]
     Behaviour(BehaviourBuilderError),
-    #[error("joining the session's gossip topic: {0}")]
-    Subscribe(#[source] SubscriptionError),
+    Subscribe(SubscriptionError),
     /// An address could not be listened on: in use, not an address of this
     /// machine, or of a kind the transport does not take.
-    #[error("listening on {addr}: {}", transport_reason(.source))]
     Listen {
         addr: Multiaddr,
-        #[source]
         source: libp2p::TransportError<std::io::Error>,
     },
     /// A listener failed while the node was starting.
-    #[error("a listener failed: {0}")]
-    Listener(#[source] std::io::Error),
-    #[error("listening did not start within {} s", .0.as_secs())]
+    Listener(std::io::Error),
     ListenTimeout(Duration),
     /// A dial asked for with [`crate::Node::dial`] could not start.
-    #[error("dialling {addr}: {source}")]
     Dial {
         addr: Multiaddr,
-        #[source]
         source: Box<DialError>,
     },
+}
+
+impl std::fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkError::Transport(e) => e.fmt(f),
+            NetworkError::Behaviour(e) => e.fmt(f),
+            NetworkError::Subscribe(e) => write!(f, "joining the session's gossip topic: {e}"),
+            NetworkError::Listen { addr, source } => {
+                write!(f, "listening on {addr}: {}", transport_reason(source))
+            }
+            NetworkError::Listener(e) => write!(f, "a listener failed: {}", os_error(e)),
+            NetworkError::ListenTimeout(d) => write!(f, "listening did not start within {} s", d.as_secs()),
+            NetworkError::Dial { addr, source } => write!(f, "dialling {addr}: {source}"),
+        }
+    }
+}
+
+impl Error for NetworkError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            NetworkError::Transport(e) => e.source(),
+            NetworkError::Behaviour(e) => e.source(),
+            NetworkError::Subscribe(e) => Some(e),
+            NetworkError::Listen { source, .. } => match source {
+                libp2p::TransportError::Other(io) => Some(os_error(io)),
+                libp2p::TransportError::MultiaddrNotSupported(_) => None,
+            },
+            NetworkError::Listener(e) => Some(os_error(e)),
+            NetworkError::ListenTimeout(_) => None,
+            NetworkError::Dial { source, .. } => Some(source.as_ref()),
+        }
+    }
 }
 
 impl NetworkError {
