@@ -81,10 +81,12 @@ pub struct Write {
     pub durable: bool,
 }
 
-/// A write that did not happen: nothing of it reached the disk.
+/// A write that did not happen: nothing of it reached the disk. `E` is the
+/// runtime's error (the node's carries the store's typed error back to
+/// the callers; the simulator's is a message).
 #[derive(Debug)]
-pub struct WriteFailed {
-    pub error: String,
+pub struct WriteFailed<E = String> {
+    pub error: E,
     /// The write's batches, given back to be tried again.
     pub batches: Vec<Vec<StoreOp>>,
 }
@@ -92,16 +94,16 @@ pub struct WriteFailed {
 /// The storage is failing: the last commit failed, and none succeeded
 /// since.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StorageFailure {
+pub struct StorageFailure<E = String> {
     /// The latest failure's error.
-    pub error: String,
+    pub error: E,
     /// When the first failure in this row happened.
     pub since: Instant,
     /// Failed commits in a row.
     pub failed_commits: u32,
 }
 
-impl std::fmt::Display for StorageFailure {
+impl<E: std::fmt::Display> std::fmt::Display for StorageFailure<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (failing for {} commits in a row)", self.error, self.failed_commits)
     }
@@ -109,11 +111,11 @@ impl std::fmt::Display for StorageFailure {
 
 /// Waiters and outputs released by a commit.
 #[derive(Debug)]
-pub struct Release<W, P> {
+pub struct Release<W, P, E = String> {
     /// `Ok`: their batches are durable. `Err`: the commit failed; the change
     /// is applied in memory and may reach the disk later, but no one may be
     /// told it is durable.
-    pub result: Result<(), String>,
+    pub result: Result<(), E>,
     /// Outputs that had to wait for the disk, to carry out now, in order.
     pub outputs: Vec<Output<P>>,
     /// Callers to answer with `result`, in the order they came.
@@ -122,9 +124,9 @@ pub struct Release<W, P> {
 
 /// What the runtime must do next.
 #[derive(Debug)]
-pub enum CommitAction<W, P> {
+pub enum CommitAction<W, P, E = String> {
     Write(Write),
-    Release(Release<W, P>),
+    Release(Release<W, P, E>),
 }
 
 /// The write in flight, and what waits for it.
@@ -138,9 +140,9 @@ struct InFlight<W, P> {
 
 /// The durability pipeline of one terminal. `W` is whatever the runtime
 /// answers once a commit is durable (a reply channel, a simulated caller),
-/// `P` the engine's peer id.
+/// `P` the engine's peer id, `E` the runtime's write error.
 #[derive(Debug)]
-pub struct CommitPipeline<W, P> {
+pub struct CommitPipeline<W, P, E = String> {
     config: CommitConfig,
     /// The next commit's batches, gathered while the previous one is in
     /// flight, and what waits for it.
@@ -149,7 +151,7 @@ pub struct CommitPipeline<W, P> {
     waiters: Vec<W>,
     in_flight: Option<InFlight<W, P>>,
     /// Releases not yet handed to the runtime.
-    released: VecDeque<Release<W, P>>,
+    released: VecDeque<Release<W, P, E>>,
     /// When the deferred batches (gathered or written without a flush)
     /// must be made durable.
     sync_due: Option<Instant>,
@@ -160,11 +162,11 @@ pub struct CommitPipeline<W, P> {
     /// Some write that did not wait for the disk is not yet durable.
     unsynced: bool,
     /// Set by a failed commit, cleared by the next one that succeeds.
-    failure: Option<StorageFailure>,
+    failure: Option<StorageFailure<E>>,
     next_id: u64,
 }
 
-impl<W, P> CommitPipeline<W, P> {
+impl<W, P, E: Clone> CommitPipeline<W, P, E> {
     pub fn new(config: CommitConfig) -> Self {
         CommitPipeline {
             config,
@@ -232,7 +234,7 @@ impl<W, P> CommitPipeline<W, P> {
     /// again; new edits are better refused than applied meanwhile (they
     /// could not be acknowledged, and would fill the pipeline until it
     /// stops taking input).
-    pub fn failure(&self) -> Option<&StorageFailure> {
+    pub fn failure(&self) -> Option<&StorageFailure<E>> {
         self.failure.as_ref()
     }
 
@@ -253,7 +255,7 @@ impl<W, P> CommitPipeline<W, P> {
     }
 
     /// The next thing to do, if any: call until `None` after every input.
-    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P>> {
+    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P, E>> {
         if let Some(release) = self.released.pop_front() {
             return Some(CommitAction::Release(release));
         }
@@ -293,7 +295,7 @@ impl<W, P> CommitPipeline<W, P> {
 
     /// The runtime carried out write `id`. Its waiters and outputs come out
     /// of the next [`CommitPipeline::poll_action`].
-    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed>) {
+    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed<E>>) {
         let Some(flight) = self.in_flight.take_if(|f| f.id == id) else { return };
         let result = match result {
             Ok(()) => {
@@ -312,13 +314,18 @@ impl<W, P> CommitPipeline<W, P> {
                 // without the earlier ones.
                 batches.append(&mut self.gathered);
                 self.gathered = batches;
-                let failure = self.failure.get_or_insert(StorageFailure {
-                    error: String::new(),
-                    since: now,
-                    failed_commits: 0,
-                });
-                failure.error.clone_from(&error);
-                failure.failed_commits = failure.failed_commits.saturating_add(1);
+                let failure = match &mut self.failure {
+                    Some(failure) => {
+                        failure.error = error.clone();
+                        failure.failed_commits = failure.failed_commits.saturating_add(1);
+                        failure
+                    }
+                    None => self.failure.insert(StorageFailure {
+                        error: error.clone(),
+                        since: now,
+                        failed_commits: 1,
+                    }),
+                };
                 let doublings = (failure.failed_commits - 1).min(16);
                 let delay = self.config.retry_delay.saturating_mul(1 << doublings);
                 self.retry_at = Some(now + delay.min(self.config.max_retry_delay));
@@ -331,7 +338,7 @@ impl<W, P> CommitPipeline<W, P> {
         }
     }
 
-    fn release(&mut self, result: Result<(), String>) -> Release<W, P> {
+    fn release(&mut self, result: Result<(), E>) -> Release<W, P, E> {
         Release {
             result,
             outputs: std::mem::take(&mut self.outputs),

@@ -24,6 +24,7 @@ use crate::orders::{Entry, Life, Orders};
 use crate::output::{Event, Origin, Output, Rejection, StoreOp};
 use crate::owner::ActorOwner;
 use crate::peer::{PeerState, Session};
+use crate::retention::archived_since;
 use crate::rng::SplitMix64;
 use crate::summary::{Summary, fingerprint};
 use crate::wire::{Direct, Gossip};
@@ -35,6 +36,7 @@ impl<T: Clone + Ord + Hash + Debug> PeerId for T {}
 
 /// Errors of local commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     #[error("no order {0}")]
     UnknownOrder(OrderId),
@@ -52,6 +54,10 @@ pub struct StoredOrder {
     pub id: OrderId,
     pub snapshot: Option<Vec<u8>>,
     pub changes: Vec<Vec<u8>>,
+    /// When this terminal archived it (wall-clock ms, from
+    /// [`StoreOp::Archive`]), if it is archived and the time is known: an
+    /// archived order's retention counts from then, not from the restore.
+    pub archived_at_ms: Option<i64>,
 }
 
 /// What a restore found.
@@ -172,8 +178,9 @@ impl<P: PeerId> Engine<P> {
 
     // ----- start-up -------------------------------------------------------
 
-    /// Loads stored orders. Call once, before any other input. A damaged
-    /// order is reported and skipped; it does not hide the others.
+    /// Loads stored orders. Call once, before any other input but
+    /// [`Engine::set_wall_clock`] (which archived orders' retention needs).
+    /// A damaged order is reported and skipped; it does not hide the others.
     pub fn restore(&mut self, now: Instant, orders: Vec<StoredOrder>, next_sequence: u64) -> RestoreReport {
         let mut report = RestoreReport::default();
         if orders.is_empty() {
@@ -191,7 +198,18 @@ impl<P: PeerId> Engine<P> {
                     let unsnapshotted = stored.changes.len() as u32;
                     let id = stored.id.clone();
                     self.orders.insert(id.clone(), Entry::incomplete(doc, unsnapshotted));
-                    self.set_life(&id, if active { Life::Active } else { Life::Archived(now) });
+                    let life = if active {
+                        Life::Active
+                    } else {
+                        let wall_ms = self.deliveries.wall_ms(now);
+                        Life::Archived(archived_since(
+                            now,
+                            wall_ms,
+                            stored.archived_at_ms,
+                            self.cfg.retention,
+                        ))
+                    };
+                    self.set_life(&id, life);
                     self.deliveries.observe(&id, view.as_ref(), !active, now);
                     if active { report.active += 1 } else { report.archived += 1 }
                 }
@@ -1249,7 +1267,8 @@ impl<P: PeerId> Engine<P> {
         self.deliveries.observe(order, view, matches!(life, Life::Archived(_)), now);
         match (was, life) {
             (Life::Active, Life::Archived(_)) | (Life::Incomplete, Life::Archived(_)) => {
-                self.pending_store.push(StoreOp::Archive { order: order.clone() });
+                let at_ms = self.deliveries.wall_ms(now);
+                self.pending_store.push(StoreOp::Archive { order: order.clone(), at_ms });
             }
             (Life::Archived(_), Life::Active) => {
                 self.pending_store.push(StoreOp::Unarchive { order: order.clone() })

@@ -36,6 +36,7 @@ mod orders;
 mod output;
 mod owner;
 mod peer;
+mod retention;
 mod rng;
 pub mod summary;
 pub mod wire;

@@ -328,7 +328,7 @@ fn store_image(with_orders: bool) -> Vec<u8> {
         let batches = vec![
             vec![
                 StoreOp::Snapshot { order: paid.id().clone(), bytes: paid.save() },
-                StoreOp::Archive { order: paid.id().clone() },
+                StoreOp::Archive { order: paid.id().clone(), at_ms: Some(fixture::T0_MS) },
             ],
             vec![StoreOp::Append { order: open.id().clone(), changes: fx.changes[0].clone() }],
             vec![StoreOp::NextSequence(3)],

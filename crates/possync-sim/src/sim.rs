@@ -245,6 +245,8 @@ impl Sim {
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("node exists");
         let mut engine = Engine::new(self.cfg.clone(), node.terminal.clone(), actor, seed, now);
+        // The wall clock first: archived orders' retention counts from it.
+        engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
         let report = engine.restore(now, node.store.stored_orders(), node.store.next_sequence);
         if let Some(bytes) = &node.store.catalogue {
             let restored = engine.restore_catalogue(bytes);
@@ -254,7 +256,6 @@ impl Sim {
                 self.seed
             );
         }
-        engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
         let sinks: Vec<SinkName> = self.sinks.keys().cloned().collect();
         engine.set_sinks(now, &sinks);
         node.incarnation += 1;

@@ -6,53 +6,16 @@ use std::sync::Arc;
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
 use possync_catalogue::{Catalogue, Role};
-use possync_engine::{CatalogueError, EngineError};
-use possync_model::{
-    Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::clock::wall_ms;
 use crate::config::NodeBuilder;
+use crate::error::NodeError;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
 use crate::shared_catalogue::SharedCatalogue;
 use crate::status::NodeStatus;
-
-/// Errors of node operations.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    /// The commit of this change failed: it is applied in memory (and sent
-    /// to peers) but not known to be on disk.
-    #[error("storage: {0}")]
-    Storage(String),
-    /// The storage is failing (its last commit failed and none succeeded
-    /// since): the change was refused, nothing was applied.
-    #[error("storage failed, edits are refused until a commit succeeds: {0}")]
-    StorageFailed(String),
-    #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
-    #[error("network: {0}")]
-    Network(String),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Catalogue(#[from] CatalogueError),
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-impl NodeError {
-    /// The edit error behind this one, if the model refused the edit.
-    pub fn as_edit_error(&self) -> Option<&EditError> {
-        match self {
-            NodeError::Engine(EngineError::Edit(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 

@@ -30,15 +30,19 @@
 //! - [`SessionKey`]: the multi-session's pre-shared key.
 //! - [`Sink`]: a back office closed orders are delivered to (the
 //!   `possync-sink` crate has PostgreSQL's).
+//! - [`NodeError`]: what an operation failed with, carrying the layer's own
+//!   error ([`store::StoreError`], [`NetworkError`], ...); `io_error()`
+//!   gives the operating system's error behind it, if any.
 //!
 //! Layers: [`model`] (the order document), [`engine`] (the sans-IO sync
-//! state machine), `possync-store` (storage), [`net`] (libp2p).
+//! state machine), [`store`] (storage), [`net`] (libp2p).
 
 mod actor;
 mod admission;
 mod clock;
 mod config;
 mod dialer;
+mod error;
 mod event;
 mod handle;
 mod keys;
@@ -57,8 +61,9 @@ mod writer;
 pub use actor::topic_for;
 pub use admission::TOPIC_PREFIX;
 pub use config::{NodeBuilder, NodeConfig};
+pub use error::{NetworkError, NodeError};
 pub use event::{ChangeOrigin, NodeEvent};
-pub use handle::{Node, NodeError};
+pub use handle::Node;
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
 pub use random::{NoRandomness, random_u128};
@@ -71,3 +76,4 @@ pub use libp2p::{Multiaddr, PeerId};
 pub use possync_catalogue as catalogue;
 pub use possync_engine as engine;
 pub use possync_model as model;
+pub use possync_store as store;

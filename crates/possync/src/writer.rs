@@ -9,6 +9,7 @@
 //! here.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,13 +19,34 @@ use possync_store::{Store, StoreError};
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use crate::error::NodeError;
 use crate::store_opener::StoreOpener;
+
+/// Why a write did not reach the disk. Every caller that waited for it gets
+/// it, hence shared.
+#[derive(Clone, Debug, thiserror::Error)]
+pub(crate) enum WriteError {
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The writer thread is gone (it panicked).
+    #[error("the storage writer stopped")]
+    Stopped,
+}
+
+impl From<WriteError> for NodeError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Store(e) => NodeError::Storage(e),
+            WriteError::Stopped => NodeError::WriterStopped,
+        }
+    }
+}
 
 /// What became of a [`Write`], to feed back into the pipeline.
 #[derive(Debug)]
 pub(crate) struct Committed {
     pub id: WriteId,
-    pub result: Result<(), WriteFailed>,
+    pub result: Result<(), WriteFailed<WriteError>>,
     pub durable: bool,
     /// Whether it wrote anything (a durable write of nothing only makes
     /// earlier deferred ones durable).
@@ -46,7 +68,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the thread; it owns `store` until [`Writer::close`], and
     /// opens it again with `reopen` after a failed write.
-    pub(crate) fn spawn(store: Store, reopen: StoreOpener) -> std::io::Result<Self> {
+    pub(crate) fn spawn(store: Store, reopen: StoreOpener) -> Result<Self, NodeError> {
         let path = store.path().to_path_buf();
         // One write in flight, one queued at most (the pipeline sends the
         // next only after the previous one is done).
@@ -54,16 +76,17 @@ impl Writer {
         let (report, done) = mpsc::channel(2);
         let thread = std::thread::Builder::new()
             .name("possync-writer".into())
-            .spawn(move || run(store, &reopen, inbox, report))?;
+            .spawn(move || run(store, &reopen, inbox, report))
+            .map_err(NodeError::WriterSpawn)?;
         Ok(Writer { writes: Some(writes), done, thread: Some(thread), path })
     }
 
     /// Hands a write to the thread. Fails only if the thread is gone, giving
     /// the write back.
-    pub(crate) fn send(&self, write: Write) -> Result<(), (String, Write)> {
+    pub(crate) fn send(&self, write: Write) -> Result<(), (WriteError, Write)> {
         match &self.writes {
-            Some(tx) => tx.send(write).map_err(|e| ("the storage writer stopped".to_owned(), e.0)),
-            None => Err(("the storage writer is closed".to_owned(), write)),
+            Some(tx) => tx.send(write).map_err(|e| (WriteError::Stopped, e.0)),
+            None => Err((WriteError::Stopped, write)),
         }
     }
 
@@ -113,7 +136,7 @@ fn run(
         };
         let committed = Committed {
             id,
-            result: result.map_err(|e| WriteFailed { error: e.to_string(), batches }),
+            result: result.map_err(|e| WriteFailed { error: WriteError::Store(Arc::new(e)), batches }),
             durable,
             wrote,
             elapsed: started.elapsed(),
