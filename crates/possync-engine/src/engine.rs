@@ -315,7 +315,11 @@ impl<P: PeerId> Engine<P> {
     /// tells the gossip layer whether to forward it.
     pub fn handle_gossip(&mut self, now: Instant, from: P, signer: ActorOwner, bytes: &[u8]) -> Verdict {
         let cfg = &self.cfg;
-        let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
+        let Some(peer) = self.peers.get_mut(&from) else {
+            self.refuse_stranger(&from);
+            self.flush();
+            return Verdict::Ignore;
+        };
         let verdict = if !peer.guard.admit_gossip(now, cfg) {
             // Over its rate: dropped unread, so a flood costs little more.
             self.refuse_flood(now, &from, Rejection::Flood { what: "gossip messages" });
@@ -340,7 +344,11 @@ impl<P: PeerId> Engine<P> {
     pub fn handle_direct(&mut self, now: Instant, from: P, bytes: &[u8]) {
         self.last_now = self.last_now.max(now);
         let cfg = &self.cfg;
-        let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
+        let Some(peer) = self.peers.get_mut(&from) else {
+            self.refuse_stranger(&from);
+            self.flush();
+            return;
+        };
         if !peer.guard.admit(now, cfg) {
             // Over its rate: drop unread (a flood costs us nothing more).
             self.refuse_flood(now, &from, Rejection::Flood { what: "catch-up messages" });

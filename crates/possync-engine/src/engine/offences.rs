@@ -40,6 +40,16 @@ impl<P: PeerId> Engine<P> {
         self.offence(now, from, what);
     }
 
+    /// Data from a peer that is not up (never came up through `peer_up`, or
+    /// went down while its message was in flight): refused unread and
+    /// reported quietly. No state is made for it, so strangers cannot grow
+    /// the peer table, and admitting peers stays the runtime's decision.
+    pub(super) fn refuse_stranger(&mut self, from: &P) {
+        let reason = Rejection::NotAPeer;
+        tracing::debug!(peer = ?from, %reason, "dropped message from peer");
+        self.outbox.push_back(Output::Event(Event::Rejected { from: from.clone(), reason }));
+    }
+
     pub(super) fn reject(&mut self, from: P, reason: Rejection) {
         tracing::warn!(peer = ?from, %reason, "refused data from peer");
         self.outbox.push_back(Output::Event(Event::Rejected { from, reason }));
