@@ -8,7 +8,7 @@
 //!
 //! | input | handled in |
 //! | --- | --- |
-//! | `restore`, `open_order`, `open_order_with_id`, `open_order_as`, `edit`, `split` | `lifecycle.rs` (with `after_change`: open list, archive, renames) |
+//! | `restore`, `open_order`, `open_order_with_id`, `edit`, `split` | `lifecycle.rs` (with `after_change`: open list, archive, renames) |
 //! | `restore_catalogue`, `replace_catalogue` | `catalogue_sync.rs` |
 //! | `peer_up`, `peer_down`, `catch_up_with` | here; catch-up in `catchup.rs` |
 //! | `handle_gossip(now, from, signer, bytes)` | here; changes in `gossip.rs` |

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use possync_engine::wire::{Direct, Gossip};
 use possync_engine::{ActorOwner, Engine, EngineConfig, EngineError, Event, Output, Rejection, Verdict};
-use possync_model::{
-    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, Money, NewLine, OpenOrder, OrderId, Quantity, TerminalId};
 
 type Id = u64;
 
@@ -72,8 +70,7 @@ impl Floor {
 
     fn open(&mut self, id: Id) -> OrderId {
         let (now, ctx) = (self.now, self.ctx(id));
-        let placeholder = NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal_code(id), 1));
-        let order = self.engine(id).open_order(now, &ctx, placeholder).unwrap();
+        let order = self.engine(id).open_order(now, &ctx, OpenOrder::default()).unwrap();
         self.run();
         order
     }
@@ -336,8 +333,10 @@ fn a_terminal_at_max_orders_refuses_more_keeps_what_it_has_and_still_syncs_it() 
     assert!(floor.t(2).rejected.get("too_many_orders").is_some_and(|n| *n >= 3));
     // Locally too: an error, not a panic.
     let (now, ctx) = (floor.now, floor.ctx(2));
-    let placeholder = NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal_code(2), 1));
-    assert_eq!(floor.engine(2).open_order(now, &ctx, placeholder), Err(EngineError::TooManyOrders(5)));
+    assert_eq!(
+        floor.engine(2).open_order(now, &ctx, OpenOrder::default()),
+        Err(EngineError::TooManyOrders(5))
+    );
     // What it holds still follows terminal 1's edits.
     for order in &orders {
         floor.add_line(1, order, "late", 0);

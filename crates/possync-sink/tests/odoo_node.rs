@@ -13,8 +13,7 @@ use std::time::Duration;
 use fake_odoo::{FakeOdoo, LOGIN, PASSWORD};
 use possync::Node;
 use possync::model::{
-    Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, SinkName, Tender,
-    TerminalId,
+    Edit, LineId, Money, NewLine, OpenOrder, OrderId, PaymentId, Quantity, SinkName, Tender, TerminalId,
 };
 use possync_catalogue::ProductId;
 use possync_catalogue::import::from_odoo_session;
@@ -32,8 +31,7 @@ fn random() -> u128 {
 /// exactly with payment method "1", closes it.
 async fn paid_order(node: &Node, lines: &[(&str, &str, i64, i64)]) -> OrderId {
     let user = "2";
-    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
-    let order = node.open_order(user, template).await.unwrap();
+    let order = node.open_order(user, OpenOrder::default()).await.unwrap();
     let mut total = 0;
     for (product, name, units, price) in lines {
         let line = NewLine {
@@ -176,8 +174,7 @@ async fn a_terminal_with_odoo_s_catalogue_sends_the_line_taxes_and_totals_it_com
         .await
         .unwrap();
     let user = "2";
-    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
-    let order = node.open_order(user, template).await.unwrap();
+    let order = node.open_order(user, OpenOrder::default()).await.unwrap();
     for (product, units) in [("11", 2), ("12", 1)] {
         let id = ProductId::parse(product).unwrap();
         let priced = catalogue.price_line(&id, Quantity::units(units), None, None).unwrap();

@@ -189,7 +189,7 @@ fn taxed_order(n: u128) -> OrderView {
     let t = TerminalId::parse("T1").unwrap();
     let ctx = EditContext::new("ana", t.clone(), 1_767_225_600_000);
     let mut new = NewOrder::new(OrderId::from_random(n), OrderName::compose(&t, 8));
-    new.pricing = Some(PricingRules::cents(RoundingMethod::RoundPerLine));
+    new.fields.pricing = Some(PricingRules::cents(RoundingMethod::RoundPerLine));
     let (mut doc, _) = OrderDoc::open(ActorId::random(), &ctx, &new).unwrap();
     let mut vat21 = Tax::percent(TaxId::parse("vat21").unwrap(), "VAT 21% (incl.)", TaxAmount::whole(21));
     vat21.price_include = true;

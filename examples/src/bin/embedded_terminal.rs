@@ -19,8 +19,7 @@
 
 use anyhow::{Context, Result, bail};
 use possync::model::{
-    Edit, Extension, LineId, Money, NewLine, NewOrder, OrderId, OrderName, OrderView, Quantity, TerminalId,
-    ext,
+    Edit, Extension, LineId, Money, NewLine, OpenOrder, OrderId, OrderView, Quantity, TerminalId, ext,
 };
 use possync::{ChangeOrigin, Node, NodeEvent, SessionKey};
 use serde::{Deserialize, Serialize};
@@ -62,14 +61,12 @@ fn new_line(product: &str, price: i64, note: &str) -> Result<NewLine> {
 }
 
 async fn open(node: &Node, user: &str) -> Result<OrderId> {
-    let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
     let fields = OrderFields {
         first_new_variable: Some(format!("opened on {}", node.terminal())),
         second_new_variable: Some(1),
     };
-    template.ext = ext::to_fields(&fields)?;
-    template.table = Some("T1".into());
-    let order = node.open_order(user, template).await?;
+    let open = OpenOrder { ext: ext::to_fields(&fields)?, ..OpenOrder::at_table("T1") };
+    let order = node.open_order(user, open).await?;
     node.edit(user, &order, Edit::AddLine(new_line("burger", 1290, "no onions")?)).await?;
     node.edit(user, &order, Edit::AddLine(new_line("fries", 450, "extra salt")?)).await?;
     Ok(order)

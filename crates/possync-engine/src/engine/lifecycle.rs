@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use automerge::ChangeHash;
 use possync_model::{
-    ChangeSummary, Edit, EditContext, LineId, NewOrder, OrderDoc, OrderId, OrderName, OrderView, Quantity,
-    RemoteApplied,
+    ChangeSummary, Edit, EditContext, LineId, NewOrder, OpenOrder, OrderDoc, OrderId, OrderName, OrderView,
+    Quantity, RemoteApplied,
 };
 
 use super::{Engine, EngineError, PeerId, RestoreReport, StoredOrder};
@@ -72,50 +72,36 @@ impl<P: PeerId> Engine<P> {
     }
 
     /// Opens a new order with a fresh id and the next name of this terminal.
-    /// `template.id` and `template.name` are replaced.
     pub fn open_order(
         &mut self,
         now: Instant,
         ctx: &EditContext,
-        mut template: NewOrder,
+        fields: OpenOrder,
     ) -> Result<OrderId, EngineError> {
-        template.id = OrderId::from_random(self.rng.next_u128());
-        self.open_order_with_id(now, ctx, template)
+        let id = OrderId::from_random(self.rng.next_u128());
+        self.open_order_with_id(now, ctx, id, fields)
     }
 
     /// Opens a new order with the id given (e.g. an integrator's own order
-    /// uid) and the next name of this terminal. `template.name` is replaced.
+    /// uid) and the next name of this terminal.
     pub fn open_order_with_id(
         &mut self,
         now: Instant,
         ctx: &EditContext,
-        mut template: NewOrder,
+        id: OrderId,
+        fields: OpenOrder,
     ) -> Result<OrderId, EngineError> {
-        template.name = self.peek_next_name();
-        self.open_order_as(now, ctx, template)
-    }
-
-    /// Opens a new order with the id and name given (e.g. Odoo's `uid`).
-    pub fn open_order_as(
-        &mut self,
-        now: Instant,
-        ctx: &EditContext,
-        new: NewOrder,
-    ) -> Result<OrderId, EngineError> {
-        if self.orders.contains_key(&new.id) || self.tombstones.contains_key(&new.id) {
-            return Err(EngineError::DuplicateOrder(new.id));
+        if self.orders.contains_key(&id) || self.tombstones.contains_key(&id) {
+            return Err(EngineError::DuplicateOrder(id));
         }
         if self.orders.len() >= self.cfg.max_orders {
             return Err(EngineError::TooManyOrders(self.cfg.max_orders));
         }
+        let new = NewOrder::with_fields(id, self.peek_next_name(), fields);
         let (doc, change) = OrderDoc::open(self.actor.clone(), ctx, &new)?;
-        if let Some(seq) = new.name.sequence_of(&self.terminal)
-            && seq >= self.next_sequence
-        {
-            self.next_sequence = seq + 1;
-            self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
-        }
-        let id = new.id.clone();
+        self.next_sequence += 1;
+        self.pending_store.push(StoreOp::NextSequence(self.next_sequence));
+        let id = new.id;
         self.pending_store.push(StoreOp::Snapshot { order: id.clone(), bytes: doc.save() });
         self.orders.insert(id.clone(), Entry::incomplete(doc, 0));
         self.after_change(now, &id, Origin::Local, change.summary);
