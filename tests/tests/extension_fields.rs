@@ -55,15 +55,8 @@ async fn s19_extension_fields_sync_merge_and_reach_change_events() {
     let order = a.open_order("ana", open).await.unwrap();
     let line = LineId::from_random(19);
     let new_line = NewLine {
-        id: line.clone(),
-        product: "soup".into(),
-        display_name: "Soup".into(),
-        qty: Quantity::units(1),
-        unit_price: Money(600),
-        discount: Default::default(),
-        note: String::new(),
         ext: ext::to_fields(&LineFields { custom_notes: Some("no salt".into()) }).unwrap(),
-        taxes: Vec::new(),
+        ..NewLine::new(line.clone(), "soup", "Soup", Quantity::units(1), Money(600))
     };
     a.edit("ana", &order, Edit::AddLine(new_line)).await.unwrap();
     // Wait for B to have it, then both terminals write different fields at once.

@@ -180,15 +180,14 @@ const MENU: [(&str, &str, i64); 6] = [
 fn menu_line(index: usize, units: i64, note: &str) -> Result<NewLine> {
     let (product, name, price) = MENU[index % MENU.len()];
     Ok(NewLine {
-        id: LineId::from_random(random_u128()?),
-        product: product.into(),
-        display_name: name.into(),
-        qty: Quantity::units(units),
-        unit_price: Money(price),
-        discount: Default::default(),
         note: note.into(),
-        ext: Default::default(),
-        taxes: Vec::new(),
+        ..NewLine::new(
+            LineId::from_random(random_u128()?),
+            product,
+            name,
+            Quantity::units(units),
+            Money(price),
+        )
     })
 }
 

@@ -84,17 +84,7 @@ fn edit(doc: &mut OrderDoc, ctx: &EditContext, e: Edit) {
 }
 
 fn line(name: &str, product: &str, qty: i64, price: i64) -> NewLine {
-    NewLine {
-        id: line_id(name),
-        product: product.into(),
-        display_name: product.to_uppercase(),
-        qty: Quantity::units(qty),
-        unit_price: Money(price),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: serde_json::Map::new(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(line_id(name), product, product.to_uppercase(), Quantity::units(qty), Money(price))
 }
 
 fn build() -> Fixture {

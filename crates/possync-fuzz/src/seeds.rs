@@ -105,15 +105,10 @@ fn conversation() -> Conversation {
     let mut local_changes = Vec::new();
     let edits = [
         Edit::AddLine(NewLine {
-            id: line_id("cake"),
-            product: "cake".into(),
-            display_name: "Cake".into(),
-            qty: Quantity::units(2),
-            unit_price: Money(450),
             discount: Discount(500),
             note: "candles".into(),
             ext: json!({"course": 2}).as_object().cloned().unwrap_or_default(),
-            taxes: Vec::new(),
+            ..NewLine::new(line_id("cake"), "cake", "Cake", Quantity::units(2), Money(450))
         }),
         Edit::SetQty { line: line_id("soup"), qty: Quantity(1_500) },
         Edit::SetTable { table: Some("T9".into()), floor: None },

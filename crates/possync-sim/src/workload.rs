@@ -1,7 +1,7 @@
 //! A random restaurant rush: open orders, add lines, change quantities, move
 //! tables, send to the kitchen, pay, cancel, split, from random terminals.
 
-use possync_model::{Discount, Edit, LineId, Money, NewLine, OpenOrder, PaymentId, Quantity};
+use possync_model::{Edit, LineId, Money, NewLine, OpenOrder, PaymentId, Quantity};
 use serde_json::json;
 
 use crate::Sim;
@@ -18,17 +18,13 @@ const PRODUCTS: [(&str, &str, i64); 6] = [
 /// A random line of one of the menu's products.
 pub fn random_line(sim: &mut Sim) -> NewLine {
     let (product, name, price) = PRODUCTS[sim.rng().below(PRODUCTS.len() as u64) as usize];
-    NewLine {
-        id: LineId::from_random(sim.rng().next_u128()),
-        product: product.into(),
-        display_name: name.into(),
-        qty: Quantity::units(1 + sim.rng().below(3) as i64),
-        unit_price: Money(price),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(
+        LineId::from_random(sim.rng().next_u128()),
+        product,
+        name,
+        Quantity::units(1 + sim.rng().below(3) as i64),
+        Money(price),
+    )
 }
 
 /// One random action on terminal `node`. Returns a short description.

@@ -34,17 +34,13 @@ async fn paid_order(node: &Node, lines: &[(&str, &str, i64, i64)]) -> OrderId {
     let order = node.open_order(user, OpenOrder::default()).await.unwrap();
     let mut total = 0;
     for (product, name, units, price) in lines {
-        let line = NewLine {
-            id: LineId::from_random(random()),
-            product: (*product).into(),
-            display_name: (*name).into(),
-            qty: Quantity::units(*units),
-            unit_price: Money(*price),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-            taxes: Vec::new(),
-        };
+        let line = NewLine::new(
+            LineId::from_random(random()),
+            *product,
+            *name,
+            Quantity::units(*units),
+            Money(*price),
+        );
         node.edit(user, &order, Edit::AddLine(line)).await.unwrap();
         total += units * price;
     }
@@ -179,15 +175,14 @@ async fn a_terminal_with_odoo_s_catalogue_sends_the_line_taxes_and_totals_it_com
         let id = ProductId::parse(product).unwrap();
         let priced = catalogue.price_line(&id, Quantity::units(units), None, None).unwrap();
         let line = NewLine {
-            id: LineId::from_random(random()),
-            product: product.into(),
-            display_name: catalogue.product(&id).unwrap().name.clone(),
-            qty: Quantity::units(units),
-            unit_price: priced.unit_price,
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
             taxes: priced.taxes,
+            ..NewLine::new(
+                LineId::from_random(random()),
+                product,
+                catalogue.product(&id).unwrap().name.clone(),
+                Quantity::units(units),
+                priced.unit_price,
+            )
         };
         node.edit(user, &order, Edit::AddLine(line)).await.unwrap();
     }

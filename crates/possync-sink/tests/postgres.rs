@@ -24,17 +24,13 @@ fn paid_order(n: u128) -> OrderView {
     )
     .unwrap();
     for (i, (product, price)) in [("soup", 650), ("bread", 250)].into_iter().enumerate() {
-        let line = NewLine {
-            id: possync_model::LineId::from_random(n * 10 + i as u128),
-            product: product.into(),
-            display_name: product.into(),
-            qty: Quantity::units(2),
-            unit_price: Money(price),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-            taxes: Vec::new(),
-        };
+        let line = NewLine::new(
+            possync_model::LineId::from_random(n * 10 + i as u128),
+            product,
+            product,
+            Quantity::units(2),
+            Money(price),
+        );
         doc.edit(&ctx, &Edit::AddLine(line)).unwrap();
     }
     let tender = Tender {

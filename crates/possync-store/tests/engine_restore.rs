@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use possync_engine::{Engine, EngineConfig, Output, StoreOp};
 use possync_model::automerge::ActorId;
-use possync_model::{Discount, Edit, EditContext, LineId, Money, NewLine, OpenOrder, Quantity, TerminalId};
+use possync_model::{Edit, EditContext, LineId, Money, NewLine, OpenOrder, Quantity, TerminalId};
 use possync_store::Store;
 
 fn terminal() -> TerminalId {
@@ -18,17 +18,13 @@ fn ctx(at_ms: i64) -> EditContext {
 }
 
 fn line(i: usize) -> NewLine {
-    NewLine {
-        id: LineId::parse(&format!("line-{i}")).unwrap(),
-        product: format!("product-{i}"),
-        display_name: format!("Product {i}"),
-        qty: Quantity::units(1),
-        unit_price: Money(250),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(
+        LineId::parse(&format!("line-{i}")).unwrap(),
+        format!("product-{i}"),
+        format!("Product {i}"),
+        Quantity::units(1),
+        Money(250),
+    )
 }
 
 /// Hands every pending `Persist` to the store, in one group commit.

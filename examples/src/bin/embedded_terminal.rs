@@ -48,15 +48,14 @@ const DEMO_KEY: [u8; 32] = *b"possync-demo-key-not-for-produce";
 fn new_line(product: &str, price: i64, note: &str) -> Result<NewLine> {
     let fields = LineFields { custom_notes: Some(note.into()) };
     Ok(NewLine {
-        id: LineId::from_random(possync::random_u128()?),
-        product: product.into(),
-        display_name: product.into(),
-        qty: Quantity::units(1),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
         ext: ext::to_fields(&fields)?,
-        taxes: Vec::new(),
+        ..NewLine::new(
+            LineId::from_random(possync::random_u128()?),
+            product,
+            product,
+            Quantity::units(1),
+            Money(price),
+        )
     })
 }
 

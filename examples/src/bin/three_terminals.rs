@@ -150,17 +150,13 @@ impl Floor {
 }
 
 fn line(id: &str, product: &str, units: i64, price: i64) -> Result<Edit> {
-    Ok(Edit::AddLine(NewLine {
-        id: LineId::parse(id)?,
-        product: product.to_lowercase(),
-        display_name: product.into(),
-        qty: Quantity::units(units),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }))
+    Ok(Edit::AddLine(NewLine::new(
+        LineId::parse(id)?,
+        product.to_lowercase(),
+        product,
+        Quantity::units(units),
+        Money(price),
+    )))
 }
 
 fn flag(f: &ReviewFlag) -> String {
