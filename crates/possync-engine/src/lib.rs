@@ -14,7 +14,9 @@
 //!   or Automerge sync), lifecycle (open list, archive, retention), payment
 //!   claims ([`PaymentClaim`]: who is taking an order's payment right now),
 //!   and the delivery outbox (`delivery.rs`: which closed orders go to which
-//!   back office, when, and from which terminal).
+//!   back office, when, and from which terminal). `engine.rs` holds its
+//!   state and inputs; each concern is a file of `engine/` (the table at the
+//!   top of `engine.rs`).
 //! - [`CatalogueDoc`]: the catalogue every terminal shares, one Automerge
 //!   document replaced whole and checked on receipt (`catalogue_doc.rs`),
 //!   replicated by the engine (`engine/catalogue_sync.rs`).

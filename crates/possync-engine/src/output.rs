@@ -99,6 +99,10 @@ pub enum Rejection {
     /// More gossip bringing nothing new than the per-peer budget allows.
     #[error("storm of duplicate gossip (only changes already held)")]
     Duplicates,
+    /// A message from a peer that is not up (`Engine::peer_up`), refused
+    /// unread.
+    #[error("message from a terminal that is not a peer")]
+    NotAPeer,
     /// Catalogue changes that do not validate, or by a user who may not
     /// make them.
     #[error("catalogue: {detail}")]
@@ -117,6 +121,7 @@ impl Rejection {
             Rejection::Oversized { .. } => "oversized",
             Rejection::Duplicates => "duplicates",
             Rejection::Catalogue { .. } => "invalid_catalogue",
+            Rejection::NotAPeer => "not_a_peer",
         }
     }
 }

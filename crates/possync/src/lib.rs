@@ -7,13 +7,12 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), possync::NodeError> {
-//! use possync::{Node, model::{NewOrder, OrderId, OrderName, TerminalId}};
+//! use possync::{Node, model::{OpenOrder, TerminalId}};
 //! let terminal = TerminalId::parse("BAR").expect("valid terminal id");
-//! let node = Node::builder("floor-1", terminal.clone(), "/var/lib/possync").spawn().await?;
+//! let node = Node::builder("floor-1", terminal, "/var/lib/possync").spawn().await?;
 //! let mut events = node.subscribe();
-//! let order = node
-//!     .open_order("ana", NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal, 0)))
-//!     .await?;
+//! // A fresh id and this terminal's next name; `open_order_with_id` takes yours.
+//! let order = node.open_order("ana", OpenOrder::at_table("T4")).await?;
 //! # let _ = (order, &mut events);
 //! node.shutdown().await
 //! # }

@@ -10,8 +10,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, line, new_order, temp_dir, terminal};
-use possync::model::Edit;
+use common::{eventually, line, temp_dir, terminal};
+use possync::model::{Edit, OpenOrder};
 use possync::{Node, NodeError, StoreOpener};
 use possync_store::Store;
 use possync_store::fault::MemDisk;
@@ -34,7 +34,7 @@ async fn a_failed_disk_refuses_edits_at_once_and_recovers_when_it_works_again() 
     let dir = temp_dir("disk-failed");
     let disk = MemDisk::new();
     let node = start_on(&disk, dir.path()).await;
-    let order = node.open_order("ana", new_order("T1")).await.unwrap();
+    let order = node.open_order("ana", OpenOrder::default()).await.unwrap();
     let before = line("before", 1, 100);
     node.edit("ana", &order, Edit::AddLine(before.clone())).await.unwrap();
 
@@ -62,7 +62,7 @@ async fn a_failed_disk_refuses_edits_at_once_and_recovers_when_it_works_again() 
     .await
     .expect("edits on a failed disk hung");
     assert_eq!(refused, EDITS_WHILE_FAILED);
-    let new = node.open_order("ana", new_order("T1")).await;
+    let new = node.open_order("ana", OpenOrder::default()).await;
     assert!(matches!(new, Err(NodeError::StorageFailed(_))), "{new:?}");
     let status = node.status().await.unwrap();
     let failure = status.storage_failure.expect("the status shows the failure");

@@ -267,11 +267,10 @@ impl Actor {
         };
         let now = Self::now();
         match command {
-            Command::Open { ctx, template, with_id, reply } => {
-                let result = if with_id {
-                    self.engine.open_order_with_id(now, &ctx, template)
-                } else {
-                    self.engine.open_order(now, &ctx, template)
+            Command::Open { ctx, id, fields, reply } => {
+                let result = match id {
+                    Some(id) => self.engine.open_order_with_id(now, &ctx, id, fields),
+                    None => self.engine.open_order(now, &ctx, fields),
                 };
                 self.collect();
                 self.commits.wait((Instant::now(), Deferred::Order(reply, result.map_err(NodeError::from))));
