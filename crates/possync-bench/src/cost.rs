@@ -251,8 +251,23 @@ pub async fn idle(terminals: usize, seconds: u64) -> Result<Idle> {
 /// settle for 2 s, then prints `IDLE <CPU µs used over --seconds>`.
 pub async fn child_idle(args: ChildIdleArgs) -> Result<()> {
     let ChildIdleArgs { nodes: n, seconds, dir } = args;
+    let used = idle_cpu_us(&dir, n, seconds).await?;
+    println!("IDLE {used}");
+    Ok(())
+}
+
+/// Process CPU, in µs, of `n` connected terminals holding an order each,
+/// with nothing to do, over `seconds` (in a scratch directory).
+pub async fn idle_in_process(n: usize, seconds: u64) -> Result<f64> {
+    let dir = scratch("idle");
+    let used = idle_cpu_us(&dir, n, seconds).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    used
+}
+
+async fn idle_cpu_us(dir: &std::path::Path, n: usize, seconds: u64) -> Result<f64> {
     let key = SessionKey::generate()?;
-    let nodes = crate::common::mesh(&dir, n, &key).await?;
+    let nodes = crate::common::mesh(dir, n, &key).await?;
     // Every terminal holds an order, as on a floor between rushes.
     for node in &nodes {
         build_order(node, 10).await?;
@@ -264,8 +279,7 @@ pub async fn child_idle(args: ChildIdleArgs) -> Result<()> {
     for node in &nodes {
         node.shutdown().await?;
     }
-    println!("IDLE {used}");
-    Ok(())
+    Ok(used)
 }
 
 /// Options of the `child-cpu` subcommand.
