@@ -139,13 +139,15 @@ pub async fn child_cpu(args: ChildCpuArgs) -> Result<()> {
     crate::common::wait_peers(std::slice::from_ref(&node), 1).await?;
     // The gossip subscriptions follow the connection by a few ms.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let base = node.status().await?.counters.remote_changes;
+    // Gossip messages, not change events: changes that arrive together
+    // are applied in one merge and shown in one event.
+    let base = node.status().await?.counters.gossip_received;
     let cpu0 = cpu_time_us()?;
     println!("READY");
     let (mut seen, mut cpu_at, mut last_news) = (0, cpu0, Instant::now());
     while seen < expect && last_news.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = node.status().await?.counters.remote_changes - base;
+        let now = node.status().await?.counters.gossip_received - base;
         if now > seen {
             seen = now;
             cpu_at = cpu_time_us()?;

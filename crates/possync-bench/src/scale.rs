@@ -125,17 +125,24 @@ pub async fn run_step(args: StepArgs) -> Result<()> {
 
 /// `terminals` terminals holding `orders` orders of 50 changes, then one
 /// more joins, dialling all of them. The fixture is built on the first
-/// terminal alone and the others join it one by one (catch-up), as
-/// gossiping 100,000 changes to 29 receivers would take this machine
-/// minutes.
+/// terminal alone and its order file copied to the others before they
+/// start (a cloned terminal image: each starts with a new actor), as
+/// bringing 29 terminals to it by gossip or catch-up would take this
+/// machine minutes.
 async fn join(terminals: usize, orders: usize) -> Result<Join> {
     let t_setup = Instant::now();
     let dir = scratch("join");
     let key = SessionKey::generate()?;
     let first = spawn_node(&dir, "T0", &key, Vec::new()).await?;
     build_orders(&first, orders, 50, 64).await?;
-    let mut nodes = vec![first];
+    first.shutdown().await?;
     for i in 1..terminals {
+        let to = dir.join(format!("T{i}"));
+        std::fs::create_dir_all(&to)?;
+        std::fs::copy(dir.join("T0").join(ORDER_FILE), to.join(ORDER_FILE)).context("copying the order file")?;
+    }
+    let mut nodes: Vec<possync::Node> = Vec::new();
+    for i in 0..terminals {
         let peers: Vec<_> = nodes.iter().flat_map(|p| p.listen_addrs().to_vec()).collect();
         let node = spawn_node(&dir, &format!("T{i}"), &key, peers).await?;
         wait_orders(&node, orders, Duration::from_secs(120)).await.with_context(|| format!("T{i} set-up"))?;
@@ -175,6 +182,9 @@ async fn join(terminals: usize, orders: usize) -> Result<Join> {
         setup_s,
     })
 }
+
+/// The order database in a terminal's data directory (`possync-store`).
+const ORDER_FILE: &str = "possync.redb";
 
 /// Waits until `node` holds `orders` open orders.
 async fn wait_orders(node: &possync::Node, orders: usize, max: Duration) -> Result<()> {

@@ -5,9 +5,9 @@
 //! cannot run as real nodes: the engine's work per edit on each terminal,
 //! the traffic an edit and an idle floor cause, and a late join.
 //!
-//! Times are of two kinds, named as such: *virtual* (the simulator's clock:
-//! protocol round trips, not CPU) and *wall* (the simulator runs every
-//! engine on one thread, so wall time is the engines' CPU, summed).
+//! Times are of two kinds: *virtual* (the simulator's clock: protocol round
+//! trips, not CPU) and CPU (the simulator runs every engine on one thread,
+//! so its process CPU is the engines' work, summed).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use possync::model::{Edit, LineId, OrderId, Quantity};
 use possync_sim::Sim;
 use serde::Serialize;
 
-use crate::common::new_line;
+use crate::common::{cpu_time_us, new_line};
 use crate::stats::{Percentiles, percentiles};
 
 /// Options of `sim-scale`.
@@ -48,28 +48,28 @@ pub struct Args {
 pub struct Figures {
     pub terminals: usize,
     pub orders: usize,
-    /// Building the fixture on one terminal and bringing the others to it
-    /// one by one (wall).
+    /// Building the fixture on one terminal, copying its disk to the others
+    /// and their start (wall clock).
     pub setup_wall_s: f64,
     pub edits: u64,
     /// Edit → held by every other terminal (virtual).
     pub latency_virtual: Percentiles,
-    /// Every engine's work per edit (wall), and per terminal.
-    pub wall_us_per_edit: f64,
-    pub wall_us_per_edit_per_terminal: f64,
+    /// Every engine's work per edit (CPU), and per terminal.
+    pub cpu_us_per_edit: f64,
+    pub cpu_us_per_edit_per_terminal: f64,
     /// Messages and bytes all terminals sent per edit.
     pub messages_per_edit: f64,
     pub bytes_per_edit: f64,
     /// With nothing to do: messages and bytes each terminal sends per
-    /// virtual second (anti-entropy), and the engines' wall time per
+    /// virtual second (anti-entropy), and the engines' CPU per
     /// terminal per virtual second.
     pub idle_messages_per_terminal_s: f64,
     pub idle_bytes_per_terminal_s: f64,
-    pub idle_wall_us_per_terminal_s: f64,
+    pub idle_cpu_us_per_terminal_s: f64,
     /// A fresh terminal joining: virtual time until it holds every order
-    /// with the floor's heads, wall time, bytes the floor sent meanwhile.
+    /// with the floor's heads, CPU, bytes the floor sent meanwhile.
     pub join_virtual_s: f64,
-    pub join_wall_s: f64,
+    pub join_cpu_s: f64,
     pub join_bytes: u64,
     pub join_identical: bool,
 }
@@ -102,22 +102,19 @@ pub fn measure(args: &Args) -> Result<Figures> {
     let n = args.terminals;
     let mut sim = Sim::new(args.seed);
     let mut seed = 0u128;
-    // The fixture on the first terminal, the others joining it one by one
-    // (catch-up): gossiping it to 99 terminals would cost the same engine
-    // work 99 times over, to no purpose here.
+    // The fixture on the first terminal, its disk copied to the others (a
+    // restored backup): bringing 99 terminals to it by gossip or catch-up
+    // would take this machine many minutes.
     let t = Instant::now();
     let first = sim.add_node("T0");
     for _ in 0..args.orders {
         build_order(&mut sim, first, &mut seed)?;
     }
     sim.settle(Duration::from_secs(5));
+    let disk = sim.backup(first);
     for i in 1..n {
         let id = sim.add_node(&format!("T{i}"));
-        let deadline = sim.now() + Duration::from_secs(120);
-        while sim.engine(id).status().active_orders < args.orders && sim.now() < deadline {
-            sim.run_for(Duration::from_millis(50));
-        }
-        anyhow::ensure!(sim.engine(id).status().active_orders == args.orders, "T{i} did not catch up");
+        sim.restore_disk(id, disk.clone());
     }
     sim.settle(Duration::from_secs(60));
     anyhow::ensure!(sim.divergence().is_none(), "the floor did not converge: {:?}", sim.divergence());
@@ -144,14 +141,13 @@ pub fn measure(args: &Args) -> Result<Figures> {
     let start = sim.now();
     let mut pending: Vec<(usize, OrderId, ChangeHash, Instant, Vec<bool>)> = Vec::new();
     let mut samples = Vec::new();
-    let mut wall = Duration::ZERO;
+    let cpu0 = cpu_time_us()?;
     let mut k = 0u64;
     while k < total || !pending.is_empty() {
         anyhow::ensure!(
             sim.now() < start + interval * total as u32 + Duration::from_secs(30),
             "edits not delivered"
         );
-        let t = Instant::now();
         while k < total && start + interval.mul_f64(k as f64) <= sim.now() {
             let i = (k as usize) % n;
             let (order, line) = &targets[i];
@@ -163,7 +159,6 @@ pub fn measure(args: &Args) -> Result<Figures> {
             k += 1;
         }
         sim.run_for(Duration::from_millis(1));
-        wall += t.elapsed();
         let now = sim.now();
         pending.retain_mut(|(_, order, hash, t0, seen)| {
             for (j, &id) in ids.iter().enumerate() {
@@ -183,19 +178,21 @@ pub fn measure(args: &Args) -> Result<Figures> {
     let (m1, b1) = sent(&sim);
     let latency_virtual = percentiles(&mut samples);
     anyhow::ensure!(samples.len() as u64 == total * (n as u64 - 1), "not every edit reached every terminal");
-    let wall_us_per_edit = wall.as_secs_f64() * 1e6 / total as f64;
+    // The checks above are in it too (a hash lookup per pending edit and
+    // terminal each virtual millisecond: a few per cent).
+    let cpu_us_per_edit = (cpu_time_us()? - cpu0) / total as f64;
 
     // Idle: nothing to do but the engine's timers (anti-entropy).
     sim.settle(Duration::from_secs(30));
     let (m2, b2) = sent(&sim);
-    let t = Instant::now();
+    let cpu1 = cpu_time_us()?;
     sim.run_for(Duration::from_secs(args.idle_seconds));
-    let idle_wall = t.elapsed();
+    let idle_cpu_us = cpu_time_us()? - cpu1;
     let (m3, b3) = sent(&sim);
     let per_ts = (n as u64 * args.idle_seconds) as f64;
 
     // A fresh terminal joins.
-    let t = Instant::now();
+    let cpu2 = cpu_time_us()?;
     let joined_at = sim.now();
     let joiner = sim.add_node("NEW");
     let held = args.orders + n;
@@ -204,7 +201,7 @@ pub fn measure(args: &Args) -> Result<Figures> {
         sim.run_for(Duration::from_millis(10));
     }
     let join_virtual_s = (sim.now() - joined_at).as_secs_f64();
-    let join_wall_s = t.elapsed().as_secs_f64();
+    let join_cpu_s = (cpu_time_us()? - cpu2) / 1e6;
     let (_, b4) = sent(&sim);
     let join_bytes = b4 - b3;
     let join_identical = sim.divergence().is_none();
@@ -214,15 +211,15 @@ pub fn measure(args: &Args) -> Result<Figures> {
         setup_wall_s,
         edits: total,
         latency_virtual,
-        wall_us_per_edit,
-        wall_us_per_edit_per_terminal: wall_us_per_edit / n as f64,
+        cpu_us_per_edit,
+        cpu_us_per_edit_per_terminal: cpu_us_per_edit / n as f64,
         messages_per_edit: (m1 - m0) as f64 / total as f64,
         bytes_per_edit: (b1 - b0) as f64 / total as f64,
         idle_messages_per_terminal_s: (m3 - m2) as f64 / per_ts,
         idle_bytes_per_terminal_s: (b3 - b2) as f64 / per_ts,
-        idle_wall_us_per_terminal_s: idle_wall.as_secs_f64() * 1e6 / per_ts,
+        idle_cpu_us_per_terminal_s: idle_cpu_us / per_ts,
         join_virtual_s,
-        join_wall_s,
+        join_cpu_s,
         join_bytes,
         join_identical,
     })
@@ -239,22 +236,22 @@ pub fn run(args: Args) -> Result<()> {
         f.edits, args.rate, l.p50_ms, l.p99_ms, l.max_ms
     );
     println!(
-        "| engine work per edit, all terminals (wall) / per terminal | {:.0} µs / {:.1} µs |",
-        f.wall_us_per_edit, f.wall_us_per_edit_per_terminal
+        "| engine CPU per edit, all terminals / per terminal | {:.0} µs / {:.1} µs |",
+        f.cpu_us_per_edit, f.cpu_us_per_edit_per_terminal
     );
     println!(
         "| messages / bytes sent per edit, all terminals | {:.1} / {:.0} |",
         f.messages_per_edit, f.bytes_per_edit
     );
     println!(
-        "| idle, per terminal per second: messages / bytes / engine wall | {:.3} / {:.0} B / {:.1} µs |",
-        f.idle_messages_per_terminal_s, f.idle_bytes_per_terminal_s, f.idle_wall_us_per_terminal_s
+        "| idle, per terminal per second: messages / bytes / engine CPU | {:.3} / {:.0} B / {:.1} µs |",
+        f.idle_messages_per_terminal_s, f.idle_bytes_per_terminal_s, f.idle_cpu_us_per_terminal_s
     );
     println!(
-        "| a terminal joining, {} orders: virtual / wall / bytes sent by the floor / identical | {:.2} s / {:.2} s / {} KiB / {} |",
+        "| a terminal joining, {} orders: virtual / CPU / bytes sent by the floor / identical | {:.2} s / {:.2} s / {} KiB / {} |",
         f.orders + f.terminals,
         f.join_virtual_s,
-        f.join_wall_s,
+        f.join_cpu_s,
         f.join_bytes / 1024,
         f.join_identical
     );
