@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use automerge::{ActorId, ChangeHash, sync};
 use possync_model::{
     ChangeSummary, DeliveryEdit, Edit, EditContext, EditError, LineId, NewOrder, OrderDoc, OrderId,
-    OrderName, OrderView, Quantity, RemoteApplied, Roles, SinkName, TerminalId, decode_changes,
+    OrderName, OrderView, Quantity, RemoteApplied, Roles, SinkName, TerminalId,
 };
 
 mod catalogue_sync;
+mod gossip_in;
+
+pub use gossip_in::GossipIn;
 
 use crate::catalogue_doc::CatalogueDoc;
 use crate::claims::{ClaimAct, Claims, PaymentClaim};
@@ -626,79 +629,8 @@ impl<P: PeerId> Engine<P> {
     /// signed by the terminal whose actors `signer` fingerprints. The verdict
     /// tells the gossip layer whether to forward it.
     pub fn handle_gossip(&mut self, now: Instant, from: P, signer: ActorOwner, bytes: &[u8]) -> Verdict {
-        let cfg = &self.cfg;
-        let peer = self.peers.entry(from.clone()).or_insert_with(|| PeerState::new(now, cfg));
-        let verdict = if !peer.guard.admit_gossip(now, cfg) {
-            // Over its rate: dropped unread, so a flood costs little more.
-            self.refuse_flood(now, &from, Rejection::Flood { what: "gossip messages" });
-            Verdict::Ignore
-        } else {
-            match Gossip::decode(bytes) {
-                Err(e) if e.is_from_the_future() => Verdict::Ignore,
-                Err(e) => {
-                    self.reject_offence(now, &from, Rejection::Wire(e));
-                    Verdict::Reject
-                }
-                Ok(Gossip::Changes { order, changes }) => {
-                    self.receive_changes(now, from, signer, order, changes)
-                }
-            }
-        };
-        self.flush();
-        verdict
-    }
-
-    fn receive_changes(
-        &mut self,
-        now: Instant,
-        from: P,
-        signer: ActorOwner,
-        order: OrderId,
-        changes: Vec<Vec<u8>>,
-    ) -> Verdict {
-        if self.tombstones.contains_key(&order) {
-            return Verdict::Ignore;
-        }
-        let changes = match decode_changes(changes.iter().map(Vec::as_slice)) {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.reject_offence(now, &from, Rejection::Order { order, detail: e.to_string() });
-                return Verdict::Reject;
-            }
-        };
-        // Gossip only ever carries its signer's own changes (see `owner`).
-        if let Some(foreign) = changes.iter().find(|c| !signer.owns(c.actor_id())) {
-            let actor = foreign.actor_id().to_hex_string();
-            self.reject_offence(now, &from, Rejection::ForeignActor { order, actor });
-            return Verdict::Reject;
-        }
-        if !self.ensure_entry(&from, &order) {
-            return Verdict::Ignore;
-        }
-        let entry = self.orders.get_mut(&order).expect("ensured above");
-        match entry.doc.apply_remote_with_roles(changes, &self.roles) {
-            Ok(applied) if applied.new_changes.is_empty() && applied.missing_deps.is_empty() => {
-                // Nothing new: normal now and then, an offence in a storm.
-                let cfg = &self.cfg;
-                if let Some(peer) = self.peers.get_mut(&from)
-                    && !peer.guard.admit_duplicate(now, cfg)
-                {
-                    self.refuse_flood(now, &from, Rejection::Duplicates);
-                }
-                Verdict::Ignore
-            }
-            Ok(applied) => {
-                self.after_remote(now, &from, &order, applied);
-                Verdict::Accept
-            }
-            Err(e) => {
-                // Not an offence: a newer release's valid change can fail an
-                // older release's validation, and its author must stay heard.
-                self.drop_if_incomplete(&order);
-                self.reject(from, Rejection::Order { order, detail: e.to_string() });
-                Verdict::Reject
-            }
-        }
+        let message = GossipIn { from: &from, signer, bytes };
+        self.handle_gossip_batch(now, &[message])[0]
     }
 
     /// A pairwise catch-up message arrived from `from`.

@@ -27,6 +27,7 @@ use crate::clock::wall_ms;
 use crate::config::{NodeConfig, check_session_id};
 use crate::dialer::{Dial, Dialer};
 use crate::event::{ChangeOrigin, NodeEvent};
+use crate::gossip_batch::GossipBatch;
 use crate::handle::{COMMAND_QUEUE, Command, Node, NodeError, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
@@ -77,6 +78,11 @@ async fn until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// A gossip message, which waits for the end of the turn (`GossipBatch`).
+fn is_gossip_message(event: &SwarmEvent<BehaviourEvent>) -> bool {
+    matches!(event, SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { .. })))
 }
 
 /// Tells gossipsub that a message was accepted, which lets it relay it.
@@ -136,6 +142,8 @@ struct Actor {
     slow_peers: SlowPeers<PeerId>,
     /// Accepted gossip whose relay waits for other receivers' IDONTWANT.
     relay_delay: RelayDelay<(gossipsub::MessageId, PeerId)>,
+    /// Gossip of the current turn, applied together at its end.
+    gossip_in: GossipBatch,
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
@@ -275,6 +283,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         isolated: false,
         slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
         relay_delay: RelayDelay::new(RELAY_DELAY, MAX_WAITING),
+        gossip_in: GossipBatch::default(),
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
@@ -327,6 +336,7 @@ impl Actor {
         for event in early {
             self.handle_swarm(event);
         }
+        self.apply_gossip();
         let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
         peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -373,6 +383,7 @@ impl Actor {
                             _ => break,
                         }
                     }
+                    self.apply_gossip();
                 }
                 done = self.writer.done.recv(), if committing => self.committed(done),
                 Some(answer) = self.sinks.answers.recv() => {
@@ -527,6 +538,11 @@ impl Actor {
     // ----- swarm events -----------------------------------------------------
 
     fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        // Gossip gathered in this turn is applied before anything else
+        // changes (a peer leaving, catch-up), as it came before.
+        if !is_gossip_message(&event) {
+            self.apply_gossip();
+        }
         let now = Self::now();
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, connection_id, .. } => {
@@ -703,35 +719,15 @@ impl Actor {
                 self.counters.gossip_received += 1;
                 // Only admitted peers (connected, allowed, not banned) are heard.
                 let admitted = self.connected.contains(&propagation_source);
-                let verdict = match message.source {
+                match message.source {
                     // Strict validation: every message is signed by its source.
                     Some(signer) if admitted && message.topic == self.topic.hash() => {
                         let signer = ActorOwner::of_identity(&signer.to_bytes());
-                        self.engine.handle_gossip(now, propagation_source, signer, &message.data)
+                        // Applied at the end of the turn, with the others.
+                        self.gossip_in.push(message_id, propagation_source, signer, message.data);
                     }
-                    _ => Verdict::Ignore,
-                };
-                let acceptance = match verdict {
-                    Verdict::Accept => {
-                        // Relayed a little later (see `relay_delay`).
-                        if let Some(early) =
-                            self.relay_delay.accepted((message_id.clone(), propagation_source), now)
-                        {
-                            relay(&mut self.swarm, early);
-                        }
-                        None
-                    }
-                    Verdict::Ignore => Some(MessageAcceptance::Ignore),
-                    Verdict::Reject => Some(MessageAcceptance::Reject),
-                };
-                if let Some(acceptance) = acceptance {
-                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        acceptance,
-                    );
+                    _ => self.report_verdict(now, message_id, propagation_source, Verdict::Ignore),
                 }
-                self.collect();
             }
             gossipsub::Event::Subscribed { peer_id, topic } => self.subscribed(now, peer_id, topic.as_str()),
             gossipsub::Event::SlowPeer { peer_id, failed_messages } => {
@@ -745,6 +741,44 @@ impl Actor {
             }
             _ => {}
         }
+    }
+
+    /// Applies the gossip gathered in this turn and tells gossipsub what
+    /// to do with each message.
+    fn apply_gossip(&mut self) {
+        if self.gossip_in.is_empty() {
+            return;
+        }
+        let now = Self::now();
+        for (message_id, source, verdict) in self.gossip_in.apply(&mut self.engine, now) {
+            self.report_verdict(now, message_id, source, verdict);
+        }
+        self.collect();
+    }
+
+    fn report_verdict(
+        &mut self,
+        now: std::time::Instant,
+        message_id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    ) {
+        let acceptance = match verdict {
+            Verdict::Accept => {
+                // Relayed a little later (see `relay_delay`).
+                if let Some(early) = self.relay_delay.accepted((message_id, source), now) {
+                    relay(&mut self.swarm, early);
+                }
+                return;
+            }
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => MessageAcceptance::Reject,
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+            &message_id,
+            &source,
+            acceptance,
+        );
     }
 
     /// Lets gossipsub relay the accepted messages whose delay is over.

@@ -40,6 +40,7 @@ mod clock;
 mod config;
 mod dialer;
 mod event;
+mod gossip_batch;
 mod handle;
 mod keys;
 mod liveness;

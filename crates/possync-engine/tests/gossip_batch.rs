@@ -1,0 +1,130 @@
+//! Gossip handed to the engine in batches (`Engine::handle_gossip_batch`):
+//! an author's messages for one order are applied in one merge, with the
+//! same result as one by one, and a message that breaks the order is
+//! refused alone.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use possync_engine::{ActorOwner, Engine, EngineConfig, Event, GossipIn, Output, Verdict};
+use possync_model::automerge::transaction::Transactable;
+use possync_model::automerge::{Automerge, ROOT};
+use possync_model::{
+    EditContext, Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
+};
+
+const A: u64 = 1;
+const B: u64 = 2;
+
+fn owner(id: u64) -> ActorOwner {
+    ActorOwner::of_identity(&id.to_be_bytes())
+}
+
+fn engine(id: u64, name: &str, now: Instant) -> Engine<u64> {
+    Engine::new(EngineConfig::default(), TerminalId::parse(name).unwrap(), owner(id).actor(7), id, now)
+}
+
+fn line(seed: u128) -> NewLine {
+    NewLine {
+        id: LineId::from_random(seed),
+        product: "espresso".into(),
+        display_name: "Espresso".into(),
+        qty: Quantity::units(1),
+        unit_price: Money(250),
+        discount: Default::default(),
+        note: String::new(),
+        ext: Default::default(),
+        taxes: Vec::new(),
+    }
+}
+
+/// Everything the engine produced since the last call: gossip it
+/// broadcast, and its change events.
+fn outputs(e: &mut Engine<u64>) -> (Vec<Vec<u8>>, usize) {
+    let (mut gossip, mut changed) = (Vec::new(), 0);
+    while let Some(out) = e.poll_output() {
+        match out {
+            Output::Broadcast(bytes) => gossip.push(bytes),
+            Output::Event(Event::OrderChanged { .. }) => changed += 1,
+            _ => {}
+        }
+    }
+    (gossip, changed)
+}
+
+/// Terminal A opens an order and makes `edits` quantity changes on a line:
+/// the gossip messages it sends, one per change.
+fn authored(now: Instant, edits: usize) -> (Engine<u64>, OrderId, Vec<Vec<u8>>) {
+    let mut a = engine(A, "A", now);
+    let ctx = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_600_000);
+    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(&TerminalId::parse("A").unwrap(), 0));
+    let order = a.open_order(now, &ctx, template).unwrap();
+    a.edit(now, &ctx, &order, &Edit::AddLine(line(1))).unwrap();
+    for _ in 0..edits {
+        let edit = Edit::ChangeQty { line: LineId::from_random(1), delta: Quantity::units(1) };
+        a.edit(now, &ctx, &order, &edit).unwrap();
+    }
+    let (gossip, _) = outputs(&mut a);
+    assert_eq!(gossip.len(), 2 + edits, "one message per change");
+    (a, order, gossip)
+}
+
+fn batch(messages: &[Vec<u8>]) -> Vec<GossipIn<'_, u64>> {
+    messages.iter().map(|bytes| GossipIn { from: &A, signer: owner(A), bytes }).collect()
+}
+
+#[test]
+fn an_authors_messages_for_one_order_are_applied_in_one_merge() {
+    let now = Instant::now();
+    let (a, order, gossip) = authored(now, 5);
+    let mut b = engine(B, "B", now);
+    let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
+    assert_eq!(verdicts, vec![Verdict::Accept; gossip.len()]);
+    assert_eq!(b.view(&order), a.view(&order), "B holds what A wrote");
+    assert_eq!(b.view(&order).unwrap().lines[0].qty, Quantity::units(6));
+    let (_, changed) = outputs(&mut b);
+    assert_eq!(changed, 1, "one merge, one change event for 7 changes");
+
+    // The same messages one at a time: the same order, one event each.
+    let mut c = engine(3, "C", now);
+    for bytes in &gossip {
+        assert_eq!(c.handle_gossip(now, A, owner(A), bytes), Verdict::Accept);
+    }
+    assert_eq!(c.view(&order), b.view(&order));
+    assert_eq!(outputs(&mut c).1, gossip.len());
+}
+
+#[test]
+fn a_message_that_breaks_the_order_is_refused_alone() {
+    let now = Instant::now();
+    let (mut a, order, mut gossip) = authored(now, 2);
+    // A's own actor writes text where the order keeps a number: the
+    // schema check, not the signer check, must refuse it.
+    let mut doc = Automerge::load(&a.order(&order).unwrap().save()).unwrap();
+    doc.set_actor(owner(A).actor(99));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "guests", "many").unwrap();
+    tx.commit();
+    let bad = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    let bad = possync_engine::wire::Gossip::Changes { order: order.clone(), changes: vec![bad] }.encode();
+    gossip.push(bad);
+    // A's next edit, which does not depend on the bad change, and a message
+    // that is not possync's at all.
+    let ctx = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_600_000);
+    let edit = Edit::ChangeQty { line: LineId::from_random(1), delta: Quantity::units(1) };
+    a.edit(now, &ctx, &order, &edit).unwrap();
+    gossip.extend(outputs(&mut a).0);
+    gossip.push(b"not a possync message".to_vec());
+
+    let mut b = engine(B, "B", now);
+    let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
+    use Verdict::{Accept, Reject};
+    assert_eq!(verdicts, [Accept, Accept, Accept, Accept, Reject, Accept, Reject]);
+    assert_eq!(b.view(&order), a.view(&order), "every good change kept, the bad one not");
+    let mut rejected = 0;
+    while let Some(out) = b.poll_output() {
+        rejected += usize::from(matches!(out, Output::Event(Event::Rejected { .. })));
+    }
+    assert_eq!(rejected, 2, "each refusal told with its reason");
+}
