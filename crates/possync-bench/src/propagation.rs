@@ -216,12 +216,13 @@ pub async fn measure_run(n: usize, rate: u64, seconds: u64, open_loop: bool) -> 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_us = cpu_time_us()? - cpu0;
     // Who missed what, when edits went unseen.
-    let per_author = total.div_ceil(n as u64);
+    // Author `a` made edits number a, a + n, a + 2n, ...
+    let made = |a: usize| total / n as u64 + u64::from((a as u64) < total % n as u64);
     let missing: Vec<String> = (0..n)
         .flat_map(|r| (0..n).filter(move |&a| a != r).map(move |a| (r, a)))
         .filter_map(|(r, a)| {
             let got = seen_by[r][a].load(Ordering::Relaxed);
-            (got + per_author / 100 < per_author).then(|| format!("T{r} saw {got} of T{a}'s ~{per_author}"))
+            (got + made(a) / 100 < made(a)).then(|| format!("T{r} saw {got} of T{a}'s {}", made(a)))
         })
         .collect();
     // Whether they never arrived or arrived without an event: asked of the
