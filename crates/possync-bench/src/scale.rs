@@ -139,7 +139,8 @@ async fn join(terminals: usize, orders: usize) -> Result<Join> {
     for i in 1..terminals {
         let to = dir.join(format!("T{i}"));
         std::fs::create_dir_all(&to)?;
-        std::fs::copy(dir.join("T0").join(ORDER_FILE), to.join(ORDER_FILE)).context("copying the order file")?;
+        std::fs::copy(dir.join("T0").join(ORDER_FILE), to.join(ORDER_FILE))
+            .context("copying the order file")?;
     }
     let mut nodes: Vec<possync::Node> = Vec::new();
     for i in 0..terminals {

@@ -11,7 +11,7 @@ use possync_engine::{ActorOwner, Engine, EngineConfig, Event, GossipIn, Output, 
 use possync_model::automerge::transaction::Transactable;
 use possync_model::automerge::{Automerge, ROOT};
 use possync_model::{
-    EditContext, Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
+    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
 };
 
 const A: u64 = 1;
@@ -58,7 +58,8 @@ fn outputs(e: &mut Engine<u64>) -> (Vec<Vec<u8>>, usize) {
 fn authored(now: Instant, edits: usize) -> (Engine<u64>, OrderId, Vec<Vec<u8>>) {
     let mut a = engine(A, "A", now);
     let ctx = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_600_000);
-    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(&TerminalId::parse("A").unwrap(), 0));
+    let template =
+        NewOrder::new(OrderId::from_random(0), OrderName::compose(&TerminalId::parse("A").unwrap(), 0));
     let order = a.open_order(now, &ctx, template).unwrap();
     a.edit(now, &ctx, &order, &Edit::AddLine(line(1))).unwrap();
     for _ in 0..edits {
