@@ -7,9 +7,7 @@
 
 use std::time::Duration;
 
-use possync::model::{
-    Edit, Extension, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId, ext,
-};
+use possync::model::{Edit, Extension, LineId, Money, NewLine, OpenOrder, Quantity, TerminalId, ext};
 use possync::{ChangeOrigin, Node, NodeEvent, SessionKey};
 use serde::{Deserialize, Serialize};
 
@@ -52,22 +50,13 @@ async fn s19_extension_fields_sync_merge_and_reach_change_events() {
     }
     let mut a_events = a.subscribe();
 
-    let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(a.terminal(), 0));
-    template.ext =
-        ext::to_fields(&OrderFields { first_new_variable: Some("from A".into()), second_new_variable: None })
-            .unwrap();
-    let order = a.open_order("ana", template).await.unwrap();
+    let fields = OrderFields { first_new_variable: Some("from A".into()), second_new_variable: None };
+    let open = OpenOrder { ext: ext::to_fields(&fields).unwrap(), ..OpenOrder::default() };
+    let order = a.open_order("ana", open).await.unwrap();
     let line = LineId::from_random(19);
     let new_line = NewLine {
-        id: line.clone(),
-        product: "soup".into(),
-        display_name: "Soup".into(),
-        qty: Quantity::units(1),
-        unit_price: Money(600),
-        discount: Default::default(),
-        note: String::new(),
         ext: ext::to_fields(&LineFields { custom_notes: Some("no salt".into()) }).unwrap(),
-        taxes: Vec::new(),
+        ..NewLine::new(line.clone(), "soup", "Soup", Quantity::units(1), Money(600))
     };
     a.edit("ana", &order, Edit::AddLine(new_line)).await.unwrap();
     // Wait for B to have it, then both terminals write different fields at once.

@@ -2,9 +2,9 @@
 //! (`deny_unknown_fields`) so that a misspelt field is an error, not a
 //! silently ignored value.
 
-use possync_model::{Edit, LineId, Money, NewOrder, OrderId, OrderName, PaymentId, Quantity};
+use possync_model::{Edit, LineId, Money, OpenOrder, OrderId, PaymentId, Quantity};
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::BodyError;
 
@@ -19,7 +19,9 @@ pub fn check_user(user: &str) -> Result<(), BodyError> {
     Ok(())
 }
 
-/// `POST /api/orders`: opens an order.
+/// `POST /api/orders`: opens an order. Besides `user` and `id`, its fields
+/// are the order's own ([`OpenOrder`]: table, floor, guests, ...), so
+/// the body follows the model field by field.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpenBody {
@@ -27,41 +29,14 @@ pub struct OpenBody {
     /// An integrator's own id (e.g. Odoo's order uid); fresh when absent.
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
-    pub table: Option<String>,
-    #[serde(default)]
-    pub floor: Option<String>,
-    #[serde(default)]
-    pub guests: u32,
-    #[serde(default)]
-    pub customer: Option<String>,
-    #[serde(default)]
-    pub pricelist: Option<String>,
-    #[serde(default)]
-    pub fiscal_position: Option<String>,
-    #[serde(default)]
-    pub ext: Map<String, Value>,
+    #[serde(flatten)]
+    pub fields: OpenOrder,
 }
 
 impl OpenBody {
-    /// The order this body asks for, named `name`, and whether it names its
-    /// own id. Without one, the id is a placeholder the engine replaces with
-    /// a fresh one.
-    pub fn new_order(&self, name: OrderName) -> Result<(NewOrder, bool), BodyError> {
-        let id = match &self.id {
-            Some(id) => Some(OrderId::parse(id)?),
-            None => None,
-        };
-        let given = id.is_some();
-        let mut new = NewOrder::new(id.unwrap_or_else(|| OrderId::from_random(0)), name);
-        new.table = self.table.clone();
-        new.floor = self.floor.clone();
-        new.guests = self.guests;
-        new.customer = self.customer.clone();
-        new.pricelist = self.pricelist.clone();
-        new.fiscal_position = self.fiscal_position.clone();
-        new.ext = self.ext.clone();
-        Ok((new, given))
+    /// The id the body names, if any.
+    pub fn order_id(&self) -> Result<Option<OrderId>, BodyError> {
+        Ok(self.id.as_deref().map(OrderId::parse).transpose()?)
     }
 }
 
@@ -234,4 +209,47 @@ pub struct ReviewBody {
 pub struct RefundOrderBody {
     pub user: String,
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn open(body: Value) -> Result<OpenBody, serde_json::Error> {
+        serde_json::from_value(body)
+    }
+
+    #[test]
+    fn an_open_body_reads_the_order_fields_beside_user_and_id() {
+        let body = open(json!({
+            "user": "ana", "id": "odoo-42", "table": "T4", "floor": "terrace", "guests": 3,
+            "customer": "c1", "pricelist": "happy", "fiscal_position": "fp", "ext": {"course": 2},
+        }))
+        .unwrap();
+        assert_eq!(body.order_id().unwrap().unwrap().as_str(), "odoo-42");
+        let fields = body.fields;
+        assert_eq!(
+            (fields.table.as_deref(), fields.floor.as_deref(), fields.guests),
+            (Some("T4"), Some("terrace"), 3)
+        );
+        assert_eq!((fields.customer.as_deref(), fields.pricelist.as_deref()), (Some("c1"), Some("happy")));
+        assert_eq!(fields.fiscal_position.as_deref(), Some("fp"));
+        assert_eq!(fields.ext["course"], 2);
+        let bare = open(json!({"user": "ana"})).unwrap();
+        assert_eq!((bare.order_id().unwrap(), bare.fields), (None, OpenOrder::default()));
+    }
+
+    #[test]
+    fn an_open_body_refuses_unknown_fields_and_what_only_the_terminal_sets() {
+        for field in ["tabel", "refund_of", "pricing", "name", "terminal"] {
+            let err = open(json!({"user": "ana", field: "x"})).unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{field}: {err}");
+        }
+        assert!(open(json!({"user": "ana", "guests": "two"})).is_err());
+        assert!(open(json!({"table": "T1"})).is_err(), "user is required");
+    }
 }

@@ -109,9 +109,9 @@ mod tests {
     fn order(catalogue: Option<&Catalogue>, pricelist: Option<&str>) -> OrderView {
         let terminal = TerminalId::parse("A").unwrap();
         let mut new = NewOrder::new(OrderId::from_random(1), OrderName::compose(&terminal, 1));
-        new.pricelist = pricelist.map(str::to_owned);
+        new.fields.pricelist = pricelist.map(str::to_owned);
         // As the node opens it (`Node::open_order`).
-        new.pricing = catalogue.map(Catalogue::pricing_rules);
+        new.fields.pricing = catalogue.map(Catalogue::pricing_rules);
         let ctx = EditContext::new("ana", terminal, 0);
         let (doc, _) = OrderDoc::open(automerge_actor(), &ctx, &new).unwrap();
         doc.view().unwrap()

@@ -4,6 +4,7 @@
 use possync_model::InvalidId;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BodyError {
     #[error("user must be 1 to {} bytes", crate::MAX_USER_LEN)]
     InvalidUser,

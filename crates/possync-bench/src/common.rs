@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId};
+use possync::model::{Edit, LineId, Money, NewLine, OpenOrder, OrderId, Quantity, TerminalId};
 use possync::{Multiaddr, Node, SessionKey};
 
 /// A scratch directory under the system temp dir, emptied first.
@@ -67,10 +67,6 @@ pub fn new_line(seed: u128) -> NewLine {
     }
 }
 
-pub fn new_order(node: &Node) -> NewOrder {
-    NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0))
-}
-
 /// Quantity changes made to one order before a terminal moves on to its
 /// next one in the propagation and throughput runs: with its opening and
 /// its line, an order of 50 changes, the size of the catch-up fixture's
@@ -123,7 +119,7 @@ pub async fn build_orders(
 
 /// One order of `changes` changes (at least 2: open and one line).
 pub async fn build_order(node: &Node, changes: usize) -> Result<OrderId> {
-    let order = node.open_order("bench", new_order(node)).await.context("open")?;
+    let order = node.open_order("bench", OpenOrder::default()).await.context("open")?;
     let lines = FIXTURE_LINES.min(changes.saturating_sub(1)).max(1);
     for l in 0..lines {
         node.edit("bench", &order, Edit::AddLine(new_line(l as u128 + 1))).await.context("add line")?;

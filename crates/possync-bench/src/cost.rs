@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use possync::model::{Edit, LineId, Quantity};
+use possync::model::{Edit, LineId, OpenOrder, Quantity};
 use possync::{Multiaddr, SessionKey};
 use serde::Serialize;
 
 use crate::common::{
-    build_order, build_orders, cpu_time_us, dir_bytes, new_line, new_order, scratch, spawn_node, vm_rss_kib,
+    build_order, build_orders, cpu_time_us, dir_bytes, new_line, scratch, spawn_node, vm_rss_kib,
 };
 use crate::stats::{Percentiles, percentiles};
 
@@ -106,7 +106,7 @@ pub async fn cpu_per_remote_change(changes: usize, rate: u64) -> Result<Cpu> {
     let orders = (changes / 50).max(1);
     let mut ids = Vec::new();
     for _ in 0..orders {
-        let order = node.open_order("bench", new_order(&node)).await?;
+        let order = node.open_order("bench", OpenOrder::default()).await?;
         node.edit("bench", &order, Edit::AddLine(new_line(1))).await?;
         ids.push(order);
     }

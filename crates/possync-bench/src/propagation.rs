@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use possync::model::{Edit, LineId, OrderId, Quantity};
+use possync::model::{Edit, LineId, OpenOrder, OrderId, Quantity};
 use possync::{Node, NodeEvent, SessionKey};
 
-use crate::common::{cpu_time_us, edit_target, mesh, new_line, new_order, orders_per_author, scratch};
+use crate::common::{cpu_time_us, edit_target, mesh, new_line, orders_per_author, scratch};
 
 use crate::stats::{Percentiles, percentiles};
 
@@ -111,7 +111,7 @@ pub async fn measure_run(n: usize, rate: u64, seconds: u64, open_loop: bool) -> 
     for node in &nodes {
         let mut own = Vec::new();
         for _ in 0..orders_each {
-            let order = node.open_order("bench", new_order(node)).await?;
+            let order = node.open_order("bench", OpenOrder::default()).await?;
             seed += 1;
             let mut new_line = new_line(seed);
             let line = new_line.id.clone();

@@ -7,11 +7,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use possync::model::{Edit, LineId, OrderId, Quantity};
+use possync::model::{Edit, LineId, OpenOrder, OrderId, Quantity};
 use possync::{Node, SessionKey};
 use serde::Serialize;
 
-use crate::common::{new_line, new_order, scratch, spawn_node, wait_peers};
+use crate::common::{new_line, scratch, spawn_node, wait_peers};
 
 const ORDERS: usize = 10;
 
@@ -46,7 +46,7 @@ pub async fn measure(edits: usize, offline: Duration, rounds: usize) -> Result<F
     wait_peers(&[a.clone(), b.clone()], 1).await?;
     let mut orders = Vec::new();
     for _ in 0..ORDERS {
-        let order = a.open_order("bench", new_order(&a)).await?;
+        let order = a.open_order("bench", OpenOrder::default()).await?;
         for l in [1u128, 2] {
             a.edit("bench", &order, Edit::AddLine(new_line(l))).await?;
         }

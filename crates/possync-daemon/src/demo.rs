@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use possync::model::{
-    Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, TerminalId,
-};
+use possync::model::{Edit, LineId, Money, NewLine, OpenOrder, PaymentId, Quantity, TerminalId};
 use possync::{Node, SessionKey, random_u128};
 use tokio::net::TcpListener;
 
@@ -122,14 +120,19 @@ async fn spawn_terminals(
         if i == 0 && catalogue {
             builder = builder.initial_catalogue(demo_catalogue()?);
         }
-        let node = builder.spawn().await.with_context(|| format!("starting terminal {code}"))?;
+        let metrics = possync::net::SharedRegistry::default();
+        let node = builder
+            .metrics(metrics.clone())
+            .spawn()
+            .await
+            .with_context(|| format!("starting terminal {code}"))?;
         for sink in followers {
             crate::sink_config::follow_catalogue(node.clone(), sink);
         }
         let api = listener.local_addr()?;
         // "manager" may give money back and resolve reviews in the demo.
         let policy = Policy { managers: ["manager".to_owned()].into(), ..Policy::permissive() };
-        let state = AppState::new(node.clone(), policy, None);
+        let state = AppState::new(node.clone(), policy, None).with_metrics(metrics);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router(state)).await;
         });
@@ -182,15 +185,14 @@ const MENU: [(&str, &str, i64); 6] = [
 fn menu_line(index: usize, units: i64, note: &str) -> Result<NewLine> {
     let (product, name, price) = MENU[index % MENU.len()];
     Ok(NewLine {
-        id: LineId::from_random(random_u128()?),
-        product: product.into(),
-        display_name: name.into(),
-        qty: Quantity::units(units),
-        unit_price: Money(price),
-        discount: Default::default(),
         note: note.into(),
-        ext: Default::default(),
-        taxes: Vec::new(),
+        ..NewLine::new(
+            LineId::from_random(random_u128()?),
+            product,
+            name,
+            Quantity::units(units),
+            Money(price),
+        )
     })
 }
 
@@ -206,11 +208,9 @@ pub async fn rush(terminals: &[DemoTerminal], orders: usize) -> Result<usize> {
             let user = format!("waiter{}", i + 1);
             let mut mine = Vec::new();
             for k in 0..orders {
-                let mut template =
-                    NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
-                template.table = Some(format!("T{}", 1 + (k + i * 7) % 20));
-                template.guests = 1 + (k % 4) as u32;
-                let order = node.open_order(&user, template).await?;
+                let table = format!("T{}", 1 + (k + i * 7) % 20);
+                let fields = OpenOrder { guests: 1 + (k % 4) as u32, ..OpenOrder::at_table(table) };
+                let order = node.open_order(&user, fields).await?;
                 for n in 0..3 {
                     let line = menu_line((k + n + i) % MENU.len(), 1 + (n as i64 % 2), "")?;
                     let id = line.id.clone();

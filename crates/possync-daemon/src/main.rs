@@ -403,14 +403,16 @@ async fn run(args: RunArgs) -> Result<()> {
             "no session key: pass --key-file FILE (make one with `possync keygen` and copy it to every terminal of the floor), or --insecure-no-key to run an open floor on a trusted network"
         ),
     }
-    let node = builder.spawn().await?;
+    let metrics = possync::net::SharedRegistry::default();
+    let node = builder.metrics(metrics.clone()).spawn().await?;
     // Odoo sinks with no catalogue file map ids through the floor's.
     for sink in followers {
         possync_daemon::sink_config::follow_catalogue(node.clone(), sink);
     }
     let listener = TcpListener::bind(api).await.with_context(|| format!("API address {api}"))?;
     let state =
-        AppState::new(node.clone(), file.policy.unwrap_or_else(Policy::permissive), token.map(Arc::from));
+        AppState::new(node.clone(), file.policy.unwrap_or_else(Policy::permissive), token.map(Arc::from))
+            .with_metrics(metrics);
     tracing::info!(api = %listener.local_addr()?, libp2p = ?node.listen_addrs(), peer_id = %node.peer_id(), "terminal running");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
     // Stop taking edits, flush storage, leave the mesh.

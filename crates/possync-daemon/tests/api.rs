@@ -25,8 +25,13 @@ struct Fixture {
 
 async fn fixture(policy: Policy, token: Option<&str>) -> Fixture {
     let dir = tempfile::Builder::new().prefix("possync-api-").tempdir().unwrap();
-    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path()).spawn().await.unwrap();
-    let state = AppState::new(node.clone(), policy, token.map(Arc::from));
+    let metrics = possync::net::SharedRegistry::default();
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path())
+        .metrics(metrics.clone())
+        .spawn()
+        .await
+        .unwrap();
+    let state = AppState::new(node.clone(), policy, token.map(Arc::from)).with_metrics(metrics);
     Fixture { app: router(state), _node: node, _dir: dir }
 }
 
@@ -149,9 +154,13 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let req = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
     let resp = f.app.clone().oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/openmetrics-text")
+    );
     let text = String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert!(text.contains("possync_open_orders 1"), "{text}");
-    assert!(text.contains("# TYPE possync_changes_local_total counter"));
+    assert!(text.contains("# TYPE possync_changes_local counter"), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("possync_changes_local_total ")), "{text}");
     assert!(text.contains("possync_gossip_dropped_total 0"), "{text}");
     assert!(text.contains("# TYPE possync_store_commit_seconds histogram"), "{text}");
     let commits: f64 = text
@@ -164,6 +173,23 @@ async fn orders_open_edit_split_pay_over_the_api() {
     let bytes: f64 =
         text.lines().find_map(|l| l.strip_prefix("possync_store_bytes ")).unwrap().parse().unwrap();
     assert!(bytes > 0.0);
+    // Bucket bounds in seconds, as before prometheus-client (dashboards
+    // select on them).
+    assert!(text.contains("possync_store_commit_seconds_bucket{le=\"0.00025\"} "), "{text}");
+    assert!(text.contains("possync_store_commit_seconds_bucket{le=\"+Inf\"} "), "{text}");
+    let acks: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("possync_edit_ack_wait_seconds_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acks >= 5.0, "every acknowledged edit waited for its commit: {acks}");
+    // libp2p's own, from the registry the node was given.
+    assert!(text.contains("# TYPE libp2p_swarm_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_gossipsub_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_ping_"), "{text}");
+    assert!(text.contains("# TYPE libp2p_identify_"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
 
     let (s, v) = call(&f.app, "GET", "/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
@@ -228,6 +254,73 @@ async fn bad_input_gets_the_exact_error_and_changes_nothing() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
+/// A disk that fails and stays failed: writes answer 503 `storage_failed`
+/// at once, naming the cause; the status and the metrics show it; reads
+/// still work. When the disk works again, so do writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_disk_answers_writes_with_storage_failed_and_shows_in_status() {
+    let dir = tempfile::Builder::new().prefix("possync-api-disk-").tempdir().unwrap();
+    let disk = possync_store::fault::MemDisk::new();
+    let opener = {
+        let disk = disk.clone();
+        possync::StoreOpener::new(move || {
+            possync_store::Store::open_with_backend(disk.backend(), std::path::Path::new("mem"))
+        })
+    };
+    let node = Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.path())
+        .store_opener(opener)
+        .spawn()
+        .await
+        .unwrap();
+    let app = router(AppState::new(node.clone(), Policy::permissive(), None));
+    let order = open(&app, "ana", "T1").await;
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    disk.fail_after(disk.io_calls());
+    let note = |n: u32| json!({"op": "set_note", "note": format!("note {n}")});
+    let (s, v) = edit(&app, &id, "ana", note(1)).await;
+    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"), "{v}");
+    for n in 2..5 {
+        let (s, v) = edit(&app, &id, "ana", note(n)).await;
+        assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"), "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("injected IO failure"), "the cause is named: {message}");
+    }
+    let (s, v) = call(&app, "POST", "/api/orders", Some(&json!({"user": "ana"}).to_string())).await;
+    assert_eq!((s, code(&v)), (StatusCode::SERVICE_UNAVAILABLE, "storage_failed"), "{v}");
+    let (s, st) = call(&app, "GET", "/api/status", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let failure = &st["status"]["storage_failure"];
+    assert!(failure["error"].as_str().unwrap().contains("injected IO failure"), "{st}");
+    assert!(failure["failed_commits"].as_u64().unwrap() >= 1, "{st}");
+    assert!(failure["since_ms"].as_i64().unwrap() > 0, "{st}");
+    let (_, metrics) = call(&app, "GET", "/metrics", None).await;
+    assert!(metrics["text"].as_str().unwrap().contains("\npossync_store_failing 1\n"), "{metrics}");
+    let (s, v) = call(&app, "GET", &format!("/api/orders/{id}"), None).await;
+    assert_eq!(
+        (s, v["note"].clone()),
+        (StatusCode::OK, json!("note 1")),
+        "reads still work; no refused note applied"
+    );
+
+    disk.repair();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (s, v) = edit(&app, &id, "ana", note(9)).await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert_eq!(code(&v), "storage_failed", "{v}");
+        assert!(std::time::Instant::now() < deadline, "writes did not resume: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, st) = call(&app, "GET", "/api/status", None).await;
+    assert_eq!(st["status"]["storage_failure"], Value::Null, "{st}");
+    let (_, metrics) = call(&app, "GET", "/metrics", None).await;
+    assert!(metrics["text"].as_str().unwrap().contains("\npossync_store_failing 0\n"), "{metrics}");
+    node.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_guards_the_api_when_set() {
     let f = fixture(Policy::permissive(), Some("s3cret")).await;
@@ -273,14 +366,16 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
     let dir = scratch.path();
     let t1 =
         Node::builder("api-test", TerminalId::parse("T1").unwrap(), dir.join("T1")).spawn().await.unwrap();
+    let metrics = possync::net::SharedRegistry::default();
     let t2 = Node::builder("api-test", TerminalId::parse("T2").unwrap(), dir.join("T2"))
         .peers(t1.listen_addrs().iter().cloned())
+        .metrics(metrics.clone())
         .spawn()
         .await
         .unwrap();
     let app1 = router(AppState::new(t1.clone(), Policy::permissive(), None));
     let closed = Policy { accept_incoming: false, ..Policy::permissive() };
-    let app2 = router(AppState::new(t2.clone(), closed, None));
+    let app2 = router(AppState::new(t2.clone(), closed, None).with_metrics(metrics));
     let from_t1 = open(&app1, "ana", "T1").await;
     let from_t2 = open(&app2, "bo", "T2").await;
     // Wait until T2 holds T1's order (it is synced, just not shown).
@@ -292,6 +387,15 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     assert!(t2.order(&id1).await.unwrap().is_some(), "T2 keeps T1's order");
+    // libp2p's metrics recorded the swarm's events: the connection to T1.
+    let (_, metrics) = call(&app2, "GET", "/metrics", None).await;
+    let text = metrics["text"].as_str().unwrap();
+    let established: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("libp2p_swarm_connections_established_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(established >= 1.0, "{text}");
     let (_, list2) = call(&app2, "GET", "/api/orders", None).await;
     let names: Vec<&str> = list2.as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
     assert_eq!(names, [from_t2["name"].as_str().unwrap()]);

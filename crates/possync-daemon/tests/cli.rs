@@ -140,3 +140,22 @@ fn run_refuses_a_sink_whose_password_is_missing_or_written_inline() {
     assert!(!dir.join("data").join("possync.redb").exists(), "refused before anything was opened");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_on_a_taken_libp2p_port_names_the_address_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("/ip4/127.0.0.1/tcp/{}", taken.local_addr().unwrap().port());
+    let out = possync()
+        .args(["run", "--session", "s", "--terminal", "T1", "--insecure-no-key", "--api", "127.0.0.1:0"])
+        .args(["--listen", &listen])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("listening on {listen}: Address already in use")), "{stderr}");
+}

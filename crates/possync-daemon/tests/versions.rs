@@ -37,17 +37,7 @@ fn order_from_a_newer_release(id: &OrderId, line: &LineId) -> Vec<u8> {
     opened
         .edit(
             &ctx,
-            &Edit::AddLine(NewLine {
-                id: line.clone(),
-                product: "soup".into(),
-                display_name: "Soup".into(),
-                qty: Quantity::units(1),
-                unit_price: Money(600),
-                discount: Default::default(),
-                note: String::new(),
-                ext: Default::default(),
-                taxes: Vec::new(),
-            }),
+            &Edit::AddLine(NewLine::new(line.clone(), "soup", "Soup", Quantity::units(1), Money(600))),
         )
         .unwrap();
     let mut newer = Automerge::load(&opened.save()).unwrap().with_actor(actor);

@@ -52,6 +52,7 @@ pub struct VersionedCatalogue {
 
 /// Why a catalogue change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CatalogueError {
     /// The author may not replace the catalogue as it stands.
     #[error("user {user:?} is not a manager of the current catalogue")]

@@ -17,7 +17,10 @@
 //!   commit's batches go back to the front and are tried again (every
 //!   waiter of the failed commit is told the error, never a silent ack);
 //! - at most one write is in flight; what arrives meanwhile joins the next
-//!   one (group commit: under load, commits grow instead of queueing).
+//!   one (group commit: under load, commits grow instead of queueing);
+//! - after a failed commit the storage is failing ([`StorageFailure`]) until
+//!   a commit succeeds: the runtime refuses new edits meanwhile rather than
+//!   take changes it cannot store, and the retries space out.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -41,8 +44,12 @@ pub struct CommitConfig {
     /// ([`CommitPipeline::accepting`]): a disk slower than the input makes
     /// callers and peers wait, not memory grow.
     pub max_gathered_batches: usize,
-    /// How long after a failed commit its batches are tried again.
+    /// How long after a failed commit its batches are tried again; the
+    /// delay doubles with each failure in a row, up to `max_retry_delay`.
     pub retry_delay: Duration,
+    /// The longest wait between two attempts on a failing disk: how soon a
+    /// disk that works again is noticed.
+    pub max_retry_delay: Duration,
 }
 
 impl Default for CommitConfig {
@@ -52,6 +59,7 @@ impl Default for CommitConfig {
             max_gathered_peer_batches: 256,
             max_gathered_batches: 1024,
             retry_delay: Duration::from_millis(250),
+            max_retry_delay: Duration::from_secs(4),
         }
     }
 }
@@ -73,21 +81,41 @@ pub struct Write {
     pub durable: bool,
 }
 
-/// A write that did not happen: nothing of it reached the disk.
+/// A write that did not happen: nothing of it reached the disk. `E` is the
+/// runtime's error (the node's carries the store's typed error back to
+/// the callers; the simulator's is a message).
 #[derive(Debug)]
-pub struct WriteFailed {
-    pub error: String,
+pub struct WriteFailed<E = String> {
+    pub error: E,
     /// The write's batches, given back to be tried again.
     pub batches: Vec<Vec<StoreOp>>,
 }
 
+/// The storage is failing: the last commit failed, and none succeeded
+/// since.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StorageFailure<E = String> {
+    /// The latest failure's error.
+    pub error: E,
+    /// When the first failure in this row happened.
+    pub since: Instant,
+    /// Failed commits in a row.
+    pub failed_commits: u32,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for StorageFailure<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (failing for {} commits in a row)", self.error, self.failed_commits)
+    }
+}
+
 /// Waiters and outputs released by a commit.
 #[derive(Debug)]
-pub struct Release<W, P> {
+pub struct Release<W, P, E = String> {
     /// `Ok`: their batches are durable. `Err`: the commit failed; the change
     /// is applied in memory and may reach the disk later, but no one may be
     /// told it is durable.
-    pub result: Result<(), String>,
+    pub result: Result<(), E>,
     /// Outputs that had to wait for the disk, to carry out now, in order.
     pub outputs: Vec<Output<P>>,
     /// Callers to answer with `result`, in the order they came.
@@ -96,9 +124,9 @@ pub struct Release<W, P> {
 
 /// What the runtime must do next.
 #[derive(Debug)]
-pub enum CommitAction<W, P> {
+pub enum CommitAction<W, P, E = String> {
     Write(Write),
-    Release(Release<W, P>),
+    Release(Release<W, P, E>),
 }
 
 /// The write in flight, and what waits for it.
@@ -112,9 +140,9 @@ struct InFlight<W, P> {
 
 /// The durability pipeline of one terminal. `W` is whatever the runtime
 /// answers once a commit is durable (a reply channel, a simulated caller),
-/// `P` the engine's peer id.
+/// `P` the engine's peer id, `E` the runtime's write error.
 #[derive(Debug)]
-pub struct CommitPipeline<W, P> {
+pub struct CommitPipeline<W, P, E = String> {
     config: CommitConfig,
     /// The next commit's batches, gathered while the previous one is in
     /// flight, and what waits for it.
@@ -123,7 +151,7 @@ pub struct CommitPipeline<W, P> {
     waiters: Vec<W>,
     in_flight: Option<InFlight<W, P>>,
     /// Releases not yet handed to the runtime.
-    released: VecDeque<Release<W, P>>,
+    released: VecDeque<Release<W, P, E>>,
     /// When the deferred batches (gathered or written without a flush)
     /// must be made durable.
     sync_due: Option<Instant>,
@@ -133,10 +161,12 @@ pub struct CommitPipeline<W, P> {
     retry_at: Option<Instant>,
     /// Some write that did not wait for the disk is not yet durable.
     unsynced: bool,
+    /// Set by a failed commit, cleared by the next one that succeeds.
+    failure: Option<StorageFailure<E>>,
     next_id: u64,
 }
 
-impl<W, P> CommitPipeline<W, P> {
+impl<W, P, E: Clone> CommitPipeline<W, P, E> {
     pub fn new(config: CommitConfig) -> Self {
         CommitPipeline {
             config,
@@ -149,6 +179,7 @@ impl<W, P> CommitPipeline<W, P> {
             sync_requested: false,
             retry_at: None,
             unsynced: false,
+            failure: None,
             next_id: 0,
         }
     }
@@ -198,6 +229,15 @@ impl<W, P> CommitPipeline<W, P> {
         self.gathered.len() < self.config.max_gathered_batches
     }
 
+    /// Whether the storage is failing, and since when: the last commit
+    /// failed and no later one succeeded. What waits is kept and tried
+    /// again; new edits are better refused than applied meanwhile (they
+    /// could not be acknowledged, and would fill the pipeline until it
+    /// stops taking input).
+    pub fn failure(&self) -> Option<&StorageFailure<E>> {
+        self.failure.as_ref()
+    }
+
     /// The write out with the runtime, if any.
     pub fn in_flight(&self) -> Option<WriteId> {
         self.in_flight.as_ref().map(|f| f.id)
@@ -215,7 +255,7 @@ impl<W, P> CommitPipeline<W, P> {
     }
 
     /// The next thing to do, if any: call until `None` after every input.
-    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P>> {
+    pub fn poll_action(&mut self, now: Instant) -> Option<CommitAction<W, P, E>> {
         if let Some(release) = self.released.pop_front() {
             return Some(CommitAction::Release(release));
         }
@@ -255,10 +295,11 @@ impl<W, P> CommitPipeline<W, P> {
 
     /// The runtime carried out write `id`. Its waiters and outputs come out
     /// of the next [`CommitPipeline::poll_action`].
-    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed>) {
+    pub fn completed(&mut self, now: Instant, id: WriteId, result: Result<(), WriteFailed<E>>) {
         let Some(flight) = self.in_flight.take_if(|f| f.id == id) else { return };
         let result = match result {
             Ok(()) => {
+                self.failure = None;
                 if flight.durable {
                     self.unsynced = false;
                     self.sync_due = None;
@@ -273,7 +314,21 @@ impl<W, P> CommitPipeline<W, P> {
                 // without the earlier ones.
                 batches.append(&mut self.gathered);
                 self.gathered = batches;
-                self.retry_at = Some(now + self.config.retry_delay);
+                let failure = match &mut self.failure {
+                    Some(failure) => {
+                        failure.error = error.clone();
+                        failure.failed_commits = failure.failed_commits.saturating_add(1);
+                        failure
+                    }
+                    None => self.failure.insert(StorageFailure {
+                        error: error.clone(),
+                        since: now,
+                        failed_commits: 1,
+                    }),
+                };
+                let doublings = (failure.failed_commits - 1).min(16);
+                let delay = self.config.retry_delay.saturating_mul(1 << doublings);
+                self.retry_at = Some(now + delay.min(self.config.max_retry_delay));
                 self.sync_requested = true;
                 Err(error)
             }
@@ -283,7 +338,7 @@ impl<W, P> CommitPipeline<W, P> {
         }
     }
 
-    fn release(&mut self, result: Result<(), String>) -> Release<W, P> {
+    fn release(&mut self, result: Result<(), E>) -> Release<W, P, E> {
         Release {
             result,
             outputs: std::mem::take(&mut self.outputs),
@@ -386,6 +441,38 @@ mod tests {
         assert_eq!(again.batches[0], vec![StoreOp::NextSequence(1)]);
         p.completed(now, again.id, Ok(()));
         assert_eq!(release(&mut p, now).waiters, vec!["edit 2"]);
+    }
+
+    #[test]
+    fn a_failing_disk_is_reported_until_a_commit_succeeds_and_retries_space_out() {
+        let start = Instant::now();
+        let mut p = Pipeline::new(CommitConfig::default());
+        p.take(batch(1));
+        p.wait("edit 1");
+        let mut now = start;
+        let mut delays = Vec::new();
+        for _ in 0..6 {
+            let w = write(&mut p, now);
+            assert_eq!(w.batches.len(), 1, "the same batch, tried again");
+            p.completed(now, w.id, Err(WriteFailed { error: "EIO".into(), batches: w.batches }));
+            let retry = p.poll_timeout().expect("a retry is due");
+            delays.push(retry - now);
+            now = retry;
+            while let Some(CommitAction::Release(_)) = p.poll_action(now - Duration::from_millis(1)) {}
+        }
+        let failure = p.failure().expect("failing").clone();
+        assert_eq!((failure.since, failure.failed_commits, failure.error.as_str()), (start, 6, "EIO"));
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![250, 500, 1000, 2000, 4000, 4000]);
+        // The disk works again: the next attempt clears the failure.
+        let w = write(&mut p, now);
+        p.completed(now, w.id, Ok(()));
+        assert_eq!(p.failure(), None);
+        p.take(batch(2));
+        p.wait("edit 2");
+        let w = write(&mut p, now);
+        p.completed(now, w.id, Err(WriteFailed { error: "EIO".into(), batches: w.batches }));
+        assert_eq!(p.poll_timeout(), Some(now + Duration::from_millis(250)), "a new row starts short");
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!   or Automerge sync), lifecycle (open list, archive, retention), payment
 //!   claims ([`PaymentClaim`]: who is taking an order's payment right now),
 //!   and the delivery outbox (`delivery.rs`: which closed orders go to which
-//!   back office, when, and from which terminal).
+//!   back office, when, and from which terminal). `engine.rs` holds its
+//!   state and inputs; each concern is a file of `engine/` (the table at the
+//!   top of `engine.rs`).
 //! - [`CatalogueDoc`]: the catalogue every terminal shares, one Automerge
 //!   document replaced whole and checked on receipt (`catalogue_doc.rs`),
 //!   replicated by the engine (`engine/catalogue_sync.rs`).
@@ -36,13 +38,16 @@ mod orders;
 mod output;
 mod owner;
 mod peer;
+mod retention;
 mod rng;
 pub mod summary;
 pub mod wire;
 
 pub use catalogue_doc::{CatalogueDoc, CatalogueError, IMPORT_USER, VersionedCatalogue, may_replace};
 pub use claims::PaymentClaim;
-pub use commit_pipeline::{CommitAction, CommitConfig, CommitPipeline, Release, Write, WriteFailed, WriteId};
+pub use commit_pipeline::{
+    CommitAction, CommitConfig, CommitPipeline, Release, StorageFailure, Write, WriteFailed, WriteId,
+};
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
 pub use delivery_failure::DeliveryFailure;

@@ -37,8 +37,10 @@ pub enum StoreOp {
     /// whole order received from a peer).
     Snapshot { order: OrderId, bytes: Vec<u8> },
     /// The order was paid or cancelled (and needs no review): keep it only in
-    /// the archive.
-    Archive { order: OrderId },
+    /// the archive. `at_ms`: the wall-clock time of the archiving (`None`
+    /// when the engine was given no wall clock), kept so that retention
+    /// counts from it across restarts ([`crate::StoredOrder::archived_at_ms`]).
+    Archive { order: OrderId, at_ms: Option<i64> },
     /// An archived order came back to the open list (a concurrent edit
     /// flagged it for review).
     Unarchive { order: OrderId },
@@ -97,6 +99,10 @@ pub enum Rejection {
     /// More gossip bringing nothing new than the per-peer budget allows.
     #[error("storm of duplicate gossip (only changes already held)")]
     Duplicates,
+    /// A message from a peer that is not up (`Engine::peer_up`), refused
+    /// unread.
+    #[error("message from a terminal that is not a peer")]
+    NotAPeer,
     /// Catalogue changes that do not validate, or by a user who may not
     /// make them.
     #[error("catalogue: {detail}")]
@@ -115,6 +121,7 @@ impl Rejection {
             Rejection::Oversized { .. } => "oversized",
             Rejection::Duplicates => "duplicates",
             Rejection::Catalogue { .. } => "invalid_catalogue",
+            Rejection::NotAPeer => "not_a_peer",
         }
     }
 }

@@ -1,18 +1,16 @@
 //! Gossip handed to the engine in batches (`Engine::handle_gossip_batch`):
 //! an author's messages for one order are applied in one merge, with the
-//! same result as one by one, and a message that breaks the order is
-//! refused alone.
+//! same result as one by one, a message that breaks the order is refused
+//! alone, and a terminal that is not up is not heard.
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
 
-use possync_engine::{ActorOwner, Engine, EngineConfig, Event, GossipIn, Output, Verdict};
+use possync_engine::{ActorOwner, Engine, EngineConfig, Event, GossipIn, Output, Rejection, Verdict};
 use possync_model::automerge::transaction::Transactable;
 use possync_model::automerge::{Automerge, ROOT};
-use possync_model::{
-    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, Money, NewLine, OpenOrder, OrderId, Quantity, TerminalId};
 
 const A: u64 = 1;
 const B: u64 = 2;
@@ -26,17 +24,14 @@ fn engine(id: u64, name: &str, now: Instant) -> Engine<u64> {
 }
 
 fn line(seed: u128) -> NewLine {
-    NewLine {
-        id: LineId::from_random(seed),
-        product: "espresso".into(),
-        display_name: "Espresso".into(),
-        qty: Quantity::units(1),
-        unit_price: Money(250),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(LineId::from_random(seed), "espresso", "Espresso", Quantity::units(1), Money(250))
+}
+
+/// A terminal that heard terminal A come up.
+fn hearing_a(id: u64, name: &str, now: Instant) -> Engine<u64> {
+    let mut e = engine(id, name, now);
+    e.peer_up(now, A);
+    e
 }
 
 /// Everything the engine produced since the last call: gossip it
@@ -58,9 +53,7 @@ fn outputs(e: &mut Engine<u64>) -> (Vec<Vec<u8>>, usize) {
 fn authored(now: Instant, edits: usize) -> (Engine<u64>, OrderId, Vec<Vec<u8>>) {
     let mut a = engine(A, "A", now);
     let ctx = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_600_000);
-    let template =
-        NewOrder::new(OrderId::from_random(0), OrderName::compose(&TerminalId::parse("A").unwrap(), 0));
-    let order = a.open_order(now, &ctx, template).unwrap();
+    let order = a.open_order(now, &ctx, OpenOrder::default()).unwrap();
     a.edit(now, &ctx, &order, &Edit::AddLine(line(1))).unwrap();
     for _ in 0..edits {
         let edit = Edit::ChangeQty { line: LineId::from_random(1), delta: Quantity::units(1) };
@@ -79,7 +72,7 @@ fn batch(messages: &[Vec<u8>]) -> Vec<GossipIn<'_, u64>> {
 fn an_authors_messages_for_one_order_are_applied_in_one_merge() {
     let now = Instant::now();
     let (a, order, gossip) = authored(now, 5);
-    let mut b = engine(B, "B", now);
+    let mut b = hearing_a(B, "B", now);
     let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
     assert_eq!(verdicts, vec![Verdict::Accept; gossip.len()]);
     assert_eq!(b.view(&order), a.view(&order), "B holds what A wrote");
@@ -88,7 +81,7 @@ fn an_authors_messages_for_one_order_are_applied_in_one_merge() {
     assert_eq!(changed, 1, "one merge, one change event for 7 changes");
 
     // The same messages one at a time: the same order, one event each.
-    let mut c = engine(3, "C", now);
+    let mut c = hearing_a(3, "C", now);
     for bytes in &gossip {
         assert_eq!(c.handle_gossip(now, A, owner(A), bytes), Verdict::Accept);
     }
@@ -118,7 +111,7 @@ fn a_message_that_breaks_the_order_is_refused_alone() {
     gossip.extend(outputs(&mut a).0);
     gossip.push(b"not a possync message".to_vec());
 
-    let mut b = engine(B, "B", now);
+    let mut b = hearing_a(B, "B", now);
     let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
     use Verdict::{Accept, Reject};
     assert_eq!(verdicts, [Accept, Accept, Accept, Accept, Reject, Accept, Reject]);
@@ -128,4 +121,26 @@ fn a_message_that_breaks_the_order_is_refused_alone() {
         rejected += usize::from(matches!(out, Output::Event(Event::Rejected { .. })));
     }
     assert_eq!(rejected, 2, "each refusal told with its reason");
+}
+
+#[test]
+fn a_batch_from_a_terminal_that_is_not_up_is_refused_unread() {
+    let now = Instant::now();
+    let (_, _, gossip) = authored(now, 2);
+    let mut b = engine(B, "B", now);
+    let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
+    assert_eq!(verdicts, vec![Verdict::Ignore; gossip.len()]);
+    assert!(b.all_orders().is_empty(), "nothing applied");
+    assert!(b.peers().is_empty(), "no state made for a stranger");
+    let mut strangers = 0;
+    while let Some(out) = b.poll_output() {
+        strangers +=
+            usize::from(matches!(out, Output::Event(Event::Rejected { reason: Rejection::NotAPeer, .. })));
+    }
+    assert_eq!(strangers, gossip.len(), "each message reported");
+
+    // Once A is up, the very same batch is taken.
+    b.peer_up(now, A);
+    let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
+    assert_eq!(verdicts, vec![Verdict::Accept; gossip.len()]);
 }

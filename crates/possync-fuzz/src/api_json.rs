@@ -11,7 +11,7 @@
 //! terminals would refuse), which then shows the same order.
 
 use possync_api::{EditBody, NetworkBody, OpenBody, SplitBody, check_user, parse_edit};
-use possync_model::{Edit, EditContext, LocalChange, OrderDoc, OrderId, OrderName, Quantity};
+use possync_model::{Edit, EditContext, LocalChange, NewOrder, OrderDoc, OrderId, OrderName, Quantity};
 
 use crate::fixture;
 
@@ -84,8 +84,7 @@ fn peer_agrees(before: OrderDoc, after: &OrderDoc, change: &LocalChange, what: &
 
 fn split(doc: &mut OrderDoc, ctx: &EditContext, moves: &[(possync_model::LineId, Quantity)], bits: u128) {
     let before = doc.clone();
-    let new =
-        possync_model::NewOrder::new(OrderId::from_random(bits), OrderName::compose(&ctx.author.terminal, 9));
+    let new = NewOrder::new(OrderId::from_random(bits), OrderName::compose(&ctx.author.terminal, 9));
     match doc.split(ctx, &new, moves) {
         Err(_) => {
             assert_eq!(doc.heads(), before.heads(), "a refused split moved the heads");
@@ -109,7 +108,9 @@ fn split(doc: &mut OrderDoc, ctx: &EditContext, moves: &[(possync_model::LineId,
 }
 
 fn open(body: &OpenBody, ctx: &EditContext) {
-    let Ok((new, _)) = body.new_order(OrderName::compose(&ctx.author.terminal, 1)) else { return };
+    let Ok(id) = body.order_id() else { return };
+    let id = id.unwrap_or_else(|| OrderId::from_random(0));
+    let new = NewOrder::with_fields(id, OrderName::compose(&ctx.author.terminal, 1), body.fields.clone());
     let Ok((doc, change)) = OrderDoc::open(fixture::actor("C", 2), ctx, &new) else { return };
     let view = doc.view();
     assert!(view.is_ok(), "a new order is unreadable: {view:?}");

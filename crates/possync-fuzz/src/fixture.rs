@@ -9,8 +9,8 @@ use std::time::Instant;
 use possync_engine::{ActorOwner, Engine, EngineConfig, Output, StoredOrder, Verdict};
 use possync_model::automerge::ActorId;
 use possync_model::{
-    Discount, Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderDoc, OrderId, OrderName, PaymentId,
-    Quantity, TerminalId,
+    Discount, Edit, EditContext, LineId, Money, NewLine, NewOrder, OpenOrder, OrderDoc, OrderId, OrderName,
+    PaymentId, Quantity, TerminalId,
 };
 use possync_sim::SimStore;
 use serde_json::json;
@@ -84,17 +84,7 @@ fn edit(doc: &mut OrderDoc, ctx: &EditContext, e: Edit) {
 }
 
 fn line(name: &str, product: &str, qty: i64, price: i64) -> NewLine {
-    NewLine {
-        id: line_id(name),
-        product: product.into(),
-        display_name: product.to_uppercase(),
-        qty: Quantity::units(qty),
-        unit_price: Money(price),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: serde_json::Map::new(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(line_id(name), product, product.to_uppercase(), Quantity::units(qty), Money(price))
 }
 
 fn build() -> Fixture {
@@ -102,11 +92,13 @@ fn build() -> Fixture {
     let bob = ctx("B", "bob");
 
     // An open order, edited concurrently on two terminals.
-    let mut new = NewOrder::new(open_order_id(), OrderName::compose(&terminal("A"), 1));
-    new.table = Some("T4".into());
-    new.floor = Some("terrace".into());
-    new.guests = 3;
-    new.ext = json!({"odoo": {"uid": "00042-001-0001"}}).as_object().cloned().unwrap_or_default();
+    let fields = OpenOrder {
+        floor: Some("terrace".into()),
+        guests: 3,
+        ext: json!({"odoo": {"uid": "00042-001-0001"}}).as_object().cloned().unwrap_or_default(),
+        ..OpenOrder::at_table("T4")
+    };
+    let new = NewOrder::with_fields(open_order_id(), OrderName::compose(&terminal("A"), 1), fields);
     let (mut a, _) = expect(OrderDoc::open(actor("A", 1), &ana, &new), "open");
     edit(&mut a, &ana, Edit::AddLine(line("coffee", "coffee", 2, 250)));
     let mut soup = line("soup", "soup", 1, 890);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use possync_engine::{Output, StoreOp};
 use possync_model::automerge::ReadDoc;
-use possync_model::{Discount, Edit, Money, NewLine, NewOrder, OrderName, PaymentId, Quantity};
+use possync_model::{Discount, Edit, Money, NewLine, OpenOrder, PaymentId, Quantity};
 use possync_store::Store;
 use possync_store::fault::MemDisk;
 use serde_json::{Value, json};
@@ -105,15 +105,10 @@ fn conversation() -> Conversation {
     let mut local_changes = Vec::new();
     let edits = [
         Edit::AddLine(NewLine {
-            id: line_id("cake"),
-            product: "cake".into(),
-            display_name: "Cake".into(),
-            qty: Quantity::units(2),
-            unit_price: Money(450),
             discount: Discount(500),
             note: "candles".into(),
             ext: json!({"course": 2}).as_object().cloned().unwrap_or_default(),
-            taxes: Vec::new(),
+            ..NewLine::new(line_id("cake"), "cake", "Cake", Quantity::units(2), Money(450))
         }),
         Edit::SetQty { line: line_id("soup"), qty: Quantity(1_500) },
         Edit::SetTable { table: Some("T9".into()), floor: None },
@@ -126,9 +121,7 @@ fn conversation() -> Conversation {
             local_changes.push(change.raw_bytes().to_vec());
         }
     }
-    let mut new = NewOrder::new(open_order_id(), OrderName::compose(&fixture::terminal("A"), 3));
-    new.table = Some("T2".into());
-    let _ = a.open_order(now, &ana, new);
+    let _ = a.open_order(now, &ana, OpenOrder::at_table("T2"));
 
     let mut talk = Conversation { gossip: Vec::new(), to_c: Vec::new(), to_a: Vec::new(), local_changes };
     while let Some(out) = a.poll_output() {
@@ -328,7 +321,7 @@ fn store_image(with_orders: bool) -> Vec<u8> {
         let batches = vec![
             vec![
                 StoreOp::Snapshot { order: paid.id().clone(), bytes: paid.save() },
-                StoreOp::Archive { order: paid.id().clone() },
+                StoreOp::Archive { order: paid.id().clone(), at_ms: Some(fixture::T0_MS) },
             ],
             vec![StoreOp::Append { order: open.id().clone(), changes: fx.changes[0].clone() }],
             vec![StoreOp::NextSequence(3)],

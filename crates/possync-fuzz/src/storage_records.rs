@@ -85,7 +85,7 @@ fn record(raw: &[u8]) -> Option<StoreOp> {
     Some(match kind {
         b's' => StoreOp::Snapshot { order, bytes: value },
         b'c' => StoreOp::Append { order, changes: vec![value] },
-        b'a' => StoreOp::Archive { order },
+        b'a' => StoreOp::Archive { order, at_ms: value.first().map(|&b| i64::from(b)) },
         b'u' => StoreOp::Unarchive { order },
         b'd' => StoreOp::Delete { order },
         _ => StoreOp::NextSequence(value.iter().fold(0u64, |n, &b| n.wrapping_mul(256) | u64::from(b))),

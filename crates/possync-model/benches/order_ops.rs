@@ -60,7 +60,7 @@ fn order_with(taxed: bool) -> (OrderDoc, Vec<Change>) {
     let id = OrderId::from_random(0x5eed);
     let mut new = NewOrder::new(id, OrderName::compose(&TerminalId::parse("BAR").unwrap(), 1));
     if taxed {
-        new.pricing = Some(PricingRules::cents(RoundingMethod::RoundGlobally));
+        new.fields.pricing = Some(PricingRules::cents(RoundingMethod::RoundGlobally));
     }
     let (mut doc, _) = OrderDoc::open(ActorId::from([1u8; 16]), &ctx(0), &new).unwrap();
     let mut i = 1;

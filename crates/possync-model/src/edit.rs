@@ -11,11 +11,12 @@ use crate::ids::{LineId, OrderId, OrderName, PaymentId};
 use crate::till::{NewRefund, Tender};
 use possync_money::{Discount, Money, Quantity};
 
-/// Everything needed to open an order.
-#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
-pub struct NewOrder {
-    pub id: OrderId,
-    pub name: OrderName,
+/// What whoever opens an order chooses about it: `Engine::open_order` and
+/// `Node::open_order` take these, and assign the rest (the id unless one is
+/// given, the name, the terminal). The API's open body is these fields too
+/// (`possync_api::OpenBody`), so its JSON follows them.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct OpenOrder {
     #[serde(default)]
     pub table: Option<String>,
     #[serde(default)]
@@ -30,30 +31,41 @@ pub struct NewOrder {
     pub fiscal_position: Option<String>,
     #[serde(default)]
     pub ext: Map<String, Json>,
-    /// Set on a refund order: the paid order it gives money back for.
-    #[serde(default)]
+    /// Set on a refund order: the paid order it gives money back for. Set by
+    /// the terminal's refund action, which checks the user may refund;
+    /// never read from a request body.
+    #[serde(skip)]
     pub refund_of: Option<OrderId>,
     /// The catalogue's rounding rules, for an order whose lines carry taxes
-    /// (`None`: no taxes). Fixed for the order's life.
-    #[serde(default)]
+    /// (`None`: no taxes). Fixed for the order's life; the node sets them
+    /// from the catalogue in force, never a request body.
+    #[serde(skip)]
     pub pricing: Option<PricingRules>,
+}
+
+impl OpenOrder {
+    /// An order at `table`, everything else left out.
+    pub fn at_table(table: impl Into<String>) -> Self {
+        OpenOrder { table: Some(table.into()), ..OpenOrder::default() }
+    }
+}
+
+/// Everything needed to open an order: its id and name, which the engine
+/// assigns, and the fields its opener chose.
+#[derive(Clone, PartialEq, Debug)]
+pub struct NewOrder {
+    pub id: OrderId,
+    pub name: OrderName,
+    pub fields: OpenOrder,
 }
 
 impl NewOrder {
     pub fn new(id: OrderId, name: OrderName) -> Self {
-        Self {
-            id,
-            name,
-            table: None,
-            floor: None,
-            guests: 0,
-            customer: None,
-            pricelist: None,
-            fiscal_position: None,
-            ext: Map::new(),
-            refund_of: None,
-            pricing: None,
-        }
+        Self::with_fields(id, name, OpenOrder::default())
+    }
+
+    pub fn with_fields(id: OrderId, name: OrderName, fields: OpenOrder) -> Self {
+        NewOrder { id, name, fields }
     }
 }
 

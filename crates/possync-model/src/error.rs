@@ -34,6 +34,7 @@ pub enum SchemaError {
 
 /// A local edit that cannot be made. Nothing is written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EditError {
     #[error("order is {0:?}: it can no longer be edited")]
     Closed(OrderState),

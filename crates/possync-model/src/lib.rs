@@ -38,7 +38,7 @@ pub use author::{Author, EditContext, Stamp};
 pub use change_summary::ChangeSummary;
 pub use conflict::{Conflict, ReviewFlag};
 pub use delivery::{Confirmation, DeliveryClaim, DeliveryEdit, DeliveryFailure, SinkDelivery, SinkName};
-pub use edit::{Edit, NewLine, NewOrder};
+pub use edit::{Edit, NewLine, NewOrder, OpenOrder};
 pub use error::{EditError, InvalidId, LoadError, RemoteError, SchemaError};
 pub use ext::Extension;
 pub use ids::{LineId, MAX_ID_LEN, OrderId, OrderName, PaymentId, TerminalId};

@@ -87,14 +87,14 @@ impl OrderDoc {
         new: &NewOrder,
         fill: impl FnOnce(&mut Transaction<'_>, &ObjId) -> Result<(), EditError>,
     ) -> Result<(Self, LocalChange), EditError> {
-        check_opt_text("table", new.table.as_deref())?;
-        check_opt_text("floor", new.floor.as_deref())?;
-        check_opt_text("customer", new.customer.as_deref())?;
-        check_opt_text("pricelist", new.pricelist.as_deref())?;
-        check_opt_text("fiscal_position", new.fiscal_position.as_deref())?;
-        check_guests(new.guests)?;
-        ext::check_fields(&new.ext)?;
-        if new.refund_of.as_ref() == Some(&new.id) {
+        check_opt_text("table", new.fields.table.as_deref())?;
+        check_opt_text("floor", new.fields.floor.as_deref())?;
+        check_opt_text("customer", new.fields.customer.as_deref())?;
+        check_opt_text("pricelist", new.fields.pricelist.as_deref())?;
+        check_opt_text("fiscal_position", new.fields.fiscal_position.as_deref())?;
+        check_guests(new.fields.guests)?;
+        ext::check_fields(&new.fields.ext)?;
+        if new.fields.refund_of.as_ref() == Some(&new.id) {
             return Err(invalid("refund_of", "an order cannot refund itself".into()));
         }
         let mut order = OrderDoc { id: new.id.clone(), doc: Automerge::new().with_actor(actor), view: None };
@@ -105,21 +105,21 @@ impl OrderDoc {
         tx.put(ROOT, K_NAME, new.name.as_str())?;
         put_stamp(&mut tx, &ROOT, K_CREATED, &stamp)?;
         put_stamp(&mut tx, &ROOT, K_CHANGED, &stamp)?;
-        put_opt_str(&mut tx, K_CUSTOMER, new.customer.as_deref())?;
-        put_opt_str(&mut tx, K_PRICELIST, new.pricelist.as_deref())?;
-        put_opt_str(&mut tx, K_FISCAL_POSITION, new.fiscal_position.as_deref())?;
-        put_opt_str(&mut tx, K_TABLE, new.table.as_deref())?;
-        put_opt_str(&mut tx, K_FLOOR, new.floor.as_deref())?;
-        tx.put(ROOT, K_GUESTS, i64::from(new.guests))?;
+        put_opt_str(&mut tx, K_CUSTOMER, new.fields.customer.as_deref())?;
+        put_opt_str(&mut tx, K_PRICELIST, new.fields.pricelist.as_deref())?;
+        put_opt_str(&mut tx, K_FISCAL_POSITION, new.fields.fiscal_position.as_deref())?;
+        put_opt_str(&mut tx, K_TABLE, new.fields.table.as_deref())?;
+        put_opt_str(&mut tx, K_FLOOR, new.fields.floor.as_deref())?;
+        tx.put(ROOT, K_GUESTS, i64::from(new.fields.guests))?;
         tx.put(ROOT, K_NOTE, "")?;
-        if let Some(rules) = &new.pricing {
+        if let Some(rules) = &new.fields.pricing {
             pricing::write_rules(&mut tx, rules)?;
         }
         let lines = tx.put_object(ROOT, K_LINES, ObjType::Map)?;
         tx.put_object(ROOT, K_PAYMENTS, ObjType::Map)?;
         let ext_obj = tx.put_object(ROOT, K_EXT, ObjType::Map)?;
-        ext::write_fields(&mut tx, &ext_obj, &new.ext)?;
-        if let Some(original) = &new.refund_of {
+        ext::write_fields(&mut tx, &ext_obj, &new.fields.ext)?;
+        if let Some(original) = &new.fields.refund_of {
             tx.put(ROOT, K_REFUND_OF, original.as_str())?;
         }
         fill(&mut tx, &lines)?;
@@ -492,13 +492,14 @@ impl OrderDoc {
             taken.push((line, *qty));
         }
         let mut opening = new.clone();
-        opening.table = opening.table.or_else(|| view.table.clone());
-        opening.floor = opening.floor.or_else(|| view.floor.clone());
-        opening.customer = opening.customer.or_else(|| view.customer.clone());
-        opening.pricelist = opening.pricelist.or_else(|| view.pricelist.clone());
-        opening.fiscal_position = opening.fiscal_position.or_else(|| view.fiscal_position.clone());
+        opening.fields.table = opening.fields.table.or_else(|| view.table.clone());
+        opening.fields.floor = opening.fields.floor.or_else(|| view.floor.clone());
+        opening.fields.customer = opening.fields.customer.or_else(|| view.customer.clone());
+        opening.fields.pricelist = opening.fields.pricelist.or_else(|| view.pricelist.clone());
+        opening.fields.fiscal_position =
+            opening.fields.fiscal_position.or_else(|| view.fiscal_position.clone());
         // The new order totals its lines as this one does.
-        opening.pricing = view.pricing;
+        opening.fields.pricing = view.pricing;
         let source_id = self.id.clone();
         let stamp = ctx.stamp();
         let actor = self.doc.get_actor().clone();

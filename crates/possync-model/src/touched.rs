@@ -153,17 +153,7 @@ mod tests {
     }
 
     fn line(n: u8) -> NewLine {
-        NewLine {
-            id: LineId::from_random(u128::from(n)),
-            product: "tea".into(),
-            display_name: "Tea".into(),
-            qty: Quantity::units(1),
-            unit_price: Money(200),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-            taxes: Vec::new(),
-        }
+        NewLine::new(LineId::from_random(u128::from(n)), "tea", "Tea", Quantity::units(1), Money(200))
     }
 
     fn order_with_lines(n: u8) -> OrderDoc {

@@ -194,7 +194,7 @@ fn a_refund_order_is_linked_to_the_paid_order_and_closes_when_the_money_is_back(
     let code = TerminalId::parse("A").unwrap();
     let ctx = possync_model::EditContext::new("ana", code.clone(), 1_700_000_000_000);
     let mut new = NewOrder::new(order_id(2), OrderName::compose(&code, 2));
-    new.refund_of = Some(order_id(1));
+    new.fields.refund_of = Some(order_id(1));
     let (mut doc, _) = OrderDoc::open(actor(0xaa), &ctx, &new).unwrap();
     let mut line = new_line("l1", "coffee", 2, -450);
     line.display_name = "Refund: COFFEE".into();
@@ -211,7 +211,7 @@ fn a_refund_order_is_linked_to_the_paid_order_and_closes_when_the_money_is_back(
     assert!(v.review.is_empty(), "{:?}", v.review);
     // An order cannot refund itself.
     let mut selfish = NewOrder::new(order_id(3), OrderName::compose(&code, 3));
-    selfish.refund_of = Some(order_id(3));
+    selfish.fields.refund_of = Some(order_id(3));
     assert!(matches!(
         OrderDoc::open(actor(0xab), &ctx, &selfish),
         Err(EditError::Invalid { field: "refund_of", .. })

@@ -31,7 +31,7 @@ fn ctx(terminal: &str) -> EditContext {
 fn open(method: RoundingMethod) -> OrderDoc {
     let mut new =
         NewOrder::new(OrderId::from_random(7), OrderName::compose(&TerminalId::parse("A").unwrap(), 1));
-    new.pricing = Some(PricingRules::cents(method));
+    new.fields.pricing = Some(PricingRules::cents(method));
     OrderDoc::open(ActorId::from([0xaa; 16]), &ctx("A"), &new).unwrap().0
 }
 

@@ -29,17 +29,7 @@ fn fields_from_a_newer_release_survive_this_releases_edits() {
     opened
         .edit(
             &ctx("NEW", 2),
-            &Edit::AddLine(NewLine {
-                id: line.clone(),
-                product: "soup".into(),
-                display_name: "Soup".into(),
-                qty: Quantity::units(1),
-                unit_price: Money(600),
-                discount: Default::default(),
-                note: String::new(),
-                ext: Default::default(),
-                taxes: Vec::new(),
-            }),
+            &Edit::AddLine(NewLine::new(line.clone(), "soup", "Soup", Quantity::units(1), Money(600))),
         )
         .unwrap();
     let mut newer = Automerge::load(&opened.save()).unwrap().with_actor(ActorId::from([0xee; 16]));

@@ -10,9 +10,7 @@ use possync_engine::{
     ActorOwner, CatalogueError, CommitAction, CommitConfig, CommitPipeline, Engine, EngineConfig,
     EngineError, Event, Output, PaymentClaim, SplitMix64, Write, WriteFailed, WriteId,
 };
-use possync_model::{
-    Edit, EditContext, LineId, NewOrder, OrderId, OrderName, Quantity, SinkName, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, OpenOrder, OrderId, Quantity, SinkName, TerminalId};
 
 use crate::disk::{DiskFaults, Unsynced, Waiter};
 use crate::net::{Delivery, NetConfig, Scheduled};
@@ -245,6 +243,8 @@ impl Sim {
         let now = self.now;
         let node = self.nodes.get_mut(&id).expect("node exists");
         let mut engine = Engine::new(self.cfg.clone(), node.terminal.clone(), actor, seed, now);
+        // The wall clock first: archived orders' retention counts from it.
+        engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
         let report = engine.restore(now, node.store.stored_orders(), node.store.next_sequence);
         if let Some(bytes) = &node.store.catalogue {
             let restored = engine.restore_catalogue(bytes);
@@ -254,7 +254,6 @@ impl Sim {
                 self.seed
             );
         }
-        engine.set_wall_clock(now, EPOCH_MS + (now - self.base).as_millis() as i64);
         let sinks: Vec<SinkName> = self.sinks.keys().cloned().collect();
         engine.set_sinks(now, &sinks);
         node.incarnation += 1;
@@ -430,11 +429,11 @@ impl Sim {
     }
 
     /// Opens an order on `id`; its opening change is acknowledged.
-    pub fn open(&mut self, id: u64, template: NewOrder) -> Result<OrderId, EngineError> {
+    pub fn open(&mut self, id: u64, fields: OpenOrder) -> Result<OrderId, EngineError> {
         let ctx = self.ctx(id, "cashier");
         let now = self.now;
         let engine = self.node_mut(id).engine.as_mut().expect("node is up");
-        let order = engine.open_order(now, &ctx, template)?;
+        let order = engine.open_order(now, &ctx, fields)?;
         let heads = engine.order(&order).map(|d| d.heads()).unwrap_or_default();
         self.command_done(id, heads.into_iter().map(|h| (order.clone(), h)).collect());
         Ok(order)
@@ -442,9 +441,7 @@ impl Sim {
 
     /// Opens an order with no table.
     pub fn open_simple(&mut self, id: u64) -> OrderId {
-        let template =
-            NewOrder::new(OrderId::from_random(0), OrderName::compose(&self.nodes[&id].terminal, 0));
-        self.open(id, template).expect("opening an order succeeds")
+        self.open(id, OpenOrder::default()).expect("opening an order succeeds")
     }
 
     pub fn edit(&mut self, id: u64, order: &OrderId, edit: &Edit) -> Result<Option<ChangeHash>, EngineError> {

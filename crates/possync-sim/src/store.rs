@@ -23,6 +23,8 @@ pub struct StoredRecord {
     pub snapshot: Option<Vec<u8>>,
     pub changes: Vec<Vec<u8>>,
     pub archived: bool,
+    /// When it was archived (wall-clock ms), as the engine said.
+    pub archived_at_ms: Option<i64>,
 }
 
 impl SimStore {
@@ -41,7 +43,11 @@ impl SimStore {
                     rec.snapshot = Some(bytes);
                     rec.changes.clear();
                 }
-                StoreOp::Archive { order } => self.orders.entry(order).or_default().archived = true,
+                StoreOp::Archive { order, at_ms } => {
+                    let rec = self.orders.entry(order).or_default();
+                    rec.archived = true;
+                    rec.archived_at_ms = at_ms;
+                }
                 StoreOp::Unarchive { order } => self.orders.entry(order).or_default().archived = false,
                 StoreOp::Delete { order } => {
                     self.orders.remove(&order);
@@ -63,6 +69,7 @@ impl SimStore {
                 id: id.clone(),
                 snapshot: r.snapshot.clone(),
                 changes: r.changes.clone(),
+                archived_at_ms: r.archived_at_ms.filter(|_| r.archived),
             })
             .collect()
     }

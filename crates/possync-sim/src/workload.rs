@@ -1,9 +1,7 @@
 //! A random restaurant rush: open orders, add lines, change quantities, move
 //! tables, send to the kitchen, pay, cancel, split, from random terminals.
 
-use possync_model::{
-    Discount, Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity,
-};
+use possync_model::{Edit, LineId, Money, NewLine, OpenOrder, PaymentId, Quantity};
 use serde_json::json;
 
 use crate::Sim;
@@ -20,17 +18,13 @@ const PRODUCTS: [(&str, &str, i64); 6] = [
 /// A random line of one of the menu's products.
 pub fn random_line(sim: &mut Sim) -> NewLine {
     let (product, name, price) = PRODUCTS[sim.rng().below(PRODUCTS.len() as u64) as usize];
-    NewLine {
-        id: LineId::from_random(sim.rng().next_u128()),
-        product: product.into(),
-        display_name: name.into(),
-        qty: Quantity::units(1 + sim.rng().below(3) as i64),
-        unit_price: Money(price),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(
+        LineId::from_random(sim.rng().next_u128()),
+        product,
+        name,
+        Quantity::units(1 + sim.rng().below(3) as i64),
+        Money(price),
+    )
 }
 
 /// One random action on terminal `node`. Returns a short description.
@@ -44,11 +38,8 @@ pub fn rush_step(sim: &mut Sim, node: u64) -> &'static str {
     let roll = sim.rng().below(100);
     if orders.is_empty() || roll < 12 {
         let table = format!("T{}", 1 + sim.rng().below(12));
-        let terminal = sim.engine(node).terminal().clone();
-        let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal, 0));
-        template.table = Some(table);
-        template.guests = 1 + sim.rng().below(6) as u32;
-        sim.open(node, template).expect("opening succeeds");
+        let guests = 1 + sim.rng().below(6) as u32;
+        sim.open(node, OpenOrder { guests, ..OpenOrder::at_table(table) }).expect("opening succeeds");
         return "open";
     }
     let order = orders[sim.rng().below(orders.len() as u64) as usize].clone();

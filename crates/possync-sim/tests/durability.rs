@@ -17,6 +17,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use automerge::ReadDoc;
+use possync_engine::CommitConfig;
+use possync_engine::wire::Gossip;
 use possync_model::{Edit, Quantity};
 use possync_sim::{DiskFaults, Sim, workload};
 
@@ -76,10 +78,10 @@ fn a_rush_on_slow_failing_disks_with_crashes_loses_no_acknowledged_change() {
         // A change sent before its author's disk had the one before it can
         // reach a peer alone (gossip reorders) when the author then crashes
         // and loses that one: the peer holds it with a missing dependency
-        // nobody can give, and keeps asking for it (so `assert_bounds`'
-        // "no session once quiet" does not hold here; seeds 3 and 5 show
-        // it). What is missing must never be a change anyone was told is
-        // durable.
+        // nobody can give. It must stop asking for it once its peers have
+        // said they lack it (no session left once quiet), and what is
+        // missing must never be a change anyone was told is durable.
+        sim.assert_bounds();
         let all_acked: BTreeSet<_> = nodes.iter().flat_map(|&n| sim.node(n).acked.clone()).collect();
         for &n in &nodes {
             for id in sim.engine(n).all_orders() {
@@ -161,13 +163,16 @@ fn a_failing_disk_answers_errors_and_keeps_what_was_acknowledged() {
             sim.edit(a, &order, &Edit::SetQty { line: line_id.clone(), qty }).unwrap();
             sim.run_for(ms(300));
         }
+        // Retries space out (250 ms doubling to 4 s): the next one tells
+        // the callers still waiting.
+        sim.run_for(CommitConfig::default().max_retry_delay);
         assert_eq!(sim.node(a).acked, before, "seed {seed}: nothing acknowledged on a failing disk");
         assert_eq!(sim.node(a).storage_errors, 5, "seed {seed}: every caller told of the failure");
 
         // It comes back: the failed changes are written first, in order,
         // and the next edit is acknowledged.
         sim.set_disk_faults(a, DiskFaults::default());
-        sim.run_for(ms(300));
+        sim.run_for(CommitConfig::default().max_retry_delay);
         let hash = sim.edit(a, &order, &Edit::SetNote { note: "back".into() }).unwrap().unwrap();
         assert!(sim.node(a).acked.contains(&(order.clone(), hash)), "seed {seed}");
         // Restarting checks every acknowledged change on the disk; what
@@ -180,6 +185,53 @@ fn a_failing_disk_answers_errors_and_keeps_what_was_acknowledged() {
             assert!(
                 doc.automerge().get_change_by_hash(h).is_some(),
                 "seed {seed}: retried change {h} on disk"
+            );
+        }
+    }
+}
+
+/// A terminal's change reaches a peer alone (gossip reorders and loses) and
+/// its author then dies with the change before it, which no disk and no peer
+/// ever held. The peer must keep the orphan, stay in step with everyone on
+/// what can be had, and stop asking for the lost change once its peers have
+/// said they lack it, instead of syncing about it forever.
+#[test]
+fn a_dependency_that_died_with_its_author_is_not_asked_for_forever() {
+    for seed in seeds() {
+        let mut sim = Sim::new(seed);
+        let a = sim.add_node("A");
+        let b = sim.add_node("B");
+        let c = sim.add_node("C");
+        let order = sim.open_simple(a);
+        sim.settle(Duration::from_secs(30));
+        // From now on A's disk keeps nothing, and B and C hear nothing from A.
+        sim.set_disk_faults(a, DiskFaults { fail: 1.0, ..DiskFaults::default() });
+        sim.partition(&[&[a], &[b, c]]);
+        let first = workload::random_line(&mut sim);
+        let lost = sim.edit(a, &order, &Edit::AddLine(first)).unwrap().unwrap();
+        let second = workload::random_line(&mut sim);
+        let orphan = sim.edit(a, &order, &Edit::AddLine(second)).unwrap().unwrap();
+        let raw = sim.engine(a).order(&order).unwrap().automerge().get_change_by_hash(&orphan).unwrap();
+        let gossip = Gossip::Changes { order: order.clone(), changes: vec![raw.raw_bytes().to_vec()] };
+        sim.crash(a);
+        // C relays A's second change to B, signed by A.
+        sim.inject_relayed(c, b, a, gossip.encode());
+        sim.set_disk_faults(a, DiskFaults::default());
+        sim.heal();
+        sim.restart(a);
+        sim.settle(Duration::from_secs(120));
+        assert_eq!(
+            sim.engine(b).order(&order).unwrap().automerge().get_missing_deps(&[]),
+            vec![lost],
+            "seed {seed}: B holds the orphan and lacks only the lost change"
+        );
+        sim.assert_converged();
+        sim.assert_bounds();
+        for n in [a, b, c] {
+            assert!(
+                !sim.engine(n).status().is_syncing(),
+                "seed {seed}: node {n} still syncing: {:?}",
+                sim.engine(n).status()
             );
         }
     }

@@ -392,12 +392,9 @@ fn paid_orders_leave_the_open_list_everywhere_and_expire() {
 
 /// Retention counts from when the order was archived, not from the last
 /// start: a terminal switched off every night must still forget yesterday's
-/// orders. The store keeps an `archived` flag per order for this, but
-/// `Engine::restore` derives archived-ness from the document and starts the
-/// retention clock again at `now`, so the order outlives its retention by
-/// the terminal's uptime before the restart.
+/// orders. The store keeps when each order was archived (wall clock), and
+/// `Engine::restore` counts retention from it.
 #[test]
-#[ignore = "issue 19 item 7: restore restarts the retention clock; the store's archived table should carry when"]
 fn an_archived_order_expires_on_time_across_a_restart() {
     let cfg = possync_engine::EngineConfig { retention: Duration::from_secs(60), ..Default::default() };
     let mut sim = Sim::with(seed(), NetConfig::default(), cfg);

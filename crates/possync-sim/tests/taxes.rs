@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use possync_catalogue::{PricingRules, Role, RoundingMethod, Tax, TaxAmount, TaxId};
-use possync_model::{Discount, Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, Roles};
+use possync_model::{Discount, Edit, LineId, Money, NewLine, OpenOrder, OrderId, Quantity, Roles};
 use possync_sim::Sim;
 
 const SETTLE: Duration = Duration::from_secs(120);
@@ -41,10 +41,7 @@ fn line(name: &str, unit_price: i64, units: i64, taxes: Vec<Tax>) -> NewLine {
 }
 
 fn open_priced(sim: &mut Sim, on: u64, method: RoundingMethod) -> OrderId {
-    let terminal = sim.engine(on).terminal().clone();
-    let mut new = NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal, 0));
-    new.pricing = Some(PricingRules::cents(method));
-    sim.open(on, new).unwrap()
+    sim.open(on, OpenOrder { pricing: Some(PricingRules::cents(method)), ..OpenOrder::default() }).unwrap()
 }
 
 /// S29 (hand-worked in `crates/possync-model/tests/taxes.rs`): three lines

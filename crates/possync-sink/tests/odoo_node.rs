@@ -13,8 +13,7 @@ use std::time::Duration;
 use fake_odoo::{FakeOdoo, LOGIN, PASSWORD};
 use possync::Node;
 use possync::model::{
-    Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, PaymentId, Quantity, SinkName, Tender,
-    TerminalId,
+    Edit, LineId, Money, NewLine, OpenOrder, OrderId, PaymentId, Quantity, SinkName, Tender, TerminalId,
 };
 use possync_catalogue::ProductId;
 use possync_catalogue::import::from_odoo_session;
@@ -32,21 +31,16 @@ fn random() -> u128 {
 /// exactly with payment method "1", closes it.
 async fn paid_order(node: &Node, lines: &[(&str, &str, i64, i64)]) -> OrderId {
     let user = "2";
-    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
-    let order = node.open_order(user, template).await.unwrap();
+    let order = node.open_order(user, OpenOrder::default()).await.unwrap();
     let mut total = 0;
     for (product, name, units, price) in lines {
-        let line = NewLine {
-            id: LineId::from_random(random()),
-            product: (*product).into(),
-            display_name: (*name).into(),
-            qty: Quantity::units(*units),
-            unit_price: Money(*price),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-            taxes: Vec::new(),
-        };
+        let line = NewLine::new(
+            LineId::from_random(random()),
+            *product,
+            *name,
+            Quantity::units(*units),
+            Money(*price),
+        );
         node.edit(user, &order, Edit::AddLine(line)).await.unwrap();
         total += units * price;
     }
@@ -176,21 +170,19 @@ async fn a_terminal_with_odoo_s_catalogue_sends_the_line_taxes_and_totals_it_com
         .await
         .unwrap();
     let user = "2";
-    let template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
-    let order = node.open_order(user, template).await.unwrap();
+    let order = node.open_order(user, OpenOrder::default()).await.unwrap();
     for (product, units) in [("11", 2), ("12", 1)] {
         let id = ProductId::parse(product).unwrap();
         let priced = catalogue.price_line(&id, Quantity::units(units), None, None).unwrap();
         let line = NewLine {
-            id: LineId::from_random(random()),
-            product: product.into(),
-            display_name: catalogue.product(&id).unwrap().name.clone(),
-            qty: Quantity::units(units),
-            unit_price: priced.unit_price,
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
             taxes: priced.taxes,
+            ..NewLine::new(
+                LineId::from_random(random()),
+                product,
+                catalogue.product(&id).unwrap().name.clone(),
+                Quantity::units(units),
+                priced.unit_price,
+            )
         };
         node.edit(user, &order, Edit::AddLine(line)).await.unwrap();
     }

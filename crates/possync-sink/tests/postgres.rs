@@ -24,17 +24,13 @@ fn paid_order(n: u128) -> OrderView {
     )
     .unwrap();
     for (i, (product, price)) in [("soup", 650), ("bread", 250)].into_iter().enumerate() {
-        let line = NewLine {
-            id: possync_model::LineId::from_random(n * 10 + i as u128),
-            product: product.into(),
-            display_name: product.into(),
-            qty: Quantity::units(2),
-            unit_price: Money(price),
-            discount: Default::default(),
-            note: String::new(),
-            ext: Default::default(),
-            taxes: Vec::new(),
-        };
+        let line = NewLine::new(
+            possync_model::LineId::from_random(n * 10 + i as u128),
+            product,
+            product,
+            Quantity::units(2),
+            Money(price),
+        );
         doc.edit(&ctx, &Edit::AddLine(line)).unwrap();
     }
     let tender = Tender {
@@ -189,7 +185,7 @@ fn taxed_order(n: u128) -> OrderView {
     let t = TerminalId::parse("T1").unwrap();
     let ctx = EditContext::new("ana", t.clone(), 1_767_225_600_000);
     let mut new = NewOrder::new(OrderId::from_random(n), OrderName::compose(&t, 8));
-    new.pricing = Some(PricingRules::cents(RoundingMethod::RoundPerLine));
+    new.fields.pricing = Some(PricingRules::cents(RoundingMethod::RoundPerLine));
     let (mut doc, _) = OrderDoc::open(ActorId::random(), &ctx, &new).unwrap();
     let mut vat21 = Tax::percent(TaxId::parse("vat21").unwrap(), "VAT 21% (incl.)", TaxAmount::whole(21));
     vat21.price_include = true;

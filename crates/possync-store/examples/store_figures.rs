@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use possync_engine::StoreOp;
 use possync_model::automerge::ActorId;
 use possync_model::{
-    Discount, Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderDoc, OrderId, OrderName, Quantity,
-    TerminalId,
+    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderDoc, OrderId, OrderName, Quantity, TerminalId,
 };
 use possync_store::Store;
 
@@ -164,17 +163,13 @@ fn ctx(at_ms: i64) -> Res<EditContext> {
 }
 
 fn line(i: usize) -> Res<NewLine> {
-    Ok(NewLine {
-        id: LineId::parse(&format!("line-{i}"))?,
-        product: format!("product-{i}"),
-        display_name: format!("Product {i}"),
-        qty: Quantity::units(1),
-        unit_price: Money(250 + i as i64),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    })
+    Ok(NewLine::new(
+        LineId::parse(&format!("line-{i}"))?,
+        format!("product-{i}"),
+        format!("Product {i}"),
+        Quantity::units(1),
+        Money(250 + i as i64),
+    ))
 }
 
 /// A typical order of 50 changes, built as the model's benchmark builds it:

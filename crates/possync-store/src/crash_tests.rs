@@ -47,12 +47,12 @@ fn workload() -> Vec<Vec<Vec<StoreOp>>> {
                 .push(StoreOp::Snapshot { order: id((i + 1) % 5), bytes: bytes(i * 10 + 8, 2000 + i * 300) });
         }
         match i {
-            7 => batch.push(StoreOp::Archive { order: id(2) }),
-            9 => batch.push(StoreOp::Archive { order: id(1) }),
+            7 => batch.push(StoreOp::Archive { order: id(2), at_ms: Some(7_000) }),
+            9 => batch.push(StoreOp::Archive { order: id(1), at_ms: None }),
             12 => batch.push(StoreOp::Unarchive { order: id(2) }),
             15 => batch.push(StoreOp::Delete { order: id(3) }),
             18 => {
-                batch.push(StoreOp::Archive { order: id(4) });
+                batch.push(StoreOp::Archive { order: id(4), at_ms: Some(18_000) });
                 batch.push(StoreOp::Delete { order: id(1) });
             }
             _ => {}
@@ -88,7 +88,7 @@ type Record = (Option<Vec<u8>>, Vec<Vec<u8>>);
 /// What the store must hold after the first `n` commits.
 fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
     let mut orders: BTreeMap<OrderId, Record> = BTreeMap::new();
-    let mut archived = BTreeSet::new();
+    let mut archived = BTreeMap::new();
     let mut next_sequence = None;
     let mut catalogue = None;
     for op in commits[..n].iter().flatten().flatten() {
@@ -99,8 +99,8 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
             StoreOp::Snapshot { order, bytes } => {
                 *orders.entry(order.clone()).or_default() = (Some(bytes.clone()), Vec::new())
             }
-            StoreOp::Archive { order } => {
-                archived.insert(order.clone());
+            StoreOp::Archive { order, at_ms } => {
+                archived.insert(order.clone(), *at_ms);
             }
             StoreOp::Unarchive { order } => {
                 archived.remove(order);
@@ -117,9 +117,12 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
         orders: orders
             .into_iter()
             .filter(|(_, (snapshot, changes))| snapshot.is_some() || !changes.is_empty())
-            .map(|(id, (snapshot, changes))| StoredOrder { id, snapshot, changes })
+            .map(|(id, (snapshot, changes))| {
+                let archived_at_ms = archived.get(&id).copied().flatten();
+                StoredOrder { id, snapshot, changes, archived_at_ms }
+            })
             .collect(),
-        archived,
+        archived: archived.into_keys().collect(),
         next_sequence: next_sequence.unwrap_or(1),
         damaged: Vec::new(),
         catalogue,
@@ -128,7 +131,7 @@ fn expected(commits: &[Vec<Vec<StoreOp>>], n: usize) -> Loaded {
 
 /// `Loaded` in a comparable form (`StoredOrder` has no `PartialEq`).
 type Plain = (
-    Vec<(OrderId, Option<Vec<u8>>, Vec<Vec<u8>>)>,
+    Vec<(OrderId, Option<Vec<u8>>, Vec<Vec<u8>>, Option<i64>)>,
     BTreeSet<OrderId>,
     u64,
     Vec<(String, String)>,
@@ -137,7 +140,10 @@ type Plain = (
 
 fn plain(l: &Loaded) -> Plain {
     (
-        l.orders.iter().map(|o| (o.id.clone(), o.snapshot.clone(), o.changes.clone())).collect(),
+        l.orders
+            .iter()
+            .map(|o| (o.id.clone(), o.snapshot.clone(), o.changes.clone(), o.archived_at_ms))
+            .collect(),
         l.archived.clone(),
         l.next_sequence,
         l.damaged.clone(),

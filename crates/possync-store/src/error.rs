@@ -4,6 +4,7 @@ use std::path::PathBuf;
 /// database file (or, for a store on a custom backend, the label it was
 /// opened with).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     #[error("cannot create the data directory {path}: {source}")]
     CreateDir {
@@ -61,4 +62,25 @@ pub enum StoreError {
     /// which `load` reports and skips, but the store's own bookkeeping).
     #[error("{path}: {detail}")]
     Corrupt { path: PathBuf, detail: String },
+}
+
+impl StoreError {
+    /// The operating system's error behind this one, if there is one: its
+    /// [`std::io::Error::kind`] tells a full disk (`StorageFull`) or a
+    /// read-only one from a damaged file. (redb's errors do not expose
+    /// their IO error as a `source`, so this looks inside them.)
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            StoreError::CreateDir { source, .. } | StoreError::Io { source, .. } => Some(source),
+            StoreError::Db { source, .. } => match source.as_ref() {
+                redb::Error::Io(e) => Some(e),
+                _ => None,
+            },
+            StoreError::Open { source: redb::DatabaseError::Storage(redb::StorageError::Io(e)), .. }
+            | StoreError::Compact {
+                source: redb::CompactionError::Storage(redb::StorageError::Io(e)), ..
+            } => Some(e),
+            _ => None,
+        }
+    }
 }

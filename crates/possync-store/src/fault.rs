@@ -90,6 +90,15 @@ impl MemDisk {
         self.lock().fail_from = Some(n);
     }
 
+    /// The disk works again (space freed, a cable reseated): calls succeed
+    /// from now on. A store that saw the failure still refuses writes until
+    /// it is reopened, as redb does.
+    pub fn repair(&self) {
+        let mut state = self.lock();
+        state.fail_from = None;
+        state.failed = false;
+    }
+
     /// Writes, length changes and syncs made so far.
     pub fn io_calls(&self) -> u64 {
         self.lock().io_calls

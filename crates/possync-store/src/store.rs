@@ -19,15 +19,22 @@ use crate::redb_panics::{ClosingDb, guard_panics};
 pub const DB_FILE: &str = "possync.redb";
 
 /// The storage layout this version writes and reads. A file with a newer
-/// version is refused (see [`StoreError::NewerSchema`]).
-pub const SCHEMA_VERSION: u64 = 1;
+/// version is refused (see [`StoreError::NewerSchema`]); an older one is
+/// migrated when opened.
+///
+/// - 1: the first layout.
+/// - 2: `archived` holds when each order was archived.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Order id → the order's last saved Automerge document.
 const SNAPSHOTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("snapshots");
 /// (order id, sequence) → one raw Automerge change appended since the snapshot.
 const CHANGES: TableDefinition<'_, (&[u8], u64), &[u8]> = TableDefinition::new("changes");
-/// Order id → () for every archived (paid or cancelled) order.
-const ARCHIVED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("archived");
+/// Order id → when this terminal archived it (wall-clock ms; `None`:
+/// unknown), for every archived (paid or cancelled) order.
+const ARCHIVED: TableDefinition<'_, &[u8], Option<i64>> = TableDefinition::new("archived");
+/// `archived` in schema 1: the flag alone.
+const ARCHIVED_V1: TableDefinition<'_, &[u8], ()> = TableDefinition::new("archived");
 /// Name → a whole document that is not an order: the shared catalogue
 /// (key [`KEY_CATALOGUE`]), replaced whole at each of its changes.
 const DOCUMENTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("documents");
@@ -127,7 +134,7 @@ impl<T, E: Into<redb::Error>> Ctx<T> for Result<T, E> {
 struct Tables<'txn> {
     snapshots: Table<'txn, &'static [u8], &'static [u8]>,
     changes: Table<'txn, (&'static [u8], u64), &'static [u8]>,
-    archived: Table<'txn, &'static [u8], ()>,
+    archived: Table<'txn, &'static [u8], Option<i64>>,
     meta: Table<'txn, &'static str, u64>,
     documents: Table<'txn, &'static str, &'static [u8]>,
 }
@@ -205,33 +212,34 @@ impl Store {
     fn init(db: Database, path: PathBuf, on_disk: bool, rolled_back: bool) -> Result<Store, StoreError> {
         let store = Store { db: ClosingDb::new(db), path, on_disk, unsynced: false, rolled_back };
         let txn = store.db.begin_write().ctx(&store.path, "starting the opening transaction")?;
-        let created = {
-            let mut meta = txn.open_table(META).ctx(&store.path, "opening the meta table")?;
-            let found = meta
-                .get(META_SCHEMA_VERSION)
-                .ctx(&store.path, "reading the schema version")?
-                .map(|v| v.value());
-            match found {
-                Some(found) if found > SCHEMA_VERSION => {
-                    return Err(StoreError::NewerSchema {
-                        path: store.path.clone(),
-                        found,
-                        supported: SCHEMA_VERSION,
-                    });
-                }
-                Some(_) => false,
-                None => {
-                    meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)
-                        .ctx(&store.path, "writing the schema version")?;
-                    true
-                }
-            }
+        let found = {
+            let meta = txn.open_table(META).ctx(&store.path, "opening the meta table")?;
+            meta.get(META_SCHEMA_VERSION).ctx(&store.path, "reading the schema version")?.map(|v| v.value())
         };
-        if created {
+        let changed = match found {
+            Some(found) if found > SCHEMA_VERSION => {
+                return Err(StoreError::NewerSchema {
+                    path: store.path.clone(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(SCHEMA_VERSION) => None,
+            Some(found) => {
+                migrate_from_v1(&txn, &store.path)?;
+                Some(format!("migrated from schema {found}"))
+            }
+            None => Some("created a new store".to_owned()),
+        };
+        if let Some(what) = changed {
+            txn.open_table(META)
+                .ctx(&store.path, "opening the meta table")?
+                .insert(META_SCHEMA_VERSION, SCHEMA_VERSION)
+                .ctx(&store.path, "writing the schema version")?;
             // Create every table now, so that readers find them.
             Tables::open(&txn, &store.path)?;
             txn.commit().ctx(&store.path, "creating the store")?;
-            info!(path = %store.path.display(), schema = SCHEMA_VERSION, "created a new store");
+            info!(path = %store.path.display(), schema = SCHEMA_VERSION, "{what}");
         } else {
             txn.abort().ctx(&store.path, "ending the opening transaction")?;
             info!(path = %store.path.display(), "opened the store");
@@ -371,9 +379,13 @@ impl Store {
         let mut archived = BTreeSet::new();
         if let Some(table) = open_read(&txn, ARCHIVED, path)? {
             for item in table.iter().ctx(path, "reading archived flags")? {
-                let (key, _) = item.ctx(path, "reading an archived flag")?;
+                let (key, at_ms) = item.ctx(path, "reading an archived flag")?;
                 match decode_id(key.value()) {
                     Ok(id) => {
+                        // A flag without data is no order.
+                        if let Some(order) = orders.get_mut(&id) {
+                            order.archived_at_ms = at_ms.value();
+                        }
                         archived.insert(id);
                     }
                     Err(reason) => {
@@ -617,8 +629,8 @@ fn apply_op(
             clear_log(tables, key, path)?;
             written.bytes += bytes.len();
         }
-        StoreOp::Archive { order } => {
-            tables.archived.insert(order.as_str().as_bytes(), ()).ctx(path, "archiving an order")?;
+        StoreOp::Archive { order, at_ms } => {
+            tables.archived.insert(order.as_str().as_bytes(), *at_ms).ctx(path, "archiving an order")?;
         }
         StoreOp::Unarchive { order } => {
             tables.archived.remove(order.as_str().as_bytes()).ctx(path, "unarchiving an order")?;
@@ -661,6 +673,29 @@ fn overflow(path: &Path, order: &OrderId) -> StoreError {
     }
 }
 
+/// Schema 1 to 2: the archived flags get a time, unknown for those already
+/// set. The time of the migration stands for it: their retention counts
+/// from the upgrade, as it counted from every start before.
+fn migrate_from_v1(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let flagged: Vec<Vec<u8>> = {
+        let table = txn.open_table(ARCHIVED_V1).ctx(path, "opening the schema 1 archived table")?;
+        let keys = table.iter().ctx(path, "reading schema 1 archived flags")?;
+        keys.map(|item| item.map(|(key, _)| key.value().to_vec()))
+            .collect::<Result<_, _>>()
+            .ctx(path, "reading a schema 1 archived flag")?
+    };
+    txn.delete_table(ARCHIVED_V1).ctx(path, "dropping the schema 1 archived table")?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(None, |d| i64::try_from(d.as_millis()).ok());
+    let mut table = txn.open_table(ARCHIVED).ctx(path, "creating the archived table")?;
+    for key in &flagged {
+        table.insert(key.as_slice(), now_ms).ctx(path, "migrating an archived flag")?;
+    }
+    info!(path = %path.display(), orders = flagged.len(), "archived flags given the time of the migration");
+    Ok(())
+}
+
 /// Opens a table for reading; a table that does not exist reads as empty.
 fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn: &ReadTransaction,
@@ -675,7 +710,12 @@ fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 fn stored(orders: &mut BTreeMap<OrderId, StoredOrder>, id: OrderId) -> &mut StoredOrder {
-    orders.entry(id.clone()).or_insert_with(|| StoredOrder { id, snapshot: None, changes: Vec::new() })
+    orders.entry(id.clone()).or_insert_with(|| StoredOrder {
+        id,
+        snapshot: None,
+        changes: Vec::new(),
+        archived_at_ms: None,
+    })
 }
 
 fn decode_id(raw: &[u8]) -> Result<OrderId, String> {

@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use possync_engine::{Engine, EngineConfig, Output, StoreOp};
 use possync_model::automerge::ActorId;
-use possync_model::{
-    Discount, Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, Money, NewLine, OpenOrder, Quantity, TerminalId};
 use possync_store::Store;
 
 fn terminal() -> TerminalId {
@@ -20,17 +18,13 @@ fn ctx(at_ms: i64) -> EditContext {
 }
 
 fn line(i: usize) -> NewLine {
-    NewLine {
-        id: LineId::parse(&format!("line-{i}")).unwrap(),
-        product: format!("product-{i}"),
-        display_name: format!("Product {i}"),
-        qty: Quantity::units(1),
-        unit_price: Money(250),
-        discount: Discount::NONE,
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(
+        LineId::parse(&format!("line-{i}")).unwrap(),
+        format!("product-{i}"),
+        format!("Product {i}"),
+        Quantity::units(1),
+        Money(250),
+    )
 }
 
 /// Hands every pending `Persist` to the store, in one group commit.
@@ -49,18 +43,17 @@ fn persist(engine: &mut Engine<u64>, store: &mut Store) -> usize {
 fn an_engine_restores_from_what_the_store_kept() {
     let dir = tempfile::tempdir().unwrap();
     let now = Instant::now();
-    let template = || NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal(), 1));
 
     let (open_id, next_name) = {
         let mut store = Store::open(dir.path()).unwrap();
         let mut engine: Engine<u64> =
             Engine::new(EngineConfig::default(), terminal(), ActorId::from([1u8; 16]), 1, now);
-        let open_id = engine.open_order(now, &ctx(0), template()).unwrap();
+        let open_id = engine.open_order(now, &ctx(0), OpenOrder::default()).unwrap();
         for i in 0..30 {
             engine.edit(now, &ctx(i), &open_id, &Edit::AddLine(line(i as usize))).unwrap();
             assert!(persist(&mut engine, &mut store) > 0);
         }
-        let second = engine.open_order(now, &ctx(100), template()).unwrap();
+        let second = engine.open_order(now, &ctx(100), OpenOrder::default()).unwrap();
         persist(&mut engine, &mut store);
         assert_ne!(open_id, second);
         (open_id, engine.peek_next_name())

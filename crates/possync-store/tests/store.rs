@@ -11,7 +11,7 @@ use redb::{ReadableDatabase, TableDefinition};
 // The store's tables, as its README describes them.
 const SNAPSHOTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("snapshots");
 const CHANGES: TableDefinition<'_, (&[u8], u64), &[u8]> = TableDefinition::new("changes");
-const ARCHIVED: TableDefinition<'_, &[u8], ()> = TableDefinition::new("archived");
+const ARCHIVED: TableDefinition<'_, &[u8], Option<i64>> = TableDefinition::new("archived");
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 
 fn id(s: &str) -> OrderId {
@@ -20,6 +20,10 @@ fn id(s: &str) -> OrderId {
 
 fn append(order: &str, changes: &[&[u8]]) -> StoreOp {
     StoreOp::Append { order: id(order), changes: changes.iter().map(|c| c.to_vec()).collect() }
+}
+
+fn archive(order: &str) -> StoreOp {
+    StoreOp::Archive { order: id(order), at_ms: Some(1_000) }
 }
 
 fn snapshot(order: &str, bytes: &[u8]) -> StoreOp {
@@ -96,7 +100,7 @@ fn archive_and_unarchive_set_and_clear_the_flag() {
     let dir = tmp();
     let mut store = Store::open(dir.path()).unwrap();
     store.apply(&[vec![append("o1", &[b"a"]), append("o2", &[b"b"])]]).unwrap();
-    store.apply(&[vec![StoreOp::Archive { order: id("o1") }, StoreOp::Archive { order: id("o2") }]]).unwrap();
+    store.apply(&[vec![archive("o1"), archive("o2")]]).unwrap();
     store.apply(&[vec![StoreOp::Unarchive { order: id("o2") }]]).unwrap();
     // Unarchiving what is not archived is no error.
     store.apply(&[vec![StoreOp::Unarchive { order: id("o3") }]]).unwrap();
@@ -115,9 +119,9 @@ fn delete_removes_everything_of_that_order_only() {
         .apply(&[vec![
             snapshot("o1", b"s"),
             append("o1", &[b"a", b"b"]),
-            StoreOp::Archive { order: id("o1") },
+            archive("o1"),
             append("o10", &[b"x"]),
-            StoreOp::Archive { order: id("o10") },
+            archive("o10"),
             append("o", &[b"y"]),
         ]])
         .unwrap();
@@ -160,7 +164,7 @@ fn everything_is_there_after_reopening() {
         store
             .apply(&[
                 vec![snapshot("o1", &[7u8; 10_000]), append("o1", &[b"a"]), StoreOp::NextSequence(12)],
-                vec![append("o2", &[b"b", &[1u8; 5000]]), StoreOp::Archive { order: id("o2") }],
+                vec![append("o2", &[b"b", &[1u8; 5000]]), archive("o2")],
             ])
             .unwrap();
     }
@@ -211,7 +215,7 @@ fn damaged_records_are_reported_and_do_not_hide_the_others() {
             }
             changes.insert((&b"zzz"[..], 0), &b"c"[..]).unwrap();
             let mut archived = txn.open_table(ARCHIVED).unwrap();
-            archived.insert(&b""[..], ()).unwrap();
+            archived.insert(&b""[..], None).unwrap();
         }
         txn.commit().unwrap();
     }
@@ -234,6 +238,62 @@ fn damaged_records_are_reported_and_do_not_hide_the_others() {
     let loaded = store.load().unwrap();
     assert_eq!(loaded.damaged.len(), 4);
     assert_eq!(order(&loaded, "good"), Some((Some(&b"s"[..]), vec![&b"a"[..], b"b"])));
+}
+
+#[test]
+fn an_archived_order_keeps_when_it_was_archived() {
+    let dir = tmp();
+    let mut store = Store::open(dir.path()).unwrap();
+    let at = |order: &str, at_ms| StoreOp::Archive { order: id(order), at_ms };
+    store.apply(&[vec![append("o1", &[b"a"]), append("o2", &[b"b"]), append("o3", &[b"c"])]]).unwrap();
+    store.apply(&[vec![at("o1", Some(1_000)), at("o2", None), at("o3", Some(3_000))]]).unwrap();
+    // Unarchived, then archived again: the later time stands.
+    store.apply(&[vec![StoreOp::Unarchive { order: id("o3") }]]).unwrap();
+    store.apply(&[vec![at("o3", Some(9_000))]]).unwrap();
+    drop(store);
+    let loaded = Store::open(dir.path()).unwrap().load().unwrap();
+    let times: Vec<_> = loaded.orders.iter().map(|o| (o.id.as_str(), o.archived_at_ms)).collect();
+    assert_eq!(times, [("o1", Some(1_000)), ("o2", None), ("o3", Some(9_000))]);
+    assert_eq!(loaded.archived.len(), 3);
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_and_its_archived_orders_get_the_time_of_the_migration() {
+    const ARCHIVED_V1: TableDefinition<'_, &[u8], ()> = TableDefinition::new("archived");
+    let dir = tmp();
+    let file = dir.path().join(DB_FILE);
+    {
+        let db = redb::Database::create(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert("schema_version", 1).unwrap();
+        txn.open_table(SNAPSHOTS).unwrap();
+        let mut changes = txn.open_table(CHANGES).unwrap();
+        changes.insert((&b"paid"[..], 0), &b"c"[..]).unwrap();
+        changes.insert((&b"open"[..], 0), &b"c"[..]).unwrap();
+        drop(changes);
+        txn.open_table(ARCHIVED_V1).unwrap().insert(&b"paid"[..], ()).unwrap();
+        txn.commit().unwrap();
+    }
+    let wall_ms = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let before = wall_ms() as i64;
+    let mut store = Store::open(dir.path()).unwrap();
+    let after = wall_ms() as i64;
+    let loaded = store.load().unwrap();
+    let paid = loaded.orders.iter().find(|o| o.id == id("paid")).unwrap();
+    let since = paid.archived_at_ms.unwrap();
+    assert!((before..=after).contains(&since), "{before} <= {since} <= {after}");
+    let open = loaded.orders.iter().find(|o| o.id == id("open")).unwrap();
+    assert_eq!(open.archived_at_ms, None);
+    assert_eq!(ids(&loaded), ["open", "paid"], "the orders' data is untouched");
+    // The migrated store takes the new layout's writes.
+    store.apply(&[vec![StoreOp::Archive { order: id("open"), at_ms: Some(5) }]]).unwrap();
+    drop(store);
+    let db = redb::Database::open(&file).unwrap();
+    let txn = db.begin_read().unwrap();
+    let meta = txn.open_table(META).unwrap();
+    assert_eq!(meta.get("schema_version").unwrap().map(|v| v.value()), Some(SCHEMA_VERSION));
+    let archived = txn.open_table(ARCHIVED).unwrap();
+    assert_eq!(archived.get(&b"open"[..]).unwrap().map(|v| v.value()), Some(Some(5)));
 }
 
 #[test]
@@ -269,7 +329,7 @@ fn the_schema_version_is_written_on_creation() {
     let db = redb::Database::open(dir.path().join(DB_FILE)).unwrap();
     let txn = db.begin_read().unwrap();
     let meta = txn.open_table(META).unwrap();
-    assert_eq!(meta.get("schema_version").unwrap().map(|v| v.value()), Some(1));
+    assert_eq!(meta.get("schema_version").unwrap().map(|v| v.value()), Some(2));
 }
 
 #[test]
@@ -331,7 +391,7 @@ fn stats_count_orders_flags_and_log() {
             append("o1", &[b"a", b"b"]),
             append("o2", &[b"c"]),
             snapshot("o3", b"s"),
-            StoreOp::Archive { order: id("o3") },
+            archive("o3"),
         ]])
         .unwrap();
     let stats = store.stats().unwrap();

@@ -48,6 +48,11 @@ pub struct NodeConfig {
     /// starts with no catalogue document at all: its first start. Later
     /// starts keep the catalogue the floor has.
     pub initial_catalogue: Option<possync_catalogue::Catalogue>,
+    /// Where libp2p's metrics (connections, gossipsub, ping, identify) are
+    /// registered at start and kept up to date; `None`: not collected.
+    pub metrics: Option<crate::net::SharedRegistry>,
+    /// Opens the store; `None`: `possync.redb` in `data_dir`.
+    pub store: Option<crate::StoreOpener>,
 }
 
 /// Builder for [`crate::Node`].
@@ -74,6 +79,8 @@ impl NodeBuilder {
                 event_capacity: 4096,
                 sinks: Vec::new(),
                 initial_catalogue: None,
+                metrics: None,
+                store: None,
             },
         }
     }
@@ -128,6 +135,21 @@ impl NodeBuilder {
     /// The catalogue to import if this terminal has never had one.
     pub fn initial_catalogue(mut self, catalogue: possync_catalogue::Catalogue) -> Self {
         self.config.initial_catalogue = Some(catalogue);
+        self
+    }
+
+    /// Keeps libp2p's metrics in `registry` (see [`NodeConfig::metrics`]).
+    pub fn metrics(mut self, registry: crate::net::SharedRegistry) -> Self {
+        self.config.metrics = Some(registry);
+        self
+    }
+
+    /// Opens the store with `opener` rather than from the data directory
+    /// (the identity, if persistent, stays there): a test hook for a disk
+    /// that fails on demand.
+    #[doc(hidden)]
+    pub fn store_opener(mut self, opener: crate::StoreOpener) -> Self {
+        self.config.store = Some(opener);
         self
     }
 

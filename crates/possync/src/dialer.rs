@@ -134,13 +134,15 @@ impl Dialer {
         }
     }
 
-    /// `peer` was refused (another session, a ban): not dialled before
-    /// `until`, including a static peer whose address it answers at.
+    /// `peer` was refused (another session, a ban): neither dialled nor
+    /// heard before `until`, including a static peer whose address it
+    /// answers at. A refusal never shortens one already standing (a ban
+    /// outlasts a later refusal for another session).
     pub(crate) fn refuse(&mut self, peer: PeerId, until: Instant) {
-        self.refused.insert(peer, until);
+        let until = *self.refused.entry(peer).and_modify(|u| *u = (*u).max(until)).or_insert(until);
         for p in self.statics.iter_mut().filter(|p| p.connected == Some(peer)) {
             p.connected = None;
-            p.retry.next = until;
+            p.retry.next = p.retry.next.max(until);
         }
         if let Some(entry) = self.discovered.get_mut(&peer) {
             entry.connected = false;
@@ -257,6 +259,17 @@ mod tests {
             assert!(dialer.due(t0 + Duration::from_secs(s)).is_empty(), "dialled at {s} s");
         }
         assert_eq!(dialer.due(until).len(), 2, "both dialled again once the refusal ends");
+    }
+
+    #[test]
+    fn a_shorter_refusal_does_not_cut_a_ban_short() {
+        let t0 = Instant::now();
+        let peer = PeerId::random();
+        let mut dialer = Dialer::new([], t0);
+        dialer.refuse(peer, t0 + Duration::from_secs(600));
+        dialer.refuse(peer, t0 + Duration::from_secs(60));
+        assert!(dialer.is_refused(&peer, t0 + Duration::from_secs(61)));
+        assert!(!dialer.is_refused(&peer, t0 + Duration::from_secs(600)));
     }
 
     #[test]

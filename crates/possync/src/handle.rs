@@ -6,47 +6,16 @@ use std::sync::Arc;
 use automerge::ChangeHash;
 use libp2p::{Multiaddr, PeerId};
 use possync_catalogue::{Catalogue, Role};
-use possync_engine::{CatalogueError, EngineError};
-use possync_model::{
-    Edit, EditContext, EditError, LineId, NewOrder, OrderId, OrderView, Quantity, TerminalId,
-};
+use possync_model::{Edit, EditContext, LineId, OpenOrder, OrderId, OrderView, Quantity, TerminalId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::clock::wall_ms;
 use crate::config::NodeBuilder;
+use crate::error::NodeError;
 use crate::event::NodeEvent;
 use crate::payment_claim::ClaimView;
 use crate::shared_catalogue::SharedCatalogue;
 use crate::status::NodeStatus;
-
-/// Errors of node operations.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error("storage: {0}")]
-    Storage(String),
-    #[error(transparent)]
-    Key(#[from] crate::keys::KeyError),
-    #[error("network: {0}")]
-    Network(String),
-    #[error(transparent)]
-    Engine(#[from] EngineError),
-    #[error(transparent)]
-    Catalogue(#[from] CatalogueError),
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-impl NodeError {
-    /// The edit error behind this one, if the model refused the edit.
-    pub fn as_edit_error(&self) -> Option<&EditError> {
-        match self {
-            NodeError::Engine(EngineError::Edit(e)) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 
@@ -54,8 +23,9 @@ pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 pub(crate) enum Command {
     Open {
         ctx: EditContext,
-        template: NewOrder,
-        with_id: bool,
+        /// The id the caller chose; a fresh one when `None`.
+        id: Option<OrderId>,
+        fields: OpenOrder,
         reply: Reply<OrderId>,
     },
     Edit {
@@ -111,6 +81,26 @@ pub(crate) enum Command {
     Shutdown {
         reply: Reply<()>,
     },
+}
+
+impl Command {
+    /// Answers a command that would change orders or the catalogue with
+    /// `error`, at once; any other command is given back.
+    pub(crate) fn refuse_change(self, error: impl FnOnce() -> NodeError) -> Option<Command> {
+        match self {
+            Command::Open { reply, .. } | Command::Split { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::Edit { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            Command::ReplaceCatalogue { reply, .. } => {
+                let _ = reply.send(Err(error()));
+            }
+            other => return Some(other),
+        }
+        None
+    }
 }
 
 /// Bound of the command queue: handles wait (async) when the node is this far
@@ -177,9 +167,9 @@ impl Node {
 
     /// An order opened while a catalogue is in force totals with its
     /// rounding rules (its lines then carry taxes).
-    fn price_with_catalogue(&self, new: &mut NewOrder) {
+    fn price_with_catalogue(&self, fields: &mut OpenOrder) {
         if let Some(c) = self.catalogue.borrow().as_ref() {
-            new.pricing.get_or_insert_with(|| c.catalogue.pricing_rules());
+            fields.pricing.get_or_insert_with(|| c.catalogue.pricing_rules());
         }
     }
 
@@ -191,18 +181,30 @@ impl Node {
 
     /// Opens an order with a fresh id and this terminal's next name. Returns
     /// once the order is on disk.
-    pub async fn open_order(&self, user: &str, mut template: NewOrder) -> Result<OrderId, NodeError> {
-        let ctx = self.ctx(user);
-        self.price_with_catalogue(&mut template);
-        self.call(|reply| Command::Open { ctx, template, with_id: false, reply }).await
+    pub async fn open_order(&self, user: &str, fields: OpenOrder) -> Result<OrderId, NodeError> {
+        self.open(user, None, fields).await
     }
 
     /// Opens an order with the id given (e.g. Odoo's order uid) and this
-    /// terminal's next name.
-    pub async fn open_order_as(&self, user: &str, mut new: NewOrder) -> Result<OrderId, NodeError> {
+    /// terminal's next name. Returns once the order is on disk.
+    pub async fn open_order_with_id(
+        &self,
+        user: &str,
+        id: OrderId,
+        fields: OpenOrder,
+    ) -> Result<OrderId, NodeError> {
+        self.open(user, Some(id), fields).await
+    }
+
+    async fn open(
+        &self,
+        user: &str,
+        id: Option<OrderId>,
+        mut fields: OpenOrder,
+    ) -> Result<OrderId, NodeError> {
         let ctx = self.ctx(user);
-        self.price_with_catalogue(&mut new);
-        self.call(|reply| Command::Open { ctx, template: new, with_id: true, reply }).await
+        self.price_with_catalogue(&mut fields);
+        self.call(|reply| Command::Open { ctx, id, fields, reply }).await
     }
 
     /// Applies an edit. Returns once it is on disk (`None`: it changed nothing).

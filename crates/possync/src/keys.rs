@@ -11,6 +11,7 @@ use libp2p::pnet::PreSharedKey;
 
 /// Errors reading or writing key files.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },

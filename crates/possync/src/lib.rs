@@ -7,13 +7,12 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), possync::NodeError> {
-//! use possync::{Node, model::{NewOrder, OrderId, OrderName, TerminalId}};
+//! use possync::{Node, model::{OpenOrder, TerminalId}};
 //! let terminal = TerminalId::parse("BAR").expect("valid terminal id");
-//! let node = Node::builder("floor-1", terminal.clone(), "/var/lib/possync").spawn().await?;
+//! let node = Node::builder("floor-1", terminal, "/var/lib/possync").spawn().await?;
 //! let mut events = node.subscribe();
-//! let order = node
-//!     .open_order("ana", NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal, 0)))
-//!     .await?;
+//! // A fresh id and this terminal's next name; `open_order_with_id` takes yours.
+//! let order = node.open_order("ana", OpenOrder::at_table("T4")).await?;
 //! # let _ = (order, &mut events);
 //! node.shutdown().await
 //! # }
@@ -30,15 +29,19 @@
 //! - [`SessionKey`]: the multi-session's pre-shared key.
 //! - [`Sink`]: a back office closed orders are delivered to (the
 //!   `possync-sink` crate has PostgreSQL's).
+//! - [`NodeError`]: what an operation failed with, carrying the layer's own
+//!   error ([`store::StoreError`], [`NetworkError`], ...); `io_error()`
+//!   gives the operating system's error behind it, if any.
 //!
 //! Layers: [`model`] (the order document), [`engine`] (the sans-IO sync
-//! state machine), `possync-store` (storage), [`net`] (libp2p).
+//! state machine), [`store`] (storage), [`net`] (libp2p).
 
 mod actor;
 mod admission;
 mod clock;
 mod config;
 mod dialer;
+mod error;
 mod event;
 mod gossip_batch;
 mod handle;
@@ -52,21 +55,25 @@ mod shared_catalogue;
 mod sinks;
 mod slow_peers;
 mod status;
+mod store_opener;
 mod writer;
 
 pub use actor::topic_for;
 pub use admission::TOPIC_PREFIX;
 pub use config::{NodeBuilder, NodeConfig};
+pub use error::{NetworkError, NodeError};
 pub use event::{ChangeOrigin, NodeEvent};
-pub use handle::{Node, NodeError};
+pub use handle::Node;
 pub use keys::{Identity, KeyError, SessionKey};
 pub use payment_claim::ClaimView;
 pub use random::{NoRandomness, random_u128};
 pub use shared_catalogue::SharedCatalogue;
 pub use sinks::{DeliveryFailure, DeliveryResult, Sink};
-pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport};
+pub use status::{Connectivity, Counters, Histogram, NodeStatus, SinkReport, StorageFailureReport};
+pub use store_opener::StoreOpener;
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use possync_catalogue as catalogue;
 pub use possync_engine as engine;
 pub use possync_model as model;
+pub use possync_store as store;

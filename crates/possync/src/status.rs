@@ -40,6 +40,22 @@ pub struct NodeStatus {
     pub ack_wait: Histogram,
     /// Delivery to each back office.
     pub sinks: Vec<SinkReport>,
+    /// Set while the storage is failing: edits are refused meanwhile.
+    /// (Boxed: the status travels in every `NodeEvent::Status`.)
+    pub storage_failure: Option<Box<StorageFailureReport>>,
+}
+
+/// The storage is failing: its last commit failed and none succeeded since.
+/// Edits are refused (`NodeError::StorageFailed`) until one does; the
+/// pending commit is tried again, the store reopened, at most 4 s apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StorageFailureReport {
+    /// The latest failure.
+    pub error: String,
+    /// Wall-clock milliseconds of the first failure in this row.
+    pub since_ms: i64,
+    /// Failed commits in a row.
+    pub failed_commits: u32,
 }
 
 /// One back office's delivery, as this terminal sees it.

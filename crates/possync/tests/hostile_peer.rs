@@ -11,13 +11,14 @@ mod common;
 use std::io;
 use std::time::Duration;
 
-use common::{add_line, converged, eventually, new_order, start, temp_dir};
+use common::{add_line, converged, eventually, start, temp_dir};
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::gossipsub::{self, MessageAuthenticity};
 use libp2p::pnet::PreSharedKey;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{StreamProtocol, SwarmBuilder, ping};
+use possync::model::OpenOrder;
 use possync::net::codec::{CATCHUP_PROTOCOL, MAX_CATCHUP_BYTES};
 
 /// Announces a frame of `claimed` bytes, sends a few, and hangs up.
@@ -142,7 +143,7 @@ async fn oversized_catchup_frames_are_refused_counted_and_their_sender_disconnec
     assert!(!a.status().await.unwrap().peers.contains(hostile.local_peer_id()), "not heard again");
 
     // A and B carried on throughout.
-    let order = a.open_order("ana", new_order("A")).await.unwrap();
+    let order = a.open_order("ana", OpenOrder::default()).await.unwrap();
     eventually(Duration::from_secs(10), "B holds the new order", || async {
         b.order(&order).await.unwrap().is_some()
     })

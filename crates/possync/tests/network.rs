@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::proxy::Link;
 use common::*;
-use possync::model::{Edit, OrderState, Quantity};
+use possync::model::{Edit, OpenOrder, OrderState, Quantity};
 use possync::{Connectivity, Node, NodeEvent};
 
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -19,7 +19,7 @@ async fn s1_new_order_reaches_every_terminal() {
     let dir = temp_dir("s1");
     let nodes = mesh(&["A", "B", "C"], dir.path()).await;
     let mut events = nodes[1].subscribe();
-    let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
+    let order = nodes[0].open_order("ana", OpenOrder::default()).await.unwrap();
     for p in ["burger", "fries", "cola"] {
         add_line(&nodes[0], &order, p).await;
     }
@@ -46,8 +46,8 @@ async fn s2_s3_offline_terminal_edits_and_removals_merge() {
     let dir = temp_dir("s2");
     let nodes = mesh(&["A", "B", "C"], dir.path()).await;
     let (a, b) = (&nodes[0], &nodes[1]);
-    let kept = a.open_order("ana", new_order("A")).await.unwrap();
-    let doomed = a.open_order("ana", new_order("A")).await.unwrap();
+    let kept = a.open_order("ana", OpenOrder::default()).await.unwrap();
+    let doomed = a.open_order("ana", OpenOrder::default()).await.unwrap();
     add_line(a, &kept, "soup").await;
     converged(&nodes, CONVERGE).await;
 
@@ -58,8 +58,8 @@ async fn s2_s3_offline_terminal_edits_and_removals_merge() {
     .await;
     a.edit("ana", &kept, Edit::SetNote { note: "allergy: nuts".into() }).await.unwrap();
     a.edit("ana", &doomed, Edit::Cancel).await.unwrap();
-    let b1 = b.open_order("bo", new_order("B")).await.unwrap();
-    let b2 = b.open_order("bo", new_order("B")).await.unwrap();
+    let b1 = b.open_order("bo", OpenOrder::default()).await.unwrap();
+    let b2 = b.open_order("bo", OpenOrder::default()).await.unwrap();
     add_line(b, &b1, "wine").await;
     b.set_isolated(false).await.unwrap();
 
@@ -77,9 +77,9 @@ async fn s9_every_terminal_closes_then_all_unpaid_orders_come_back() {
     let dir = temp_dir("s9");
     let nodes = mesh(&["A", "B"], dir.path()).await;
     let mut orders = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
+    for n in &nodes {
         for _ in 0..3 {
-            let o = n.open_order("x", new_order(["A", "B"][i])).await.unwrap();
+            let o = n.open_order("x", OpenOrder::default()).await.unwrap();
             add_line(n, &o, "tea").await;
             orders.push(o);
         }
@@ -95,7 +95,7 @@ async fn s9_every_terminal_closes_then_all_unpaid_orders_come_back() {
     assert_eq!(after, before, "every order, as it was");
     assert_eq!(a.orders(false).await.unwrap().len(), 6);
     // And it keeps numbering after what it had.
-    let next = a.open_order("x", new_order("A")).await.unwrap();
+    let next = a.open_order("x", OpenOrder::default()).await.unwrap();
     assert_eq!(a.order(&next).await.unwrap().unwrap().name.as_str(), "A-0004");
 }
 
@@ -107,9 +107,8 @@ async fn s14_late_joiner_gets_1000_orders() {
     let mut tasks = Vec::new();
     for i in 0..1000 {
         let n = nodes[i % 2].clone();
-        let name = ["A", "B"][i % 2];
         tasks.push(tokio::spawn(async move {
-            let o = n.open_order("x", new_order(name)).await.unwrap();
+            let o = n.open_order("x", OpenOrder::default()).await.unwrap();
             let l = add_line(&n, &o, "espresso").await;
             for _ in 0..8 {
                 n.edit("x", &o, Edit::ChangeQty { line: l.clone(), delta: Quantity::units(1) })
@@ -150,8 +149,8 @@ async fn s15_five_terminals_split_2_3_then_heal() {
     wait_for_peers(&nodes, 4).await;
     let orders: Vec<_> = {
         let mut v = Vec::new();
-        for i in 0..3 {
-            v.push(nodes[i].open_order("x", new_order(names[i])).await.unwrap());
+        for n in &nodes[..3] {
+            v.push(n.open_order("x", OpenOrder::default()).await.unwrap());
         }
         v
     };
@@ -196,12 +195,10 @@ async fn five_terminal_random_rush_converges_with_every_edit() {
         seed ^= seed << 17;
         seed
     };
-    for step in 0..300 {
+    for _ in 0..300 {
         let n = &nodes[(next() % 5) as usize];
         if open.is_empty() || next() % 8 == 0 {
-            open.push(
-                n.open_order("x", new_order(["A", "B", "C", "D", "E"][(step % 5) as usize])).await.ok(),
-            );
+            open.push(n.open_order("x", OpenOrder::default()).await.ok());
             continue;
         }
         let Some(Some(order)) = open.get((next() % open.len() as u64) as usize).cloned() else { continue };
@@ -226,7 +223,7 @@ async fn five_terminal_random_rush_converges_with_every_edit() {
 async fn s20_cloned_data_directory_on_two_terminals_converges() {
     let dir = temp_dir("s20");
     let a = start("A", dir.path(), &[]).await;
-    let order = a.open_order("x", new_order("A")).await.unwrap();
+    let order = a.open_order("x", OpenOrder::default()).await.unwrap();
     let l = add_line(&a, &order, "pizza").await;
     a.shutdown().await.unwrap();
     drop(a);
@@ -258,7 +255,7 @@ async fn a_node_without_the_session_key_cannot_connect() {
         .spawn()
         .await
         .unwrap();
-    let order = a.open_order("x", new_order("A")).await.unwrap();
+    let order = a.open_order("x", OpenOrder::default()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(a.status().await.unwrap().peers.is_empty());
     assert!(intruder.status().await.unwrap().peers.is_empty());
@@ -285,8 +282,8 @@ async fn two_floors_sharing_a_key_or_none_never_exchange_an_order() {
         // in its configuration).
         let d_peers = [a.listen_addrs(), b.listen_addrs()].concat();
         let d = floor("floor-2", "D", d_peers).await.unwrap();
-        let on_1 = a.open_order("ana", new_order("A")).await.unwrap();
-        let on_2 = d.open_order("dan", new_order("D")).await.unwrap();
+        let on_1 = a.open_order("ana", OpenOrder::default()).await.unwrap();
+        let on_2 = d.open_order("dan", OpenOrder::default()).await.unwrap();
         eventually(Duration::from_secs(30), "B holds floor-1's order", || async {
             b.order(&on_1).await.unwrap().is_some()
         })
@@ -354,13 +351,13 @@ async fn an_allow_list_admits_only_listed_terminals() {
         .unwrap();
     // C has the session key but is not on A's list.
     let c = start("C", dir.path(), a.listen_addrs()).await;
-    let order = c.open_order("x", new_order("C")).await.unwrap();
+    let order = c.open_order("x", OpenOrder::default()).await.unwrap();
     eventually(CONVERGE, "B admitted", || async { a.status().await.unwrap().peers == vec![b.peer_id()] })
         .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(a.status().await.unwrap().peers, vec![b.peer_id()], "C is never admitted");
     assert!(a.order(&order).await.unwrap().is_none(), "and nothing of C's reaches A");
-    let from_b = b.open_order("x", new_order("B")).await.unwrap();
+    let from_b = b.open_order("x", OpenOrder::default()).await.unwrap();
     eventually(CONVERGE, "B's order on A", || async { a.order(&from_b).await.unwrap().is_some() }).await;
 }
 
@@ -371,7 +368,7 @@ async fn an_allow_list_admits_only_listed_terminals() {
 async fn changes_from_peers_are_flushed_soon_without_an_edit_of_their_own() {
     let dir = temp_dir("deferred");
     let nodes = mesh(&["A", "B"], dir.path()).await;
-    let order = nodes[0].open_order("ana", new_order("A")).await.unwrap();
+    let order = nodes[0].open_order("ana", OpenOrder::default()).await.unwrap();
     for p in ["burger", "fries", "cola", "water"] {
         add_line(&nodes[0], &order, p).await;
     }
@@ -408,7 +405,7 @@ async fn a_terminal_hears_an_author_it_is_not_connected_to_through_another() {
     // Gossipsub forms its mesh at its heartbeats (every 500 ms).
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let order = a.open_order("ana", new_order("A")).await.unwrap();
+    let order = a.open_order("ana", OpenOrder::default()).await.unwrap();
     for p in ["burger", "fries", "cola"] {
         add_line(&a, &order, p).await;
     }

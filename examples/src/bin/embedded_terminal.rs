@@ -19,8 +19,7 @@
 
 use anyhow::{Context, Result, bail};
 use possync::model::{
-    Edit, Extension, LineId, Money, NewLine, NewOrder, OrderId, OrderName, OrderView, Quantity, TerminalId,
-    ext,
+    Edit, Extension, LineId, Money, NewLine, OpenOrder, OrderId, OrderView, Quantity, TerminalId, ext,
 };
 use possync::{ChangeOrigin, Node, NodeEvent, SessionKey};
 use serde::{Deserialize, Serialize};
@@ -49,27 +48,24 @@ const DEMO_KEY: [u8; 32] = *b"possync-demo-key-not-for-produce";
 fn new_line(product: &str, price: i64, note: &str) -> Result<NewLine> {
     let fields = LineFields { custom_notes: Some(note.into()) };
     Ok(NewLine {
-        id: LineId::from_random(possync::random_u128()?),
-        product: product.into(),
-        display_name: product.into(),
-        qty: Quantity::units(1),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
         ext: ext::to_fields(&fields)?,
-        taxes: Vec::new(),
+        ..NewLine::new(
+            LineId::from_random(possync::random_u128()?),
+            product,
+            product,
+            Quantity::units(1),
+            Money(price),
+        )
     })
 }
 
 async fn open(node: &Node, user: &str) -> Result<OrderId> {
-    let mut template = NewOrder::new(OrderId::from_random(0), OrderName::compose(node.terminal(), 0));
     let fields = OrderFields {
         first_new_variable: Some(format!("opened on {}", node.terminal())),
         second_new_variable: Some(1),
     };
-    template.ext = ext::to_fields(&fields)?;
-    template.table = Some("T1".into());
-    let order = node.open_order(user, template).await?;
+    let open = OpenOrder { ext: ext::to_fields(&fields)?, ..OpenOrder::at_table("T1") };
+    let order = node.open_order(user, open).await?;
     node.edit(user, &order, Edit::AddLine(new_line("burger", 1290, "no onions")?)).await?;
     node.edit(user, &order, Edit::AddLine(new_line("fries", 450, "extra salt")?)).await?;
     Ok(order)

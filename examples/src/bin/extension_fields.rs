@@ -70,17 +70,13 @@ fn main() -> Result<()> {
         &NewOrder::new(order.clone(), OrderName::compose(&bar, 1)),
     )?;
     let mut a = Terminal { ctx: ctx_a, doc: doc_a };
-    let added = a.edit(Edit::AddLine(NewLine {
-        id: coffee.clone(),
-        product: "coffee".into(),
-        display_name: "Coffee".into(),
-        qty: Quantity::units(2),
-        unit_price: Money(450),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }))?;
+    let added = a.edit(Edit::AddLine(NewLine::new(
+        coffee.clone(),
+        "coffee",
+        "Coffee",
+        Quantity::units(2),
+        Money(450),
+    )))?;
     let mut b = Terminal {
         ctx: EditContext::new("ben", TerminalId::parse("T2")?, now),
         doc: OrderDoc::empty(order.clone(), ActorId::random()),

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use possync_model::automerge::ActorId;
 use possync_model::{
-    Edit, EditContext, LineId, Money, NewLine, NewOrder, OrderDoc, OrderId, OrderName, OrderView, PaymentId,
-    Quantity, ReviewFlag, TerminalId,
+    Edit, EditContext, LineId, Money, NewLine, NewOrder, OpenOrder, OrderDoc, OrderId, OrderName, OrderView,
+    PaymentId, Quantity, ReviewFlag, TerminalId,
 };
 
 /// A change on its way: which order, and the raw Automerge change.
@@ -101,10 +101,9 @@ impl Floor {
         self.next_id += 1;
         let t = &mut self.terminals[i];
         t.ctx.at_ms += 1000;
-        let mut new = NewOrder::new(id.clone(), OrderName::compose(&t.code, t.next_name));
+        let fields = OpenOrder { floor: Some("main".into()), ..OpenOrder::at_table(table) };
+        let new = NewOrder::with_fields(id.clone(), OrderName::compose(&t.code, t.next_name), fields);
         t.next_name += 1;
-        new.table = Some(table.into());
-        new.floor = Some("main".into());
         let (doc, change) = OrderDoc::open(t.actor.clone(), &t.ctx, &new)?;
         t.orders.insert(id.clone(), doc);
         self.broadcast(i, (id.clone(), change.bytes));
@@ -151,17 +150,13 @@ impl Floor {
 }
 
 fn line(id: &str, product: &str, units: i64, price: i64) -> Result<Edit> {
-    Ok(Edit::AddLine(NewLine {
-        id: LineId::parse(id)?,
-        product: product.to_lowercase(),
-        display_name: product.into(),
-        qty: Quantity::units(units),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }))
+    Ok(Edit::AddLine(NewLine::new(
+        LineId::parse(id)?,
+        product.to_lowercase(),
+        product,
+        Quantity::units(units),
+        Money(price),
+    )))
 }
 
 fn flag(f: &ReviewFlag) -> String {

@@ -3,6 +3,7 @@
 use crate::validation_error::ValidationErrors;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ImportError {
     /// Not JSON, or a value of the wrong type or out of range where it
     /// stands. `path` is the JSON path (`catalogue.products[3].price`).

@@ -86,6 +86,8 @@ impl From<BodyError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "product_unavailable", message)
             }
             BodyError::ManagerOnly(_) => Self::new(StatusCode::FORBIDDEN, "manager_only", message),
+            // A kind a newer possync-api adds, until it gets its own code here.
+            _ => Self::bad_request("invalid_body", message),
         }
     }
 }
@@ -117,7 +119,10 @@ impl From<NodeError> for ApiError {
             NodeError::Catalogue(CatalogueError::Invalid(_)) => {
                 Self::new(S::UNPROCESSABLE_ENTITY, "invalid_catalogue", message)
             }
-            NodeError::Storage(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message),
+            NodeError::Storage(_) | NodeError::WriterStopped => {
+                Self::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", message)
+            }
+            NodeError::StorageFailed(_) => Self::new(S::SERVICE_UNAVAILABLE, "storage_failed", message),
             NodeError::Stopped => {
                 Self::new(S::SERVICE_UNAVAILABLE, "stopping", "the terminal is shutting down")
             }
@@ -152,7 +157,8 @@ fn edit_error(e: EditError) -> ApiError {
         EditError::RefundTooLarge { .. } => ApiError::new(S::CONFLICT, "refund_too_large", message),
         EditError::HasPayments { .. } => ApiError::new(S::CONFLICT, "has_payments", message),
         EditError::ManagerOnly { .. } => ApiError::new(S::FORBIDDEN, "manager_only", message),
-        EditError::Schema(_) | EditError::Automerge(_) => {
+        // (`_`: a kind a newer model adds, until it gets its own code here.)
+        EditError::Schema(_) | EditError::Automerge(_) | _ => {
             tracing::error!(error = %message, "edit failed inside the model");
             ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error; see the terminal's log")
         }

@@ -5,6 +5,7 @@ mod catalogue;
 mod error;
 mod login;
 mod metrics;
+mod node_metrics;
 mod orders;
 mod payments;
 mod receipt;
@@ -20,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use possync::Node;
+use possync::net::SharedRegistry;
 
 pub use catalogue::MAX_CATALOGUE_BODY;
 pub use error::ApiError;
@@ -40,11 +42,21 @@ pub struct AppState {
     pub token: Option<Arc<str>>,
     /// Recent wrong PINs, per user (`POST /api/login`).
     pub login: Arc<LoginAttempts>,
+    /// libp2p's metrics, served by `/metrics` after the node's; empty
+    /// unless the node was given it ([`AppState::with_metrics`]).
+    pub metrics: SharedRegistry,
 }
 
 impl AppState {
     pub fn new(node: Node, policy: Policy, token: Option<Arc<str>>) -> Self {
-        AppState { node, policy: Arc::new(policy), token, login: Arc::default() }
+        AppState { node, policy: Arc::new(policy), token, login: Arc::default(), metrics: Arc::default() }
+    }
+
+    /// Serves `registry` too: the one given to the node's builder
+    /// ([`possync::NodeBuilder::metrics`]).
+    pub fn with_metrics(mut self, registry: SharedRegistry) -> Self {
+        self.metrics = registry;
+        self
     }
 }
 

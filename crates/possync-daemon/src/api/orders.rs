@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use possync::model::{OrderId, OrderName, OrderView, privileges};
+use possync::model::{OrderId, OrderView, privileges};
 use possync_api::{EditBody, NetworkBody, OpenBody, SplitBody, parse_catalogue_edit, parse_edit, price_edit};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -67,11 +67,9 @@ pub async fn open(
     let Json(b) = body?;
     role(&state, &b.user)?;
     // The node gives the order the catalogue's rounding rules.
-    let (new, id_given) = b.new_order(OrderName::compose(state.node.terminal(), 0))?;
-    let id = if id_given {
-        state.node.open_order_as(&b.user, new).await?
-    } else {
-        state.node.open_order(&b.user, new).await?
+    let id = match b.order_id()? {
+        Some(id) => state.node.open_order_with_id(&b.user, id, b.fields).await?,
+        None => state.node.open_order(&b.user, b.fields).await?,
     };
     let view = visible(&state, &id).await?;
     Ok((StatusCode::CREATED, Json(view)))

@@ -13,8 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use possync::ClaimView;
 use possync::model::{
-    Edit, Money, NewLine, NewOrder, NewRefund, OrderId, OrderName, OrderState, OrderView, PaymentId,
-    ReviewFlag, Tender,
+    Edit, Money, NewLine, NewRefund, OpenOrder, OrderId, OrderState, OrderView, PaymentId, ReviewFlag, Tender,
 };
 use possync_api::{ClaimBody, PayBody, RefundBody, RefundOrderBody, ReviewAction, ReviewBody};
 use serde_json::{Value, json};
@@ -277,13 +276,15 @@ pub async fn refund_order(
     if original.state != OrderState::Paid {
         return Err(ApiError::new(StatusCode::CONFLICT, "not_paid", "only a paid order can be refunded"));
     }
-    let mut new = NewOrder::new(OrderId::from_random(0), OrderName::compose(state.node.terminal(), 0));
-    new.refund_of = Some(id.clone());
-    // Totalled as the original was: its rounding rules and each line's taxes.
-    new.pricing = original.pricing;
-    new.table = original.table.clone();
-    new.customer = original.customer.clone();
-    let refund_id = state.node.open_order(&b.user, new).await?;
+    let refund = OpenOrder {
+        refund_of: Some(id.clone()),
+        // Totalled as the original was: its rounding rules and each line's taxes.
+        pricing: original.pricing,
+        table: original.table.clone(),
+        customer: original.customer.clone(),
+        ..OpenOrder::default()
+    };
+    let refund_id = state.node.open_order(&b.user, refund).await?;
     state.node.edit(&b.user, &refund_id, Edit::SetNote { note: format!("Refund: {}", b.reason) }).await?;
     for line in original.active_lines() {
         let negative = NewLine {

@@ -1,5 +1,5 @@
-//! Gossip received: each message checked on its own (the sender's rate, the
-//! wire format, the signer owning every change), then the changes of the
+//! Gossip received: each message checked on its own (its sender is up, the
+//! sender's rate, the wire format, the signer owning every change), then the changes of the
 //! messages that came together from one peer for one order applied in one
 //! merge.
 //!
@@ -21,7 +21,6 @@ use possync_model::{OrderId, decode_changes};
 use super::{Engine, PeerId, Verdict};
 use crate::output::Rejection;
 use crate::owner::ActorOwner;
-use crate::peer::PeerState;
 use crate::wire::Gossip;
 
 /// One gossip message handed to [`Engine::handle_gossip_batch`].
@@ -102,7 +101,10 @@ impl<P: PeerId> Engine<P> {
     /// The checks of one message, up to its decoded changes.
     fn check_gossip(&mut self, now: Instant, m: &GossipIn<'_, P>) -> Checked {
         let cfg = &self.cfg;
-        let peer = self.peers.entry(m.from.clone()).or_insert_with(|| PeerState::new(now, cfg));
+        let Some(peer) = self.peers.get_mut(m.from) else {
+            self.refuse_stranger(m.from);
+            return Checked::Done(Verdict::Ignore);
+        };
         if !peer.guard.admit_gossip(now, cfg) {
             // Over its rate: dropped unread, so a flood costs little more.
             self.refuse_flood(now, m.from, Rejection::Flood { what: "gossip messages" });
@@ -171,7 +173,7 @@ impl<P: PeerId> Engine<P> {
                 Some(Verdict::Ignore)
             }
             Ok(applied) => {
-                self.after_remote(now, from, order, applied);
+                self.after_remote(now, from, order, applied, false);
                 Some(Verdict::Accept)
             }
             Err(_) => {
@@ -199,7 +201,7 @@ impl<P: PeerId> Engine<P> {
                 Verdict::Ignore
             }
             Ok(applied) => {
-                self.after_remote(now, from, &order, applied);
+                self.after_remote(now, from, &order, applied, false);
                 Verdict::Accept
             }
             Err(e) => {

@@ -167,17 +167,7 @@ pub fn assert_converged(terminals: &[&Terminal]) -> OrderView {
 
 /// A line of `units` × `price` (minor units) of `product`.
 pub fn new_line(id: &str, product: &str, units: i64, price: i64) -> NewLine {
-    NewLine {
-        id: line_id(id),
-        product: product.to_owned(),
-        display_name: product.to_uppercase(),
-        qty: Quantity::units(units),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    NewLine::new(line_id(id), product, product.to_uppercase(), Quantity::units(units), Money(price))
 }
 
 /// A and B share one order (opened by A, id 1) with one line `l1`: 2 × 4.50.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::identity::Keypair;
+use libp2p::metrics::Registry;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -114,10 +115,26 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, gossipsub::ConfigBuilderE
 }
 
 impl Behaviour {
-    pub fn new(key: &Keypair, mdns_enabled: bool) -> Result<Self, BehaviourError> {
+    /// With `metrics`, gossipsub registers its own there (mesh, topic
+    /// peers, messages by topic, under `libp2p_gossipsub_`).
+    pub fn new(
+        key: &Keypair,
+        mdns_enabled: bool,
+        metrics: Option<&mut Registry>,
+    ) -> Result<Self, BehaviourError> {
         let config = gossipsub_config().map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
-        let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
+        let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Signed(key.clone()), config)
             .map_err(|e| BehaviourError::Gossipsub(e.to_string()))?;
+        if let Some(registry) = metrics {
+            // One topic per terminal; a foreign topic seen on the wire gets
+            // no series of its own (the labels stay bounded).
+            let config = gossipsub::MetricsConfig {
+                max_topics: 1,
+                max_never_subscribed_topics: 0,
+                ..Default::default()
+            };
+            gossipsub = gossipsub.with_metrics(registry.sub_registry_with_prefix("libp2p_gossipsub"), config);
+        }
         let catchup = request_response::Behaviour::with_codec(
             CatchupCodec,
             [(CATCHUP_PROTOCOL, ProtocolSupport::Full)],

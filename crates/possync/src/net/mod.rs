@@ -2,6 +2,8 @@
 
 pub mod behaviour;
 pub mod codec;
+pub mod metrics;
 pub mod transport;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
+pub use metrics::SharedRegistry;

@@ -15,6 +15,14 @@ const OUTBOUND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest incoming connection set-up.
 const INBOUND_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// TCP's own error, kept findable: the layers above wrap errors in
+/// `Either`s, whose `source` skips the error they hold, so without this an
+/// embedder walking the chain could not find "address in use"
+/// ([`crate::NodeError::io_error`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TcpError(#[source] std::io::Error);
+
 /// Builds the transport. With a key, every connection must complete the
 /// pnet handshake first: a node without the key cannot even start Noise.
 pub fn build(
@@ -22,7 +30,7 @@ pub fn build(
     psk: Option<PreSharedKey>,
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>, noise::Error> {
     let noise = noise::Config::new(key)?;
-    let tcp = tcp::tokio::Transport::new(tcp::Config::new().nodelay(true));
+    let tcp = tcp::tokio::Transport::new(tcp::Config::new().nodelay(true)).map_err(TcpError);
     let base = match psk {
         Some(psk) => Either::Left(tcp.and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))),
         None => Either::Right(tcp),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use possync::model::{Edit, LineId, Money, NewLine, NewOrder, OrderId, OrderName, Quantity, TerminalId};
+use possync::model::{Edit, LineId, Money, NewLine, OrderId, Quantity, TerminalId};
 use possync::{Multiaddr, Node, SessionKey};
 
 pub mod proxy;
@@ -119,25 +119,12 @@ pub async fn converged(nodes: &[Node], limit: Duration) -> String {
     }
 }
 
-pub fn new_order(terminal_name: &str) -> NewOrder {
-    NewOrder::new(OrderId::from_random(0), OrderName::compose(&terminal(terminal_name), 0))
-}
-
 static LINE_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub fn line(product: &str, qty: i64, price: i64) -> NewLine {
     let n = LINE_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    NewLine {
-        id: LineId::from_random(u128::from(n) << 64 | u128::from(std::process::id())),
-        product: product.into(),
-        display_name: product.into(),
-        qty: Quantity::units(qty),
-        unit_price: Money(price),
-        discount: Default::default(),
-        note: String::new(),
-        ext: Default::default(),
-        taxes: Vec::new(),
-    }
+    let id = LineId::from_random(u128::from(n) << 64 | u128::from(std::process::id()));
+    NewLine::new(id, product, product, Quantity::units(qty), Money(price))
 }
 
 pub async fn add_line(node: &Node, order: &OrderId, product: &str) -> LineId {
