@@ -144,3 +144,26 @@ fn a_batch_from_a_terminal_that_is_not_up_is_refused_unread() {
     let verdicts = b.handle_gossip_batch(now, &batch(&gossip));
     assert_eq!(verdicts, vec![Verdict::Accept; gossip.len()]);
 }
+
+#[test]
+fn what_a_terminal_sent_after_its_disconnection_in_the_batch_is_not_applied() {
+    let now = Instant::now();
+    let (mut a, first, mut gossip) = authored(now, 1);
+    let ctx = EditContext::new("ana", TerminalId::parse("A").unwrap(), 1_767_225_600_000);
+    let second = a.open_order(now, &ctx, OpenOrder::default()).unwrap();
+    let later = outputs(&mut a).0;
+    // Every duplicate is over budget and the first offence disconnects.
+    let cfg = EngineConfig { peer_duplicate_burst: 0, max_offences: 0, ..EngineConfig::default() };
+    let mut b = Engine::new(cfg, TerminalId::parse("B").unwrap(), owner(B).actor(7), B, now);
+    b.peer_up(now, A);
+    assert_eq!(b.handle_gossip(now, A, owner(A), &gossip[0]), Verdict::Accept);
+
+    // The same message again (disconnects A), then the second order.
+    let mut messages = vec![gossip.swap_remove(0)];
+    messages.extend(later);
+    let verdicts = b.handle_gossip_batch(now, &batch(&messages));
+    assert_eq!(verdicts, vec![Verdict::Ignore; messages.len()]);
+    assert!(b.peers().is_empty(), "A disconnected");
+    assert!(b.view(&second).is_none(), "nothing of A's taken once it was down");
+    assert_eq!(b.all_orders(), vec![first]);
+}

@@ -71,6 +71,15 @@ impl<P: PeerId> Engine<P> {
             }
         }
         for g in groups {
+            if !self.peers.contains_key(g.from) {
+                // Disconnected by an earlier group (a storm of duplicates):
+                // what else it sent is a stranger's, as one by one.
+                for &i in &g.messages {
+                    self.refuse_stranger(g.from);
+                    verdicts[i] = Verdict::Ignore;
+                }
+                continue;
+            }
             if g.messages.len() == 1 {
                 verdicts[g.messages[0]] = self.apply_gossiped(now, g.from, g.order, g.changes);
                 continue;
