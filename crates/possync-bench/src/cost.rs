@@ -139,13 +139,15 @@ pub async fn child_cpu(args: ChildCpuArgs) -> Result<()> {
     crate::common::wait_peers(std::slice::from_ref(&node), 1).await?;
     // The gossip subscriptions follow the connection by a few ms.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let base = node.status().await?.counters.remote_changes;
+    // Gossip messages, not change events: changes that arrive together
+    // are applied in one merge and shown in one event.
+    let base = node.status().await?.counters.gossip_received;
     let cpu0 = cpu_time_us()?;
     println!("READY");
     let (mut seen, mut cpu_at, mut last_news) = (0, cpu0, Instant::now());
     while seen < expect && last_news.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = node.status().await?.counters.remote_changes - base;
+        let now = node.status().await?.counters.gossip_received - base;
         if now > seen {
             seen = now;
             cpu_at = cpu_time_us()?;
@@ -251,8 +253,23 @@ pub async fn idle(terminals: usize, seconds: u64) -> Result<Idle> {
 /// settle for 2 s, then prints `IDLE <CPU µs used over --seconds>`.
 pub async fn child_idle(args: ChildIdleArgs) -> Result<()> {
     let ChildIdleArgs { nodes: n, seconds, dir } = args;
+    let used = idle_cpu_us(&dir, n, seconds).await?;
+    println!("IDLE {used}");
+    Ok(())
+}
+
+/// Process CPU, in µs, of `n` connected terminals holding an order each,
+/// with nothing to do, over `seconds` (in a scratch directory).
+pub async fn idle_in_process(n: usize, seconds: u64) -> Result<f64> {
+    let dir = scratch("idle");
+    let used = idle_cpu_us(&dir, n, seconds).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    used
+}
+
+async fn idle_cpu_us(dir: &std::path::Path, n: usize, seconds: u64) -> Result<f64> {
     let key = SessionKey::generate()?;
-    let nodes = crate::common::mesh(&dir, n, &key).await?;
+    let nodes = crate::common::mesh(dir, n, &key).await?;
     // Every terminal holds an order, as on a floor between rushes.
     for node in &nodes {
         build_order(node, 10).await?;
@@ -264,8 +281,7 @@ pub async fn child_idle(args: ChildIdleArgs) -> Result<()> {
     for node in &nodes {
         node.shutdown().await?;
     }
-    println!("IDLE {used}");
-    Ok(())
+    Ok(used)
 }
 
 /// Options of the `child-cpu` subcommand.

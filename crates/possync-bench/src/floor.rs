@@ -25,7 +25,7 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder};
 use tokio::sync::mpsc;
 
-use crate::common::{edit_target, orders_per_author};
+use crate::common::{cpu_time_us, edit_target, orders_per_author};
 use crate::raw_order::{self, Stamp, UNIT};
 use crate::stats::{Percentiles, percentiles};
 
@@ -146,6 +146,47 @@ async fn spawn_floor_node(
     Ok(FloorNode { edits: tx, addr, subscribed, task })
 }
 
+/// `n` swarms, each dialling the ones before it, once every one has heard
+/// every other's subscription and the mesh had 2 s to form.
+async fn connected(
+    n: usize,
+    initial: &HashMap<(usize, u64), Vec<u8>>,
+    sent: &SendTimes,
+    samples: &Arc<Mutex<Vec<Duration>>>,
+) -> Result<Vec<FloorNode>> {
+    let mut nodes: Vec<FloorNode> = Vec::new();
+    for i in 0..n {
+        let dial = nodes.iter().map(|f| f.addr.clone()).collect();
+        nodes.push(spawn_floor_node(i, initial, dial, sent.clone(), samples.clone()).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {
+        anyhow::ensure!(Instant::now() < deadline, "floor swarms did not connect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let the mesh form (heartbeats) as the possync terminals do.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    Ok(nodes)
+}
+
+/// Process CPU, in µs, of `n` connected swarms holding an order each and
+/// with nothing to publish, over `seconds` (gossipsub's heartbeats, Yamux
+/// and TCP keep-alive: what an idle floor costs the bare stack).
+pub async fn idle_cpu_us(n: usize, seconds: u64) -> Result<f64> {
+    let initial = initial_orders(n, 1)?;
+    let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let nodes = connected(n, &initial, &sent, &samples).await?;
+    let cpu0 = cpu_time_us()?;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let used = cpu_time_us()? - cpu0;
+    for f in nodes {
+        drop(f.edits);
+        f.task.abort();
+    }
+    Ok(used)
+}
+
 /// Applies one change and records the latency of the author's edit it shows.
 fn apply(
     docs: &mut Docs,
@@ -183,25 +224,22 @@ fn apply(
 /// (edit, receiver) pairs that gave a sample. The due time of each edit is
 /// its start (the swarm task makes it at once unless it is behind).
 pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, f64)> {
+    let run = measure_run(n, rate, seconds).await?;
+    Ok((run.latency, run.delivered))
+}
+
+/// As [`measure`], with the process CPU from the first edit to the end of
+/// the run (the 2 s after the last edit included).
+pub async fn measure_run(n: usize, rate: u64, seconds: u64) -> Result<crate::propagation::Run> {
     let total = rate * seconds;
     let rounds = orders_per_author(total, n);
     let initial = initial_orders(n, rounds)?;
     let sent: SendTimes = Arc::new(Mutex::new(HashMap::new()));
     let samples = Arc::new(Mutex::new(Vec::new()));
-    let mut nodes: Vec<FloorNode> = Vec::new();
-    for i in 0..n {
-        let dial = nodes.iter().map(|f| f.addr.clone()).collect();
-        nodes.push(spawn_floor_node(i, &initial, dial, sent.clone(), samples.clone()).await?);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {
-        anyhow::ensure!(Instant::now() < deadline, "floor swarms did not connect");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Let the mesh form (heartbeats) as the possync terminals do.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let nodes = connected(n, &initial, &sent, &samples).await?;
 
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let cpu0 = cpu_time_us()?;
     let start = Instant::now();
     for k in 0..total {
         let due = start + interval.mul_f64(k as f64);
@@ -209,13 +247,14 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, 
         nodes[(k as usize) % n].edits.send(due)?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_us = cpu_time_us()? - cpu0;
     for f in nodes {
         drop(f.edits);
         f.task.abort();
     }
     let mut s = samples.lock().map_err(|_| anyhow!("lock"))?.clone();
     let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
-    Ok((percentiles(&mut s), delivered))
+    Ok(crate::propagation::Run { latency: percentiles(&mut s), delivered, edits: total, cpu_us })
 }
 
 /// The `floor` subcommand: the bare stack alone, as `propagation` measures

@@ -14,6 +14,8 @@
 //! cargo run --release -p possync-bench -- api-write --terminals 5 --rate 200 --seconds 20
 //! cargo run --release -p possync-bench -- floor --nodes 5 --rate 100 --seconds 10
 //! cargo run --release -p possync-bench -- throughput [--floor false]
+//! cargo run --release -p possync-bench -- scale --terminals 30 --curve 5,10,20,30
+//! cargo run --release -p possync-bench -- sim-scale --terminals 100
 //! cargo run --release -p possync-bench -- throughput-step --system possync --nodes 5 --rate 1000 --seconds 5
 //! ```
 #![allow(clippy::print_stdout)]
@@ -29,6 +31,8 @@ mod propagation;
 mod raw_order;
 mod reconnect;
 mod samod_peer;
+mod scale;
+mod sim_scale;
 mod stats;
 mod throughput;
 
@@ -60,6 +64,15 @@ enum Bench {
     Floor(propagation::RateArgs),
     /// The highest edit rate kept under the latency bound, possync and the floor.
     Throughput(throughput::Args),
+    /// Larger floors (30 terminals by default) next to the floor: latency,
+    /// CPU per edit as the floor grows, idle CPU, a late join.
+    Scale(scale::Args),
+    /// 100 terminals in the simulator: engine work and traffic per edit,
+    /// idle traffic, a late join.
+    SimScale(sim_scale::Args),
+    /// One measurement of `scale` (run in a child process by `scale`).
+    #[command(hide = true)]
+    ScaleStep(scale::StepArgs),
     /// One step of `throughput` (run in a child process by `throughput`).
     ThroughputStep(throughput::StepArgs),
     /// Catch-up of a terminal that missed `--orders` orders.
@@ -110,6 +123,9 @@ fn main() -> Result<()> {
         Bench::ApiWrite(args) => runtime.block_on(api_write::run(args)),
         Bench::Floor(args) => runtime.block_on(floor::run(args)),
         Bench::Throughput(args) => runtime.block_on(throughput::run(args)),
+        Bench::Scale(args) => runtime.block_on(scale::run(args)),
+        Bench::SimScale(args) => sim_scale::run(args),
+        Bench::ScaleStep(args) => runtime.block_on(scale::run_step(args)),
         Bench::ThroughputStep(args) => runtime.block_on(throughput::run_step(args)),
         Bench::Catchup { orders, changes } => runtime.block_on(async {
             for f in catchup::measure(&[orders], changes, 64).await? {

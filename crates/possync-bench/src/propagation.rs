@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use possync::model::{Edit, LineId, OpenOrder, OrderId, Quantity};
 use possync::{Node, NodeEvent, SessionKey};
 
-use crate::common::{edit_target, mesh, new_line, orders_per_author, scratch};
+use crate::common::{cpu_time_us, edit_target, mesh, new_line, orders_per_author, scratch};
 
 use crate::stats::{Percentiles, percentiles};
 
@@ -82,6 +82,23 @@ pub async fn measure(n: usize, rate: u64, seconds: u64) -> Result<Percentiles> {
 /// from the due time (so a terminal that falls behind shows it). Also
 /// returns the fraction of (edit, receiver) pairs that gave a sample.
 pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) -> Result<(Percentiles, f64)> {
+    let run = measure_run(n, rate, seconds, open_loop).await?;
+    Ok((run.latency, run.delivered))
+}
+
+/// One run's figures: latency, the fraction of (edit, receiver) pairs seen,
+/// and the process CPU from the first edit to the end of the run (the 2 s
+/// after the last edit included).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Run {
+    pub latency: Percentiles,
+    pub delivered: f64,
+    pub edits: u64,
+    pub cpu_us: f64,
+}
+
+/// As [`measure_with`], with the process CPU of the timed window.
+pub async fn measure_run(n: usize, rate: u64, seconds: u64, open_loop: bool) -> Result<Run> {
     let dir = scratch("prop");
     let key = SessionKey::generate()?;
     let nodes = mesh(&dir, n, &key).await?;
@@ -170,6 +187,7 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     }
 
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let cpu0 = cpu_time_us()?;
     let start = Instant::now();
     let mut inflight = Vec::new();
     for k in 0..total {
@@ -196,13 +214,15 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
         t.await?.context("edit")?;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_us = cpu_time_us()? - cpu0;
     // Who missed what, when edits went unseen.
-    let per_author = total.div_ceil(n as u64);
+    // Author `a` made edits number a, a + n, a + 2n, ...
+    let made = |a: usize| total / n as u64 + u64::from((a as u64) < total % n as u64);
     let missing: Vec<String> = (0..n)
         .flat_map(|r| (0..n).filter(move |&a| a != r).map(move |a| (r, a)))
         .filter_map(|(r, a)| {
             let got = seen_by[r][a].load(Ordering::Relaxed);
-            (got + per_author / 100 < per_author).then(|| format!("T{r} saw {got} of T{a}'s ~{per_author}"))
+            (got + made(a) / 100 < made(a)).then(|| format!("T{r} saw {got} of T{a}'s {}", made(a)))
         })
         .collect();
     // Whether they never arrived or arrived without an event: asked of the
@@ -245,7 +265,7 @@ pub async fn measure_with(n: usize, rate: u64, seconds: u64, open_loop: bool) ->
     let _ = std::fs::remove_dir_all(&dir);
     let mut s = samples.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
     let delivered = s.len() as f64 / (total as f64 * (n - 1) as f64);
-    Ok((percentiles(&mut s), delivered))
+    Ok(Run { latency: percentiles(&mut s), delivered, edits: total, cpu_us })
 }
 
 /// For each terminal, how many edits of the others' orders it lacks at the

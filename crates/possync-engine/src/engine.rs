@@ -11,7 +11,7 @@
 //! | `restore`, `open_order`, `open_order_with_id`, `edit`, `split` | `lifecycle.rs` (with `after_change`: open list, archive, renames) |
 //! | `restore_catalogue`, `replace_catalogue` | `catalogue_sync.rs` |
 //! | `peer_up`, `peer_down`, `catch_up_with` | here; catch-up in `catchup.rs` |
-//! | `handle_gossip(now, from, signer, bytes)` | here; changes in `gossip.rs` |
+//! | `handle_gossip(now, from, signer, bytes)`, `handle_gossip_batch(now, messages)` | `gossip_in.rs` (`handle_gossip` here: a batch of one) |
 //! | `handle_direct(now, from, bytes)` | here; summary, heads, fetch, docs, sync in `catchup.rs` |
 //! | `refused_by_transport(now, from, reason)` | `offences.rs` |
 //! | `claim_payment`, `release_payment` | `payment_claims.rs` |
@@ -31,12 +31,14 @@ use possync_model::{EditError, OrderDoc, OrderId, OrderView, Roles, TerminalId};
 mod catalogue_sync;
 mod catchup;
 mod delivery;
-mod gossip;
+mod gossip_in;
 mod lifecycle;
 mod maintenance;
 mod offences;
 mod outbox;
 mod payment_claims;
+
+pub use gossip_in::GossipIn;
 
 use crate::catalogue_doc::CatalogueDoc;
 use crate::claims::Claims;
@@ -48,7 +50,7 @@ use crate::owner::ActorOwner;
 use crate::peer::PeerState;
 use crate::rng::SplitMix64;
 use crate::summary::Summary;
-use crate::wire::{Direct, Gossip};
+use crate::wire::Direct;
 
 /// What identifies a peer: a libp2p `PeerId` in the node, a `u64` in the
 /// simulator.
@@ -319,30 +321,8 @@ impl<P: PeerId> Engine<P> {
     /// signed by the terminal whose actors `signer` fingerprints. The verdict
     /// tells the gossip layer whether to forward it.
     pub fn handle_gossip(&mut self, now: Instant, from: P, signer: ActorOwner, bytes: &[u8]) -> Verdict {
-        let cfg = &self.cfg;
-        let Some(peer) = self.peers.get_mut(&from) else {
-            self.refuse_stranger(&from);
-            self.flush();
-            return Verdict::Ignore;
-        };
-        let verdict = if !peer.guard.admit_gossip(now, cfg) {
-            // Over its rate: dropped unread, so a flood costs little more.
-            self.refuse_flood(now, &from, Rejection::Flood { what: "gossip messages" });
-            Verdict::Ignore
-        } else {
-            match Gossip::decode(bytes) {
-                Err(e) if e.is_from_the_future() => Verdict::Ignore,
-                Err(e) => {
-                    self.reject_offence(now, &from, Rejection::Wire(e));
-                    Verdict::Reject
-                }
-                Ok(Gossip::Changes { order, changes }) => {
-                    self.receive_changes(now, from, signer, order, changes)
-                }
-            }
-        };
-        self.flush();
-        verdict
+        let message = GossipIn { from: &from, signer, bytes };
+        self.handle_gossip_batch(now, &[message])[0]
     }
 
     /// A pairwise catch-up message arrived from `from`.

@@ -51,7 +51,7 @@ pub use commit_pipeline::{
 pub use config::EngineConfig;
 pub use delivery::{DeliveryConfig, SinkStatus};
 pub use delivery_failure::DeliveryFailure;
-pub use engine::{Engine, EngineError, EngineStatus, PeerId, RestoreReport, StoredOrder, Verdict};
+pub use engine::{Engine, EngineError, EngineStatus, GossipIn, PeerId, RestoreReport, StoredOrder, Verdict};
 pub use guard::BAN;
 pub use output::{Event, Origin, Output, Rejection, StoreOp};
 pub use owner::ActorOwner;

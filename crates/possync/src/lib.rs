@@ -43,6 +43,7 @@ mod config;
 mod dialer;
 mod error;
 mod event;
+mod gossip_batch;
 mod handle;
 mod keys;
 mod liveness;

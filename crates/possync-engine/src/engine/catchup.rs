@@ -132,8 +132,14 @@ impl<P: PeerId> Engine<P> {
     }
 
     pub(super) fn request_fetch(&mut self, now: Instant, from: &P, orders: Vec<OrderId>) {
+        // An order already asked of any peer is not asked again until that
+        // request lapses or its peer leaves: a terminal joining a floor of
+        // 30 hears every order listed by 30 peers, and took each 30 times.
+        let wanted: Vec<OrderId> = orders
+            .into_iter()
+            .filter(|id| !self.peers.values().any(|p| p.fetching.contains_key(id)))
+            .collect();
         let Some(peer) = self.peers.get_mut(from) else { return };
-        let wanted: Vec<OrderId> = orders.into_iter().filter(|id| !peer.fetching.contains_key(id)).collect();
         if wanted.is_empty() {
             return;
         }

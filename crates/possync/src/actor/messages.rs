@@ -1,16 +1,23 @@
-//! Peers' messages into the engine: gossip (validated by the engine, then
-//! relayed a little later, see `crate::relay_delay`) and catch-up requests
+//! Peers' messages into the engine: gossip (gathered for the turn and
+//! applied together, see `crate::gossip_batch`; validated by the engine,
+//! then relayed a little later, see `crate::relay_delay`) and catch-up requests
 //! (heard only from admitted peers; held while a terminal waits for
 //! admission).
 
 use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm, request_response};
 use possync_engine::{ActorOwner, Rejection, Verdict};
 use tracing::debug;
 
 use super::Actor;
-use crate::net::Behaviour;
 use crate::net::codec::Oversized;
+use crate::net::{Behaviour, BehaviourEvent};
+
+/// A gossip message, which waits for the end of the turn (`GossipBatch`).
+pub(super) fn is_gossip_message(event: &SwarmEvent<BehaviourEvent>) -> bool {
+    matches!(event, SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message { .. })))
+}
 
 /// Tells gossipsub that a message was accepted, which lets it relay it.
 pub(super) fn relay(swarm: &mut Swarm<Behaviour>, (message_id, source): (gossipsub::MessageId, PeerId)) {
@@ -28,35 +35,15 @@ impl Actor {
                 self.counters.gossip_received += 1;
                 // Only admitted peers (connected, allowed, not banned) are heard.
                 let admitted = self.connected.contains(&propagation_source);
-                let verdict = match message.source {
+                match message.source {
                     // Strict validation: every message is signed by its source.
                     Some(signer) if admitted && message.topic == self.topic.hash() => {
                         let signer = ActorOwner::of_identity(&signer.to_bytes());
-                        self.engine.handle_gossip(now, propagation_source, signer, &message.data)
+                        // Applied at the end of the turn, with the others.
+                        self.gossip_in.push(message_id, propagation_source, signer, message.data);
                     }
-                    _ => Verdict::Ignore,
-                };
-                let acceptance = match verdict {
-                    Verdict::Accept => {
-                        // Relayed a little later (see `relay_delay`).
-                        if let Some(early) =
-                            self.relay_delay.accepted((message_id.clone(), propagation_source), now)
-                        {
-                            relay(&mut self.swarm, early);
-                        }
-                        None
-                    }
-                    Verdict::Ignore => Some(MessageAcceptance::Ignore),
-                    Verdict::Reject => Some(MessageAcceptance::Reject),
-                };
-                if let Some(acceptance) = acceptance {
-                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        acceptance,
-                    );
+                    _ => self.report_verdict(now, message_id, propagation_source, Verdict::Ignore),
                 }
-                self.collect();
             }
             gossipsub::Event::Subscribed { peer_id, topic } => self.subscribed(now, peer_id, topic.as_str()),
             gossipsub::Event::SlowPeer { peer_id, failed_messages } => {
@@ -70,6 +57,44 @@ impl Actor {
             }
             _ => {}
         }
+    }
+
+    /// Applies the gossip gathered in this turn and tells gossipsub what
+    /// to do with each message.
+    pub(super) fn apply_gossip(&mut self) {
+        if self.gossip_in.is_empty() {
+            return;
+        }
+        let now = Self::now();
+        for (message_id, source, verdict) in self.gossip_in.apply(&mut self.engine, now) {
+            self.report_verdict(now, message_id, source, verdict);
+        }
+        self.collect();
+    }
+
+    fn report_verdict(
+        &mut self,
+        now: std::time::Instant,
+        message_id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    ) {
+        let acceptance = match verdict {
+            Verdict::Accept => {
+                // Relayed a little later (see `relay_delay`).
+                if let Some(early) = self.relay_delay.accepted((message_id, source), now) {
+                    relay(&mut self.swarm, early);
+                }
+                return;
+            }
+            Verdict::Ignore => MessageAcceptance::Ignore,
+            Verdict::Reject => MessageAcceptance::Reject,
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+            &message_id,
+            &source,
+            acceptance,
+        );
     }
 
     /// Lets gossipsub relay the accepted messages whose delay is over.

@@ -9,7 +9,8 @@
 //! - `startup`: the store read back, the swarm built and listening;
 //! - `peers`: which connections are heard (allow-list, bans, isolation),
 //!   admission, dead links, redials;
-//! - `messages`: peers' gossip and catch-up requests into the engine;
+//! - `messages`: peers' gossip (gathered for the turn, see
+//!   `crate::gossip_batch`) and catch-up requests into the engine;
 //! - `commit`: the hand-off to the commit pipeline and the writer thread;
 //! - `status`: what the node reports about itself.
 
@@ -38,6 +39,7 @@ use crate::clock::wall_ms;
 use crate::dialer::Dialer;
 use crate::error::{NetworkError, NodeError};
 use crate::event::{ChangeOrigin, NodeEvent};
+use crate::gossip_batch::GossipBatch;
 use crate::handle::{Command, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
@@ -50,7 +52,7 @@ use crate::sinks::SinkTasks;
 use crate::slow_peers::SlowPeers;
 use crate::status::{Connectivity, Counters, Histogram};
 use crate::writer::{WriteError, Writer};
-use messages::relay;
+use messages::{is_gossip_message, relay};
 
 /// Commands taken from the queue before one group commit.
 const MAX_COMMANDS_PER_COMMIT: usize = 64;
@@ -112,6 +114,8 @@ struct Actor {
     slow_peers: SlowPeers<PeerId>,
     /// Accepted gossip whose relay waits for other receivers' IDONTWANT.
     relay_delay: RelayDelay<(gossipsub::MessageId, PeerId)>,
+    /// Gossip of the current turn, applied together at its end.
+    gossip_in: GossipBatch,
     last_sync_ms: Option<i64>,
     counters: Counters,
     commit_latency: Histogram,
@@ -136,6 +140,7 @@ impl Actor {
         for event in early {
             self.handle_swarm(event);
         }
+        self.apply_gossip();
         let mut peer_check = tokio::time::interval(PEER_CHECK_INTERVAL);
         peer_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -184,6 +189,7 @@ impl Actor {
                             _ => break,
                         }
                     }
+                    self.apply_gossip();
                 }
                 done = self.writer.done.recv(), if committing => self.committed(done),
                 Some(answer) = self.sinks.answers.recv() => {
@@ -338,6 +344,11 @@ impl Actor {
     fn handle_swarm(&mut self, event: SwarmEvent<BehaviourEvent>) {
         if let Some(metrics) = &self.network_metrics {
             metrics.record(&event);
+        }
+        // Gossip gathered in this turn is applied before anything else
+        // changes (a peer leaving, catch-up), as it came before.
+        if !is_gossip_message(&event) {
+            self.apply_gossip();
         }
         let now = Self::now();
         match event {

@@ -19,6 +19,7 @@ use crate::clock::wall_ms;
 use crate::config::{NodeConfig, check_session_id};
 use crate::dialer::Dialer;
 use crate::error::{NetworkError, NodeError};
+use crate::gossip_batch::GossipBatch;
 use crate::handle::{COMMAND_QUEUE, Node};
 use crate::liveness::Liveness;
 use crate::net::metrics::NetworkMetrics;
@@ -183,6 +184,7 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
         isolated: false,
         slow_peers: SlowPeers::new(SLOW_PEER_CATCH_UP_INTERVAL),
         relay_delay: RelayDelay::new(RELAY_DELAY, MAX_WAITING),
+        gossip_in: GossipBatch::default(),
         last_sync_ms: None,
         counters: Counters::default(),
         commit_latency: Histogram::latency(),
