@@ -39,11 +39,47 @@ type Docs = HashMap<(usize, u64), Automerge>;
 
 const LINE: &str = "line-1";
 
-struct FloorNode {
-    edits: mpsc::UnboundedSender<Instant>,
-    addr: Multiaddr,
-    subscribed: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
+/// An order of the floor: (its author, the round in which it edits it).
+pub(crate) type OrderKey = (usize, u64);
+
+/// Where a swarm reports its own edits and the others' edits it sees.
+pub(crate) trait Recorder: Send + 'static {
+    /// This swarm made the edit leaving `order`'s line at `qty`, due at `due`.
+    fn sent(&mut self, order: OrderKey, qty: i64, due: Instant);
+    /// Another swarm's edit leaving `order`'s line at `qty` is visible here.
+    fn seen(&mut self, order: OrderKey, qty: i64, at: Instant);
+}
+
+/// Every swarm in this process: the latency of each sighting, from the
+/// shared send times.
+struct InProcess {
+    sent: SendTimes,
+    samples: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Recorder for InProcess {
+    fn sent(&mut self, (author, round): OrderKey, qty: i64, due: Instant) {
+        if let Ok(mut s) = self.sent.lock() {
+            s.insert((author, round, qty), due);
+        }
+    }
+
+    fn seen(&mut self, (author, round): OrderKey, qty: i64, at: Instant) {
+        if let (Ok(sent), Ok(mut samples)) = (self.sent.lock(), self.samples.lock())
+            && let Some(t0) = sent.get(&(author, round, qty))
+        {
+            samples.push(at - *t0);
+        }
+    }
+}
+
+/// One bare swarm: send it an edit's due time and it makes the edit.
+pub(crate) struct FloorNode {
+    pub edits: mpsc::UnboundedSender<Instant>,
+    pub addr: Multiaddr,
+    /// Peers whose subscription it has heard.
+    pub subscribed: Arc<AtomicUsize>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 fn gossipsub(key: &libp2p::identity::Keypair) -> Result<gossipsub::Behaviour, BoxError> {
@@ -52,7 +88,7 @@ fn gossipsub(key: &libp2p::identity::Keypair) -> Result<gossipsub::Behaviour, Bo
 }
 
 /// The orders every swarm starts with, as saved documents by (author, round).
-fn initial_orders(swarms: usize, rounds: u64) -> Result<HashMap<(usize, u64), Vec<u8>>> {
+pub(crate) fn initial_orders(swarms: usize, rounds: u64) -> Result<HashMap<(usize, u64), Vec<u8>>> {
     let mut orders = HashMap::new();
     for author in 0..swarms {
         for round in 0..rounds {
@@ -66,12 +102,11 @@ fn initial_orders(swarms: usize, rounds: u64) -> Result<HashMap<(usize, u64), Ve
     Ok(orders)
 }
 
-async fn spawn_floor_node(
+pub(crate) async fn spawn_floor_node(
     index: usize,
     initial: &HashMap<(usize, u64), Vec<u8>>,
     dial: Vec<Multiaddr>,
-    sent: SendTimes,
-    samples: Arc<Mutex<Vec<Duration>>>,
+    mut recorder: impl Recorder,
 ) -> Result<FloorNode> {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
@@ -115,9 +150,7 @@ async fn spawn_floor_node(
                     let (round, units) = edit_target(count);
                     let qty = UNIT * units;
                     count += 1;
-                    if let Ok(mut s) = sent.lock() {
-                        s.insert((index, round, qty), due);
-                    }
+                    recorder.sent((index, round), qty, due);
                     let Some(doc) = docs.get_mut(&(index, round)) else { continue };
                     if raw_order::change_qty(doc, LINE, UNIT, &Stamp::now(&me)).is_err() {
                         continue;
@@ -131,7 +164,7 @@ async fn spawn_floor_node(
                 }
                 event = swarm.select_next_some() => match event {
                     SwarmEvent::Behaviour(gossipsub::Event::Message { propagation_source, message_id, message }) => {
-                        let accepted = apply(&mut docs, &mut seen, &message.data, &sent, &samples);
+                        let accepted = apply(&mut docs, &mut seen, &message.data, &mut recorder);
                         let verdict = if accepted { MessageAcceptance::Accept } else { MessageAcceptance::Reject };
                         let _ = swarm.behaviour_mut().report_message_validation_result(&message_id, &propagation_source, verdict);
                     }
@@ -157,7 +190,8 @@ async fn connected(
     let mut nodes: Vec<FloorNode> = Vec::new();
     for i in 0..n {
         let dial = nodes.iter().map(|f| f.addr.clone()).collect();
-        nodes.push(spawn_floor_node(i, initial, dial, sent.clone(), samples.clone()).await?);
+        let recorder = InProcess { sent: sent.clone(), samples: samples.clone() };
+        nodes.push(spawn_floor_node(i, initial, dial, recorder).await?);
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while nodes.iter().any(|f| f.subscribed.load(Ordering::Relaxed) < n - 1) {
@@ -187,13 +221,12 @@ pub async fn idle_cpu_us(n: usize, seconds: u64) -> Result<f64> {
     Ok(used)
 }
 
-/// Applies one change and records the latency of the author's edit it shows.
+/// Applies one change and records the author's edits it makes visible.
 fn apply(
     docs: &mut Docs,
     seen: &mut HashMap<(usize, u64), i64>,
     data: &[u8],
-    sent: &SendTimes,
-    samples: &Mutex<Vec<Duration>>,
+    recorder: &mut impl Recorder,
 ) -> bool {
     let Some((&author, rest)) = data.split_first() else { return false };
     let Some((round, bytes)) = rest.split_first_chunk::<4>() else { return false };
@@ -209,13 +242,9 @@ fn apply(
     let Ok(Some(qty)) = raw_order::qty(doc, LINE) else { return true };
     let key = (author as usize, round);
     let seen = seen.entry(key).or_insert(UNIT);
-    if let (Ok(sent), Ok(mut samples)) = (sent.lock(), samples.lock()) {
-        while *seen < qty {
-            *seen += UNIT;
-            if let Some(t0) = sent.get(&(key.0, key.1, *seen)) {
-                samples.push(now - *t0);
-            }
-        }
+    while *seen < qty {
+        *seen += UNIT;
+        recorder.seen(key, *seen, now);
     }
     true
 }

@@ -27,6 +27,7 @@ mod catchup;
 mod common;
 mod cost;
 mod floor;
+mod procs;
 mod propagation;
 mod raw_order;
 mod reconnect;
@@ -106,6 +107,9 @@ enum Bench {
     ChildRss(cost::ChildRssArgs),
     #[command(hide = true)]
     ChildIdle(cost::ChildIdleArgs),
+    /// One terminal of a run with every terminal in a process of its own.
+    #[command(hide = true)]
+    Terminal(procs::TerminalArgs),
 }
 
 fn main() -> Result<()> {
@@ -157,5 +161,6 @@ fn main() -> Result<()> {
         Bench::ChildCpu(args) => runtime.block_on(cost::child_cpu(args)),
         Bench::ChildRss(args) => runtime.block_on(cost::child_rss(args)),
         Bench::ChildIdle(args) => runtime.block_on(cost::child_idle(args)),
+        Bench::Terminal(args) => runtime.block_on(procs::terminal(args)),
     }
 }

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::common::{build_orders, cpu_time_us, scratch, spawn_node, wait_peers};
 use crate::cost::{child, next_line};
 use crate::propagation::Run;
-use crate::{cost, floor, propagation};
+use crate::{cost, floor, procs, propagation};
 
 /// Options of `scale`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,11 @@ pub struct Args {
     /// Window of the idle measurement.
     #[arg(long, default_value_t = 20)]
     pub idle_seconds: u64,
+    /// Every terminal (and every swarm of the floor) in an operating system
+    /// process of its own, as on a real floor, for the latency and CPU
+    /// rows; without it they share one process.
+    #[arg(long, default_value_t = false)]
+    pub processes: bool,
     /// Skip the join (it builds a fixture: ~1 min at 2,000 orders).
     #[arg(long, default_value_t = false)]
     pub no_join: bool,
@@ -66,10 +71,18 @@ pub enum What {
     Possync,
     /// The floor's propagation at `--rate`.
     Floor,
+    /// possync's propagation at `--rate`, each terminal a process.
+    PossyncProcesses,
+    /// The floor's propagation at `--rate`, each swarm a process.
+    FloorProcesses,
     /// possync's terminals connected and idle.
     PossyncIdle,
     /// The floor's swarms connected and idle.
     FloorIdle,
+    /// possync's terminals connected and idle, each a process.
+    PossyncIdleProcesses,
+    /// The floor's swarms connected and idle, each a process.
+    FloorIdleProcesses,
     /// A terminal joining `--nodes` terminals that hold `--orders` orders.
     Join,
 }
@@ -115,8 +128,20 @@ pub async fn run_step(args: StepArgs) -> Result<()> {
             serde_json::to_string(&propagation::measure_run(nodes, rate, seconds, false).await?)?
         }
         What::Floor => serde_json::to_string(&floor::measure_run(nodes, rate, seconds).await?)?,
+        What::PossyncProcesses => {
+            serde_json::to_string(&procs::measure(procs::System::Possync, nodes, rate, seconds).await?)?
+        }
+        What::FloorProcesses => {
+            serde_json::to_string(&procs::measure(procs::System::Floor, nodes, rate, seconds).await?)?
+        }
         What::PossyncIdle => serde_json::to_string(&cost::idle_in_process(nodes, seconds).await?)?,
         What::FloorIdle => serde_json::to_string(&floor::idle_cpu_us(nodes, seconds).await?)?,
+        What::PossyncIdleProcesses => {
+            serde_json::to_string(&procs::idle_cpu_us(procs::System::Possync, nodes, seconds).await?)?
+        }
+        What::FloorIdleProcesses => {
+            serde_json::to_string(&procs::idle_cpu_us(procs::System::Floor, nodes, seconds).await?)?
+        }
         What::Join => serde_json::to_string(&join(nodes, orders).await?)?,
     };
     println!("STEP {json}");
@@ -243,6 +268,8 @@ impl Size {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Figures {
+    /// Whether each terminal ran in a process of its own (`--processes`).
+    pub processes: bool,
     pub edits_per_s: u64,
     pub seconds: u64,
     pub possync: Vec<Size>,
@@ -263,9 +290,14 @@ pub async fn run(args: Args) -> Result<()> {
     let (mut ours, mut floors) = (Vec::new(), Vec::new());
     for &n in &sizes {
         let (mut a, mut b) = (Vec::new(), Vec::new());
+        let (ours_what, floor_what) = if args.processes {
+            (What::PossyncProcesses, What::FloorProcesses)
+        } else {
+            (What::Possync, What::Floor)
+        };
         for r in 0..args.runs.max(1) {
-            let p: Run = serde_json::from_value(step(What::Possync, n, args.rate, args.seconds, 0).await?)?;
-            let f: Run = serde_json::from_value(step(What::Floor, n, args.rate, args.seconds, 0).await?)?;
+            let p: Run = serde_json::from_value(step(ours_what, n, args.rate, args.seconds, 0).await?)?;
+            let f: Run = serde_json::from_value(step(floor_what, n, args.rate, args.seconds, 0).await?)?;
             eprintln!(
                 "  {n} terminals, run {}: possync p99 {:.2} ms ({:.3} seen, {:.0} µs CPU/edit/terminal), \
                  floor p99 {:.2} ms ({:.3}, {:.0} µs)",
@@ -285,16 +317,22 @@ pub async fn run(args: Args) -> Result<()> {
     }
     let n = args.terminals;
     let per_terminal = |cpu_us: f64| cpu_us / (args.idle_seconds as f64 * 1e6) * 100.0 / n as f64;
+    let (ours_idle, floor_idle) = if args.processes {
+        (What::PossyncIdleProcesses, What::FloorIdleProcesses)
+    } else {
+        (What::PossyncIdle, What::FloorIdle)
+    };
     let ours_idle =
-        per_terminal(step(What::PossyncIdle, n, 0, args.idle_seconds, 0).await?.as_f64().unwrap_or(f64::NAN));
+        per_terminal(step(ours_idle, n, 0, args.idle_seconds, 0).await?.as_f64().unwrap_or(f64::NAN));
     let floor_idle =
-        per_terminal(step(What::FloorIdle, n, 0, args.idle_seconds, 0).await?.as_f64().unwrap_or(f64::NAN));
+        per_terminal(step(floor_idle, n, 0, args.idle_seconds, 0).await?.as_f64().unwrap_or(f64::NAN));
     let join = if args.no_join {
         None
     } else {
         Some(serde_json::from_value::<Join>(step(What::Join, n, 0, 0, args.orders).await?)?)
     };
     let figures = Figures {
+        processes: args.processes,
         edits_per_s: args.rate,
         seconds: args.seconds,
         possync: ours,
@@ -311,6 +349,8 @@ pub async fn run(args: Args) -> Result<()> {
 }
 
 fn print_table(f: &Figures) {
+    let how = if f.processes { "each terminal a process" } else { "every terminal in one process" };
+    println!("{} edits/s over {} s, {how}:", f.edits_per_s, f.seconds);
     println!(
         "| terminals | possync p50 / p99 / max ms | floor p50 / p99 / max ms | p99 ratio | possync CPU µs per edit per terminal | floor | CPU ratio |"
     );

@@ -18,7 +18,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cost::{child, next_line};
-use crate::stats::Percentiles;
+use crate::propagation::Run;
 use crate::{floor, propagation};
 
 /// What a throughput step measures.
@@ -37,9 +37,10 @@ impl System {
     }
 }
 
-/// One step, open loop, in a child process: latency percentiles and the
-/// fraction of (edit, receiver) pairs seen.
-pub async fn step(system: System, n: usize, rate: u64, seconds: u64) -> Result<(Percentiles, f64)> {
+/// One step, open loop, in a child process: latency percentiles, the
+/// fraction of (edit, receiver) pairs seen and the process CPU of the timed
+/// window.
+pub async fn step(system: System, n: usize, rate: u64, seconds: u64) -> Result<Run> {
     let args: Vec<String> = ["throughput-step", "--system", system.name()]
         .iter()
         .map(|s| (*s).to_owned())
@@ -50,22 +51,11 @@ pub async fn step(system: System, n: usize, rate: u64, seconds: u64) -> Result<(
     let line = next_line(&rx, std::time::Duration::from_secs(seconds + 300)).await?;
     let _ = proc.wait();
     let Some(json) = line.strip_prefix("STEP ") else { anyhow::bail!("unexpected child output {line:?}") };
-    let v: serde_json::Value = serde_json::from_str(json)?;
-    // A step without a single sample has no percentiles (JSON null).
-    let ms = |k: &str| v[0][k].as_f64().unwrap_or(f64::INFINITY);
-    let p = Percentiles {
-        samples: v[0]["samples"].as_u64().unwrap_or(0) as usize,
-        p50_ms: ms("p50_ms"),
-        p90_ms: ms("p90_ms"),
-        p99_ms: ms("p99_ms"),
-        max_ms: ms("max_ms"),
-    };
-    Ok((p, v[1].as_f64().unwrap_or(0.0)))
+    Ok(serde_json::from_str(json)?)
 }
 
-/// The `throughput-step` subcommand: one step, printed as
-/// `STEP [<percentiles>, <delivered>]`.
-/// Options of `throughput-step`.
+/// Options of `throughput-step`: one step, printed as `STEP <run>` (a
+/// [`Run`] as JSON).
 #[derive(Debug, clap::Args)]
 pub struct StepArgs {
     #[arg(long, value_enum, default_value_t = System::Possync)]
@@ -82,8 +72,8 @@ pub struct StepArgs {
 pub async fn run_step(args: StepArgs) -> Result<()> {
     let StepArgs { system, nodes: n, rate, seconds } = args;
     let result = match system {
-        System::Possync => propagation::measure_with(n, rate, seconds, true).await?,
-        System::Floor => floor::measure(n, rate, seconds).await?,
+        System::Possync => propagation::measure_run(n, rate, seconds, true).await?,
+        System::Floor => floor::measure_run(n, rate, seconds).await?,
     };
     println!("STEP {}", serde_json::to_string(&result)?);
     Ok(())
@@ -96,6 +86,8 @@ pub struct Step {
     /// Each run's p99 and fraction of (edit, receiver) pairs seen.
     pub p99_ms: Vec<f64>,
     pub delivered: Vec<f64>,
+    /// Each run's process CPU per edit (every terminal's share), in µs.
+    pub cpu_us_per_edit: Vec<f64>,
     pub pass: bool,
 }
 
@@ -118,20 +110,29 @@ pub struct Plan {
 pub async fn search<F, Fut>(plan: &Plan, mut measure: F) -> Result<Search>
 where
     F: FnMut(u64) -> Fut,
-    Fut: Future<Output = Result<(Percentiles, f64)>>,
+    Fut: Future<Output = Result<Run>>,
 {
     let mut steps = Vec::new();
     let majority = plan.runs.max(1) / 2 + 1;
     let mut run = async |rate: u64, steps: &mut Vec<Step>| -> Result<bool> {
-        let mut step = Step { edits_per_s: rate, p99_ms: Vec::new(), delivered: Vec::new(), pass: false };
+        let mut step = Step {
+            edits_per_s: rate,
+            p99_ms: Vec::new(),
+            delivered: Vec::new(),
+            cpu_us_per_edit: Vec::new(),
+            pass: false,
+        };
         let (mut passed, mut failed) = (0, 0);
         while passed < majority && failed < majority {
-            let (p, delivered) = measure(rate).await?;
+            let Run { latency: p, delivered, edits, cpu_us } = measure(rate).await?;
+            let cpu_per_edit = cpu_us / edits.max(1) as f64;
             let pass = p.p99_ms < plan.p99_bound_ms && delivered >= 0.99;
             eprintln!(
-                "  {rate} edits/s: p99 {:.2} ms, delivered {:.3}: {}",
+                "  {rate} edits/s: p50 {:.2} ms, p99 {:.2} ms, delivered {:.3}, CPU {:.0} µs/edit: {}",
+                p.p50_ms,
                 p.p99_ms,
                 delivered,
+                cpu_per_edit,
                 if pass { "pass" } else { "fail" }
             );
             if pass {
@@ -141,6 +142,7 @@ where
             }
             step.p99_ms.push(p.p99_ms);
             step.delivered.push(delivered);
+            step.cpu_us_per_edit.push(cpu_per_edit);
         }
         step.pass = passed >= majority;
         if plan.runs > 1 {
@@ -244,8 +246,11 @@ mod tests {
 
     use super::*;
 
-    fn percentiles(p99_ms: f64) -> Percentiles {
-        Percentiles { samples: 1, p50_ms: p99_ms, p90_ms: p99_ms, p99_ms, max_ms: p99_ms }
+    use crate::stats::Percentiles;
+
+    fn run(p99_ms: f64) -> Run {
+        let latency = Percentiles { samples: 1, p50_ms: p99_ms, p90_ms: p99_ms, p99_ms, max_ms: p99_ms };
+        Run { latency, delivered: 1.0, edits: 1, cpu_us: 1.0 }
     }
 
     /// A rate passes on the majority of its runs: one failing run at 1,200
@@ -266,7 +271,7 @@ mod tests {
                 }
                 _ => 20.0,
             };
-            async move { Ok((percentiles(p99), 1.0)) }
+            async move { Ok(run(p99)) }
         })
         .await
         .unwrap();
