@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::common::cpu_time_us;
 use crate::stats::Percentiles;
-use crate::throughput::{self, Plan, System, search};
+use crate::throughput::{self, Plan};
 use crate::{api_feed, api_write, catchup, cost, floor, propagation, reconnect, samod_peer};
 
 /// What a run measures. possync's propagation and catch-up are in both.
@@ -377,11 +377,11 @@ impl Run {
         ]);
         self.detail.insert("api_write".into(), serde_json::to_value(&w)?);
 
-        self.stage(&format!("throughput, {} terminals", p.tput_terminals));
+        self.stage(&format!("throughput, {} terminals, possync and the floor alternating", p.tput_terminals));
         let (n, secs) = (p.tput_terminals, p.tput_seconds);
-        let ts = search(&p.tput, |rate| throughput::step(System::Possync, n, rate, secs)).await?;
-        self.stage(&format!("floor throughput, {} swarms", p.tput_terminals));
-        let tf = search(&p.tput, |rate| throughput::step(System::Floor, n, rate, secs)).await?;
+        let (ts, tf) =
+            throughput::search_side_by_side(&p.tput, |system, rate| throughput::step(system, n, rate, secs))
+                .await?;
         let ratio = ts.best as f64 / tf.best.max(1) as f64;
         let r = &mut self.r;
         r.fig("throughput.possync.edits_per_s", ts.best as f64);

@@ -98,6 +98,7 @@ pub struct Search {
     pub steps: Vec<Step>,
 }
 
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub start: u64,
     pub max: u64,
@@ -107,82 +108,161 @@ pub struct Plan {
     pub runs: usize,
 }
 
-pub async fn search<F, Fut>(plan: &Plan, mut measure: F) -> Result<Search>
-where
-    F: FnMut(u64) -> Fut,
-    Fut: Future<Output = Result<Run>>,
-{
-    let mut steps = Vec::new();
-    let majority = plan.runs.max(1) / 2 + 1;
-    let mut run = async |rate: u64, steps: &mut Vec<Step>| -> Result<bool> {
-        let mut step = Step {
-            edits_per_s: rate,
-            p99_ms: Vec::new(),
-            delivered: Vec::new(),
-            cpu_us_per_edit: Vec::new(),
-            pass: false,
-        };
-        let (mut passed, mut failed) = (0, 0);
-        while passed < majority && failed < majority {
-            let Run { latency: p, delivered, edits, cpu_us } = measure(rate).await?;
-            let cpu_per_edit = cpu_us / edits.max(1) as f64;
-            let pass = p.p99_ms < plan.p99_bound_ms && delivered >= 0.99;
-            eprintln!(
-                "  {rate} edits/s: p50 {:.2} ms, p99 {:.2} ms, delivered {:.3}, CPU {:.0} µs/edit: {}",
-                p.p50_ms,
-                p.p99_ms,
-                delivered,
-                cpu_per_edit,
-                if pass { "pass" } else { "fail" }
-            );
-            if pass {
-                passed += 1
-            } else {
-                failed += 1
-            }
-            step.p99_ms.push(p.p99_ms);
-            step.delivered.push(delivered);
-            step.cpu_us_per_edit.push(cpu_per_edit);
+/// One system's search, a step at a time: [`Searcher::next_rate`] says
+/// which rate to run next, [`Searcher::record`] takes its result. Rates
+/// double from the start until one fails, then bisect between the last
+/// that passed and the first that failed; a rate is decided by the
+/// majority of [`Plan::runs`] runs.
+pub struct Searcher {
+    name: &'static str,
+    plan: Plan,
+    steps: Vec<Step>,
+    /// The step being run: its runs so far.
+    current: Step,
+    best: u64,
+    /// Bisection bounds once a rate failed: (passed, failed).
+    bounds: Option<(u64, u64)>,
+    bisections: usize,
+    done: bool,
+}
+
+impl Searcher {
+    pub fn new(name: &'static str, plan: Plan) -> Self {
+        let current = Step::at(plan.start);
+        let done = plan.start > plan.max;
+        Searcher { name, plan, steps: Vec::new(), current, best: 0, bounds: None, bisections: 0, done }
+    }
+
+    /// The rate to run next; `None` once the search is over.
+    pub fn next_rate(&self) -> Option<u64> {
+        (!self.done).then_some(self.current.edits_per_s)
+    }
+
+    /// One run of [`Searcher::next_rate`].
+    pub fn record(&mut self, run: &Run) {
+        let rate = self.current.edits_per_s;
+        let cpu_per_edit = run.cpu_us / run.edits.max(1) as f64;
+        let pass = run.latency.p99_ms < self.plan.p99_bound_ms && run.delivered >= 0.99;
+        eprintln!(
+            "  {} {rate} edits/s: p50 {:.2} ms, p99 {:.2} ms, delivered {:.3}, CPU {:.0} µs/edit: {}",
+            self.name,
+            run.latency.p50_ms,
+            run.latency.p99_ms,
+            run.delivered,
+            cpu_per_edit,
+            if pass { "pass" } else { "fail" }
+        );
+        let step = &mut self.current;
+        step.p99_ms.push(run.latency.p99_ms);
+        step.delivered.push(run.delivered);
+        step.cpu_us_per_edit.push(cpu_per_edit);
+        let majority = self.plan.runs.max(1) / 2 + 1;
+        let passed = step
+            .p99_ms
+            .iter()
+            .zip(&step.delivered)
+            .filter(|&(p, d)| *p < self.plan.p99_bound_ms && *d >= 0.99)
+            .count();
+        let failed = step.p99_ms.len() - passed;
+        if passed < majority && failed < majority {
+            return;
         }
         step.pass = passed >= majority;
-        if plan.runs > 1 {
+        if self.plan.runs > 1 {
             eprintln!(
-                "  {rate} edits/s: {passed} of {} runs pass: {}",
+                "  {} {rate} edits/s: {passed} of {} runs pass: {}",
+                self.name,
                 passed + failed,
                 if step.pass { "pass" } else { "fail" }
             );
         }
         let pass = step.pass;
-        steps.push(step);
-        Ok(pass)
-    };
-    let (mut best, mut fail) = (0, None);
-    let mut rate = plan.start;
-    while rate <= plan.max {
-        if run(rate, &mut steps).await? {
-            best = rate;
-            rate *= 2;
-        } else {
-            fail = Some(rate);
+        self.steps.push(std::mem::replace(&mut self.current, Step::at(0)));
+        if pass {
+            self.best = self.best.max(rate);
+        }
+        let next = match self.bounds {
+            None if pass => Some(rate * 2).filter(|&r| r <= self.plan.max),
+            None => {
+                self.bounds = Some((self.best, rate));
+                self.bisect()
+            }
+            Some((lo, hi)) => {
+                self.bounds = Some(if pass { (rate, hi) } else { (lo, rate) });
+                self.bisect()
+            }
+        };
+        match next {
+            Some(r) => self.current = Step::at(r),
+            None => self.done = true,
+        }
+    }
+
+    /// The next bisection rate, if any is left.
+    fn bisect(&mut self) -> Option<u64> {
+        let (lo, hi) = self.bounds?;
+        let mid = (lo + hi) / 2;
+        if self.bisections >= self.plan.bisect || mid <= lo || mid >= hi {
+            return None;
+        }
+        self.bisections += 1;
+        Some(mid)
+    }
+
+    pub fn finish(self) -> Search {
+        Search { best: self.best, steps: self.steps }
+    }
+}
+
+impl Step {
+    fn at(edits_per_s: u64) -> Self {
+        Step {
+            edits_per_s,
+            p99_ms: Vec::new(),
+            delivered: Vec::new(),
+            cpu_us_per_edit: Vec::new(),
+            pass: false,
+        }
+    }
+}
+
+/// One system's search, its runs one after the other.
+pub async fn search<F, Fut>(name: &'static str, plan: &Plan, mut measure: F) -> Result<Search>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<Run>>,
+{
+    let mut searcher = Searcher::new(name, plan.clone());
+    while let Some(rate) = searcher.next_rate() {
+        searcher.record(&measure(rate).await?);
+    }
+    Ok(searcher.finish())
+}
+
+/// possync's search and the floor's, side by side: their runs alternate,
+/// so that a slower minute of the shared machine (these are virtual
+/// machines whose speed moves by a quarter from one minute to the next)
+/// falls on both, not on whichever searched then.
+pub async fn search_side_by_side<F, Fut>(plan: &Plan, mut measure: F) -> Result<(Search, Search)>
+where
+    F: FnMut(System, u64) -> Fut,
+    Fut: Future<Output = Result<Run>>,
+{
+    let mut ours = Searcher::new("possync", plan.clone());
+    let mut floor = Searcher::new("floor", plan.clone());
+    loop {
+        let (a, b) = (ours.next_rate(), floor.next_rate());
+        if a.is_none() && b.is_none() {
             break;
         }
-    }
-    if let Some(mut hi) = fail {
-        let mut lo = best;
-        for _ in 0..plan.bisect {
-            let mid = (lo + hi) / 2;
-            if mid <= lo || mid >= hi {
-                break;
-            }
-            if run(mid, &mut steps).await? {
-                lo = mid;
-                best = mid;
-            } else {
-                hi = mid;
-            }
+        if let Some(rate) = a {
+            ours.record(&measure(System::Possync, rate).await?);
+        }
+        if let Some(rate) = b {
+            floor.record(&measure(System::Floor, rate).await?);
         }
     }
-    Ok(Search { best, steps })
+    Ok((ours.finish(), floor.finish()))
 }
 
 /// The `throughput` subcommand: the search of `all`, for possync and then
@@ -224,13 +304,13 @@ pub async fn run(args: Args) -> Result<()> {
         p99_bound_ms: args.p99_ms,
         runs: args.runs,
     };
-    eprintln!("possync, {n} terminals:");
-    let ours = search(&plan, |rate| step(System::Possync, n, rate, seconds)).await?;
-    let floor = if args.floor {
-        eprintln!("floor, {n} swarms:");
-        Some(search(&plan, |rate| step(System::Floor, n, rate, seconds)).await?.best)
+    let (ours, floor) = if args.floor {
+        eprintln!("possync and the floor, {n} terminals, their runs alternating:");
+        let (ours, floor) = search_side_by_side(&plan, |system, rate| step(system, n, rate, seconds)).await?;
+        (ours, Some(floor.best))
     } else {
-        None
+        eprintln!("possync, {n} terminals:");
+        (search("possync", &plan, |rate| step(System::Possync, n, rate, seconds)).await?, None)
     };
     println!("| terminals | possync edits/s | floor edits/s |");
     println!("| --- | --- | --- |");
@@ -261,7 +341,7 @@ mod tests {
         let plan = Plan { start: 100, max: 6400, bisect: 2, p99_bound_ms: 10.0, runs: 3 };
         let at_1200 = Cell::new(0);
         let calls = Cell::new(0);
-        let result = search(&plan, |rate| {
+        let result = search("test", &plan, |rate| {
             calls.set(calls.get() + 1);
             let p99 = match rate {
                 ..=1000 => 5.0,
@@ -281,5 +361,33 @@ mod tests {
         assert_eq!(result.steps[5].p99_ms, [15.0, 5.0, 5.0]);
         // 4 rates passing twice, 1,600 and 1,400 failing twice, 1,200 three runs.
         assert_eq!(calls.get(), 4 * 2 + 2 + 3 + 2);
+    }
+
+    /// Side by side, the two searches take turns run by run, each going
+    /// its own way: the floor goes on alone once possync's search is over.
+    #[tokio::test]
+    async fn side_by_side_searches_alternate_their_runs() {
+        let plan = Plan { start: 100, max: 6400, bisect: 0, p99_bound_ms: 10.0, runs: 1 };
+        let order = std::cell::RefCell::new(Vec::new());
+        let (ours, floor) = search_side_by_side(&plan, |system, rate| {
+            order.borrow_mut().push((system, rate));
+            let limit = if system == System::Possync { 200 } else { 800 };
+            async move { Ok(run(if rate <= limit { 5.0 } else { 20.0 })) }
+        })
+        .await
+        .unwrap();
+        assert_eq!((ours.best, floor.best), (200, 800));
+        use System::{Floor, Possync};
+        let expected = [
+            (Possync, 100),
+            (Floor, 100),
+            (Possync, 200),
+            (Floor, 200),
+            (Possync, 400),
+            (Floor, 400),
+            (Floor, 800),
+            (Floor, 1600),
+        ];
+        assert_eq!(order.into_inner(), expected);
     }
 }
