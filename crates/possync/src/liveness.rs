@@ -4,8 +4,17 @@
 //! libp2p's ping reports a failure only after two in a row, and the second
 //! is often a stream-open timeout (10 s): a dead link took ~18 s to show.
 //! Instead the node pings every [`PING_INTERVAL`] and closes a connection
-//! that has answered none for [`LINK_TIMEOUT`], so a terminal shows offline
-//! (and starts redialling) within about 4 s.
+//! that has shown no sign of life for [`LINK_TIMEOUT`], so a terminal shows
+//! offline (and starts redialling) within about 4 s. A sign of life is a
+//! ping answered or a gossip message received on it: under a rush, when a
+//! ping's answer can queue behind the gossip, the gossip itself proves the
+//! link.
+//!
+//! Every terminal pings each of its peers, so a floor of `n` pays `n(n-1)`
+//! round trips per interval: at 30 terminals, 1 s cost each terminal ~1 %
+//! of a core while idle (docs/PERFORMANCE.md, "Larger floors"). Every 2 s
+//! halves that and keeps the bound: the last answer before a cut came at
+//! most 2 s before it, so the link is closed 2 to 4 s after the cut.
 //!
 //! Sans-IO: the actor reports connections and ping answers with the clock,
 //! and closes what [`Liveness::dead`] returns.
@@ -15,7 +24,7 @@ use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 /// How often each connection is pinged.
-pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one ping may take before it counts as lost.
 pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// A connection with no ping answered for this long is closed.
@@ -41,6 +50,14 @@ impl<C: Hash + Eq + Copy> Liveness<C> {
     /// answered.
     pub(crate) fn alive(&mut self, connection: C, now: Instant) {
         self.alive_at.insert(connection, now);
+    }
+
+    /// A message arrived on the connection: alive now, if it is watched
+    /// (a peer that does not answer pings stays unwatched).
+    pub(crate) fn heard(&mut self, connection: &C, now: Instant) {
+        if let Some(at) = self.alive_at.get_mut(connection) {
+            *at = now;
+        }
     }
 
     /// The connection is closed, or its peer does not answer pings at all
@@ -130,5 +147,33 @@ mod tests {
             at += ms(250);
             assert!(live.dead(at).is_empty());
         }
+    }
+
+    /// Gossip keeps a watched connection open while its ping answers are
+    /// late, and does not start watching one that was forgotten.
+    #[test]
+    fn a_message_received_counts_as_a_sign_of_life() {
+        let t0 = Instant::now();
+        let mut live = Liveness::new();
+        live.alive(1, t0);
+        live.alive(2, t0);
+        live.forget(&2);
+        let mut at = t0;
+        while at < t0 + Duration::from_secs(10) {
+            at += ms(250);
+            live.heard(&1, at);
+            live.heard(&2, at);
+            assert!(live.dead(at).is_empty(), "closed at {:?}", at - t0);
+        }
+        // Once the messages stop too, the timeout runs from the last one.
+        let last = at;
+        let mut closed_at = None;
+        while closed_at.is_none() && at < last + Duration::from_secs(10) {
+            at += ms(250);
+            if live.dead(at).contains(&1) {
+                closed_at = Some(at - last);
+            }
+        }
+        assert_eq!(closed_at, Some(LINK_TIMEOUT));
     }
 }

@@ -4,6 +4,8 @@
 //! (heard only from admitted peers; held while a terminal waits for
 //! admission).
 
+use std::collections::BTreeSet;
+
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm, request_response};
@@ -66,8 +68,16 @@ impl Actor {
             return;
         }
         let now = Self::now();
+        let mut sources = BTreeSet::new();
         for (message_id, source, verdict) in self.gossip_in.apply(&mut self.engine, now) {
+            sources.insert(source);
             self.report_verdict(now, message_id, source, verdict);
+        }
+        // The links they came over are alive (see `crate::liveness`).
+        for (connection, peer) in &self.connections {
+            if sources.contains(peer) {
+                self.liveness.heard(connection, now);
+            }
         }
         self.collect();
     }
