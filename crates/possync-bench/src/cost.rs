@@ -54,6 +54,11 @@ pub(crate) fn child(args: &[String]) -> Result<(std::process::Child, std::sync::
         .stderr(Stdio::inherit())
         .spawn()?;
     let out = c.stdout.take().context("child stdout")?;
+    Ok((c, lines_of(out)))
+}
+
+/// A child's output, line by line as it comes (read on a thread of its own).
+pub(crate) fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -62,7 +67,7 @@ pub(crate) fn child(args: &[String]) -> Result<(std::process::Child, std::sync::
             }
         }
     });
-    Ok((c, rx))
+    rx
 }
 
 pub(crate) async fn next_line(rx: &std::sync::mpsc::Receiver<String>, timeout: Duration) -> Result<String> {

@@ -17,7 +17,7 @@
 //! children's process CPU from the start to 2 s after the last edit.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -29,7 +29,7 @@ use possync::model::{Edit, OpenOrder, Quantity};
 use possync::{ChangeOrigin, Multiaddr, NodeEvent, SessionKey};
 
 use crate::common::{cpu_time_us, edit_target, new_line, orders_per_author, scratch, spawn_node, wait_peers};
-use crate::cost::next_line;
+use crate::cost::{lines_of, next_line};
 use crate::floor::{self, OrderKey, Recorder};
 use crate::propagation::Run;
 use crate::stats::percentiles;
@@ -238,15 +238,7 @@ impl TerminalChild {
         }
         let mut process = command.spawn().context("starting a terminal")?;
         let stdin = process.stdin.take().context("terminal stdin")?;
-        let stdout = process.stdout.take().context("terminal stdout")?;
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(process.stdout.take().context("terminal stdout")?);
         Ok(TerminalChild { index, process, stdin, lines })
     }
 
