@@ -169,6 +169,9 @@ async fn run(system: System, n: usize, rate: u64, seconds: u64, tail: Duration) 
         sent.extend(report.sent.into_iter().map(|n| ((n.order, n.qty), n.at_ns)));
         seen.extend(report.seen);
         cpu_us += report.cpu_us;
+    }
+    // Each child exits once it has reported.
+    for mut child in children {
         let _ = child.process.wait();
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -277,6 +280,17 @@ impl TerminalChild {
     }
 }
 
+/// A run that stops early (an error, a child that does not answer) leaves
+/// no terminal behind.
+impl Drop for TerminalChild {
+    fn drop(&mut self) {
+        if matches!(self.process.try_wait(), Ok(None)) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+}
+
 /// The `terminal` subcommand.
 pub async fn terminal(args: TerminalArgs) -> Result<()> {
     let notes = Arc::new(Mutex::new(Notes::default()));
@@ -359,6 +373,7 @@ async fn possync_terminal(args: &TerminalArgs, notes: Arc<Mutex<Notes>>) -> Resu
     // visible from then on (changes that arrive together make one event).
     let mut events = node.subscribe();
     let listener_notes = notes.clone();
+    // One conversion for the whole run, the edits' and the sightings'.
     let clock = Clock::now();
     let listener = tokio::spawn(async move {
         let unit = Quantity::units(1).milli();
@@ -383,7 +398,6 @@ async fn possync_terminal(args: &TerminalArgs, notes: Arc<Mutex<Notes>>) -> Resu
     });
     say("READY")?;
     let start_ns = start_time().await?;
-    let clock = Clock::now();
     tokio::time::sleep_until(clock.to_instant(start_ns).into()).await;
     let cpu0 = cpu_time_us()?;
     let mut edits = Vec::new();

@@ -108,6 +108,14 @@ pub struct Plan {
     pub runs: usize,
 }
 
+impl Plan {
+    /// Whether one run passes: p99 under the bound and 99 % of the (edit,
+    /// receiver) pairs seen.
+    fn passes(&self, p99_ms: f64, delivered: f64) -> bool {
+        p99_ms < self.p99_bound_ms && delivered >= 0.99
+    }
+}
+
 /// One system's search, a step at a time: [`Searcher::next_rate`] says
 /// which rate to run next, [`Searcher::record`] takes its result. Rates
 /// double from the start until one fails, then bisect between the last
@@ -142,7 +150,7 @@ impl Searcher {
     pub fn record(&mut self, run: &Run) {
         let rate = self.current.edits_per_s;
         let cpu_per_edit = run.cpu_us / run.edits.max(1) as f64;
-        let pass = run.latency.p99_ms < self.plan.p99_bound_ms && run.delivered >= 0.99;
+        let pass = self.plan.passes(run.latency.p99_ms, run.delivered);
         eprintln!(
             "  {} {rate} edits/s: p50 {:.2} ms, p99 {:.2} ms, delivered {:.3}, CPU {:.0} µs/edit: {}",
             self.name,
@@ -157,12 +165,8 @@ impl Searcher {
         step.delivered.push(run.delivered);
         step.cpu_us_per_edit.push(cpu_per_edit);
         let majority = self.plan.runs.max(1) / 2 + 1;
-        let passed = step
-            .p99_ms
-            .iter()
-            .zip(&step.delivered)
-            .filter(|&(p, d)| *p < self.plan.p99_bound_ms && *d >= 0.99)
-            .count();
+        let plan = &self.plan;
+        let passed = step.p99_ms.iter().zip(&step.delivered).filter(|&(p, d)| plan.passes(*p, *d)).count();
         let failed = step.p99_ms.len() - passed;
         if passed < majority && failed < majority {
             return;

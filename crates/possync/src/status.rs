@@ -155,7 +155,8 @@ pub struct Counters {
     /// Connected terminals refused because they belong to another
     /// multi-session: nothing was exchanged with them.
     pub peers_refused: u64,
-    /// Links closed because they stopped answering pings (a silently dead
+    /// Links closed because they showed no sign of life for the link
+    /// timeout: no ping answered, no gossip received (a silently dead
     /// network: cable pulled, Wi-Fi gone).
     pub links_timed_out: u64,
     /// Durable commits: each waited for the disk. Changes learned from peers
