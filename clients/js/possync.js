@@ -22,7 +22,7 @@
  *   untaxed?: number, tax?: number,
  *   taxes?: {tax_id: string, name: string, base: number, amount: number}[]}} TotalsJSON
  *   `total` includes the taxes; `taxes` is one entry per tax rate.
- * @typedef {{id: string, name: string, schema: number, state: 'open'|'paid'|'cancelled',
+ * @typedef {{id: string, name: string, revision: number, schema: number, state: 'open'|'paid'|'cancelled',
  *   created: Stamp, changed: Stamp, customer: string|null, pricelist: string|null,
  *   fiscal_position: string|null, table: string|null, floor: string|null, guests: number,
  *   note: string, split_from: string|null, lines: LineJSON[], payments: object[],
@@ -259,9 +259,9 @@ export class LiveFeed {
     this.connected = false
     /** events held while a snapshot is read; null when none is */
     this.held = null
-    /** feed events received so far, and the count at each order's last one (see `answer`) */
-    this.seq = 0
-    this.fedAt = new Map()
+    /** id → the highest `revision` shown (see `deliver`); kept when an
+     * order leaves the list, so that a late, older view cannot bring it back */
+    this.revisions = new Map()
   }
 
   /** Connects; resolves once the first snapshot is applied. */
@@ -321,7 +321,6 @@ export class LiveFeed {
         break
       case 'order_changed':
       case 'archived':
-        this.fedAt.set(ev.order, this.seq++)
         if (this.held) this.held.push(ev)
         else this.apply(ev)
         break
@@ -350,7 +349,9 @@ export class LiveFeed {
     const listed = new Set()
     for (const order of snapshot) {
       listed.add(order.id)
-      if (!touched.has(order.id)) this.deliver(order, { kind: 'resync' })
+      // The snapshot is the terminal's word as of now, even below a
+      // revision shown before (a terminal restored from a backup).
+      if (!touched.has(order.id)) { this.revisions.delete(order.id); this.deliver(order, { kind: 'resync' }) }
     }
     for (const id of [...this.known.keys()]) {
       if (!listed.has(id) && !touched.has(id)) this.remove(id, { kind: 'resync' })
@@ -362,41 +363,46 @@ export class LiveFeed {
   }
 
   async apply (ev) {
-    if (ev.event === 'archived') return this.remove(ev.order, { kind: 'archived' })
-    if (!ev.active) return this.remove(ev.order, ev.origin)
+    if (ev.event === 'archived') { this.revisions.delete(ev.order); return this.remove(ev.order, { kind: 'archived' }) }
+    if (!ev.active) return this.remove(ev.order, ev.origin, ev.view?.revision)
     let view = ev.view
     if (!view) view = await this.client.order(ev.order).catch(() => null)
     if (view) this.deliver(view, ev.origin, ev.summary)
   }
 
-  /** Taken before a request whose answer carries an order: see `answer`. */
-  mark () { return this.seq }
-
   /**
-   * An HTTP answer's view of an order, for a request sent at `since`
-   * (`mark()`). The feed delivers an order's views in the order the
-   * terminal made them, its last one the newest; an answer is an early copy
-   * read at some moment in between. It is applied only if the feed brought
-   * nothing for that order while the request was out: otherwise it may be
-   * older than what the feed already showed, and would undo it.
-   * @param {OrderJSON|null|undefined} view @param {number} since
+   * An HTTP answer's view of an order. The feed delivers an order's views
+   * in the order the terminal made them; an answer is a copy read at some
+   * moment in between, and may be older than what the feed already showed
+   * (or newer than what it has shown so far). Its `revision` tells: it is
+   * applied unless the feed showed a newer one, so it never undoes a newer
+   * update, and once it is applied the edit it answers is on show.
+   * @param {OrderJSON|null|undefined} view
    * @returns {boolean} applied
    */
-  answer (view, since) {
-    if (!view || (this.fedAt.get(view.id) ?? -1) >= since) return false
+  answer (view) {
+    if (!view || this.older(view)) return false
     if (isActive(view)) this.deliver(view, { kind: 'local' })
-    else this.remove(view.id, { kind: 'local' })
+    else this.remove(view.id, { kind: 'local' }, view.revision)
     return true
   }
 
+  /** Whether a newer view of this order was shown already. @param {OrderJSON} view */
+  older (view) {
+    return (view.revision ?? 0) < (this.revisions.get(view.id) ?? -1)
+  }
+
   deliver (order, origin, summary) {
+    if (this.older(order)) return // a late copy: a newer one is on show
+    this.revisions.set(order.id, order.revision ?? 0)
     const text = JSON.stringify(order)
     if (this.known.get(order.id) === text) return // held already: not twice
     this.known.set(order.id, text)
     this.h.onOrder?.(order, { origin, summary })
   }
 
-  remove (id, origin) {
+  remove (id, origin, revision) {
+    if (revision !== undefined) this.revisions.set(id, Math.max(revision, this.revisions.get(id) ?? 0))
     if (!this.known.delete(id)) return
     this.h.onRemoved?.(id, { origin })
   }
@@ -409,7 +415,7 @@ export function isActive (view) {
 
 /** Fields of an order that possync manages; every other key of
  * `export_as_JSON()` is an integrator field, synced under `ext`. */
-export const ORDER_FIELDS = Object.freeze(['id', 'name', 'schema', 'state', 'created', 'changed', 'customer', 'pricelist',
+export const ORDER_FIELDS = Object.freeze(['id', 'name', 'revision', 'schema', 'state', 'created', 'changed', 'customer', 'pricelist',
   'fiscal_position', 'table', 'floor', 'guests', 'note', 'split_from', 'refund_of', 'renamed_from', 'lines', 'payments',
   'ext', 'totals', 'conflicts', 'review', 'closed', 'delivery', 'pricing'])
 /** Fields of a line that possync manages. */
@@ -582,9 +588,8 @@ export class Pos {
    * the same state is not applied again. @returns the answer
    */
   async track (request, view = (answer) => answer) {
-    const since = this.feed.mark()
     const answer = await request()
-    this.feed.answer(view(answer), since)
+    this.feed.answer(view(answer))
     return answer
   }
 

@@ -28,6 +28,13 @@ use possync_money::{Discount, Money, Quantity};
 pub struct OrderView {
     pub id: OrderId,
     pub name: OrderName,
+    /// How many changes this copy of the order holds. A document only grows,
+    /// so of two views of one order read from one terminal the one with the
+    /// higher revision is the newer, and equal revisions hold the same
+    /// changes: how a front end tells whether an answer it got is older
+    /// than what its change feed already showed.
+    #[serde(default)]
+    pub revision: u64,
     pub schema: i64,
     pub state: OrderState,
     pub created: Stamp,
@@ -244,6 +251,7 @@ impl OrderView {
         Ok(OrderView {
             id: before.id.clone(),
             name: before.name.clone(),
+            revision: doc.stats().num_changes,
             schema: before.schema,
             state,
             created: before.created.clone(),
@@ -325,6 +333,7 @@ impl OrderView {
         Ok(OrderView {
             id: expected.clone(),
             name,
+            revision: doc.stats().num_changes,
             schema,
             state,
             created,
