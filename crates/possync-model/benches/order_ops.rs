@@ -135,6 +135,8 @@ fn model(c: &mut Criterion) {
     g.bench_function("view_read", |b| {
         b.iter(|| possync_model::OrderView::read(black_box(&doc).automerge(), doc.id()).unwrap())
     });
+    // What a merge pays to be able to undo itself (`OrderDoc::guarded`).
+    g.bench_function("copy_for_undo", |b| b.iter(|| black_box(&before_last).automerge().clone()));
     g.bench_function("save", |b| b.iter(|| black_box(&doc).save()));
     g.bench_function("load", |b| {
         b.iter(|| OrderDoc::load(id.clone(), black_box(&saved), ActorId::from([3u8; 16])).unwrap())

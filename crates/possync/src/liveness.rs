@@ -1,69 +1,125 @@
 //! Noticing a silently dead link: a cable pulled or a Wi-Fi gone sends no
 //! reset, and TCP would keep the connection for minutes.
 //!
-//! libp2p's ping reports a failure only after two in a row, and the second
-//! is often a stream-open timeout (10 s): a dead link took ~18 s to show.
-//! Instead the node pings every [`PING_INTERVAL`] and closes a connection
-//! that has shown no sign of life for [`LINK_TIMEOUT`], so a terminal shows
-//! offline (and starts redialling) within about 4 s. A sign of life is a
-//! ping answered or a gossip message received on it: under a rush, when a
-//! ping's answer can queue behind the gossip, the gossip itself proves the
-//! link.
+//! The node closes a connection that has shown no sign of life for
+//! [`LINK_TIMEOUT`], so a terminal shows offline (and starts redialling)
+//! within about 4 s. A sign of life is anything received on the link: a
+//! gossip message, an answer to this node's ping, or a ping of the peer's.
 //!
-//! Every terminal pings each of its peers, so a floor of `n` pays `n(n-1)`
-//! round trips per interval: at 30 terminals, 1 s cost each terminal ~1 %
-//! of a core while idle (docs/PERFORMANCE.md, "Larger floors"). Every 2 s
-//! halves that and keeps the bound: the last answer before a cut came at
-//! most 2 s before it, so the link is closed 2 to 4 s after the cut.
+//! A connection is pinged only once it has been quiet for a while
+//! ([`Liveness::pings_due`], sent by `crate::net::probe`). libp2p's own ping
+//! pings every connection from both ends every interval: a floor of `n`
+//! paid `n(n - 1)` round trips per interval, each a wake-up through pnet,
+//! Noise and Yamux at both ends, at 30 terminals most of an idle terminal's
+//! CPU (docs/PERFORMANCE.md, "Larger floors"), and under a rush pings that
+//! proved nothing the gossip did not. Now a link that carries gossip is
+//! not pinged at all, and a quiet one by one end only: the end with the
+//! lower peer id pings after [`PING_INTERVAL`] of quiet, the other waits
+//! [`FOLLOWER_DELAY`] longer, by which time the first's ping has reached
+//! it (and counts as a sign of life) unless that end is gone.
 //!
-//! Sans-IO: the actor reports connections and ping answers with the clock,
-//! and closes what [`Liveness::dead`] returns.
+//! The bound is kept: the last sign of life before a cut came at most
+//! [`PING_INTERVAL`] plus a check before it, so the link is closed 2 to 4 s
+//! after the cut, plus the 250 ms check.
+//!
+//! Sans-IO: the actor reports connections, pings and messages with the
+//! clock, sends the pings [`Liveness::pings_due`] names, and closes what
+//! [`Liveness::dead`] returns.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
-/// How often each connection is pinged.
+/// How long a connection may be quiet before this end pings it (the end
+/// with the lower peer id; the other waits [`FOLLOWER_DELAY`] longer).
 pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(2);
+/// How much longer the end with the higher peer id waits before pinging
+/// a quiet link: the other end's ping usually comes first.
+pub(crate) const FOLLOWER_DELAY: Duration = Duration::from_millis(500);
 /// How long one ping may take before it counts as lost.
 pub(crate) const PING_TIMEOUT: Duration = Duration::from_secs(2);
-/// A connection with no ping answered for this long is closed.
+/// A connection with no sign of life for this long is closed.
 pub(crate) const LINK_TIMEOUT: Duration = Duration::from_secs(4);
 /// A gap between two checks longer than this means the node itself was not
 /// running (a stalled machine, a suspended process): answers may be waiting
 /// unread, so nothing is judged on that check.
 const STALL: Duration = Duration::from_secs(1);
 
+/// One watched connection.
+#[derive(Debug)]
+struct Link {
+    /// When it last showed a sign of life.
+    alive_at: Instant,
+    /// When this end last sent a ping on it that is not answered yet.
+    pinged_at: Option<Instant>,
+    /// Quiet this long, it is pinged.
+    quiet_after: Duration,
+}
+
 /// When each watched connection last proved alive.
 #[derive(Debug)]
 pub(crate) struct Liveness<C> {
-    alive_at: HashMap<C, Instant>,
+    links: HashMap<C, Link>,
     last_check: Option<Instant>,
 }
 
 impl<C: Hash + Eq + Copy> Liveness<C> {
     pub(crate) fn new() -> Self {
-        Liveness { alive_at: HashMap::new(), last_check: None }
+        Liveness { links: HashMap::new(), last_check: None }
     }
 
-    /// A connection opened (it counts as alive now), or a ping on it was
-    /// answered.
-    pub(crate) fn alive(&mut self, connection: C, now: Instant) {
-        self.alive_at.insert(connection, now);
+    /// A connection opened: watched, alive now. `leads`: this end pings a
+    /// quiet link first (it has the lower peer id).
+    pub(crate) fn watch(&mut self, connection: C, now: Instant, leads: bool) {
+        let quiet_after = if leads { PING_INTERVAL } else { PING_INTERVAL + FOLLOWER_DELAY };
+        self.links.insert(connection, Link { alive_at: now, pinged_at: None, quiet_after });
     }
 
-    /// A message arrived on the connection: alive now, if it is watched
-    /// (a peer that does not answer pings stays unwatched).
+    /// This end's ping on the connection was answered.
+    pub(crate) fn answered(&mut self, connection: &C, now: Instant) {
+        if let Some(link) = self.links.get_mut(connection) {
+            link.alive_at = now;
+            link.pinged_at = None;
+        }
+    }
+
+    /// This end's ping on the connection failed: the next check may send
+    /// another (the link timeout decides whether it is dead).
+    pub(crate) fn ping_failed(&mut self, connection: &C) {
+        if let Some(link) = self.links.get_mut(connection) {
+            link.pinged_at = None;
+        }
+    }
+
+    /// Something arrived on the connection (a message, the peer's ping):
+    /// alive now, if it is watched (a peer that does not answer pings stays
+    /// unwatched).
     pub(crate) fn heard(&mut self, connection: &C, now: Instant) {
-        if let Some(at) = self.alive_at.get_mut(connection) {
-            *at = now;
+        if let Some(link) = self.links.get_mut(connection) {
+            link.alive_at = now;
         }
     }
 
     /// The connection is closed, or its peer does not answer pings at all
     /// (an implementation without ping): not watched.
     pub(crate) fn forget(&mut self, connection: &C) {
-        self.alive_at.remove(connection);
+        self.links.remove(connection);
+    }
+
+    /// The connections to ping at `now`: quiet long enough, and no ping of
+    /// this end's out on them for less than [`PING_TIMEOUT`]. Each is
+    /// taken to be pinged now.
+    pub(crate) fn pings_due(&mut self, now: Instant) -> Vec<C> {
+        let mut due = Vec::new();
+        for (connection, link) in &mut self.links {
+            let quiet = now.saturating_duration_since(link.alive_at) >= link.quiet_after;
+            let out = link.pinged_at.is_some_and(|at| now.saturating_duration_since(at) < PING_TIMEOUT);
+            if quiet && !out {
+                link.pinged_at = Some(now);
+                due.push(*connection);
+            }
+        }
+        due
     }
 
     /// The connections to close at `now`: silent for [`LINK_TIMEOUT`].
@@ -72,17 +128,17 @@ impl<C: Hash + Eq + Copy> Liveness<C> {
         self.last_check = Some(now);
         if stalled {
             // Every connection gets a fresh allowance from now.
-            self.alive_at.values_mut().for_each(|at| *at = now);
+            self.links.values_mut().for_each(|link| link.alive_at = now);
             return Vec::new();
         }
         let dead: Vec<C> = self
-            .alive_at
+            .links
             .iter()
-            .filter(|(_, at)| now.saturating_duration_since(**at) >= LINK_TIMEOUT)
+            .filter(|(_, link)| now.saturating_duration_since(link.alive_at) >= LINK_TIMEOUT)
             .map(|(c, _)| *c)
             .collect();
         for c in &dead {
-            self.alive_at.remove(c);
+            self.links.remove(c);
         }
         dead
     }
@@ -100,14 +156,14 @@ mod tests {
     fn a_connection_whose_pings_stop_is_closed_after_the_link_timeout() {
         let t0 = Instant::now();
         let mut live = Liveness::new();
-        live.alive(1, t0);
-        live.alive(2, t0);
+        live.watch(1, t0, true);
+        live.watch(2, t0, true);
         // Connection 1 keeps answering, 2 falls silent at t0.
         let mut closed_at = None;
         let mut at = t0;
         while at < t0 + Duration::from_secs(10) {
             at += ms(250);
-            live.alive(1, at);
+            live.answered(&1, at);
             if live.dead(at).contains(&2) {
                 closed_at = Some(at - t0);
             }
@@ -120,11 +176,11 @@ mod tests {
     fn a_stalled_node_does_not_close_its_connections() {
         let t0 = Instant::now();
         let mut live = Liveness::new();
-        live.alive(1, t0);
+        live.watch(1, t0, true);
         assert!(live.dead(t0 + ms(250)).is_empty());
         // The process was stopped for 10 s: the answers wait unread.
         assert!(live.dead(t0 + Duration::from_secs(10)).is_empty());
-        live.alive(1, t0 + Duration::from_secs(10) + ms(10));
+        live.answered(&1, t0 + Duration::from_secs(10) + ms(10));
         assert!(live.dead(t0 + Duration::from_secs(10) + ms(250)).is_empty());
         // But a connection still silent a full timeout later is closed.
         let mut at = t0 + Duration::from_secs(10) + ms(250);
@@ -140,7 +196,7 @@ mod tests {
     fn a_forgotten_connection_is_never_closed() {
         let t0 = Instant::now();
         let mut live = Liveness::new();
-        live.alive(7, t0);
+        live.watch(7, t0, true);
         live.forget(&7);
         let mut at = t0;
         for _ in 0..40 {
@@ -155,8 +211,8 @@ mod tests {
     fn a_message_received_counts_as_a_sign_of_life() {
         let t0 = Instant::now();
         let mut live = Liveness::new();
-        live.alive(1, t0);
-        live.alive(2, t0);
+        live.watch(1, t0, true);
+        live.watch(2, t0, true);
         live.forget(&2);
         let mut at = t0;
         while at < t0 + Duration::from_secs(10) {
@@ -175,5 +231,86 @@ mod tests {
             }
         }
         assert_eq!(closed_at, Some(LINK_TIMEOUT));
+    }
+    /// Two ends of one quiet link, checked every 250 ms as the actor does,
+    /// with pings delivered at once until `cut`: the pings each end sent,
+    /// and when each closed the link (from the start).
+    fn quiet_link(cut: Duration, until: Duration) -> ([u32; 2], [Option<Duration>; 2]) {
+        let t0 = Instant::now();
+        let mut ends = [Liveness::new(), Liveness::new()];
+        ends[0].watch(1, t0, true);
+        ends[1].watch(1, t0, false);
+        let (mut pings, mut closed) = ([0u32; 2], [None; 2]);
+        let mut at = t0;
+        while at < t0 + until {
+            at += ms(250);
+            for me in 0..2 {
+                if closed[me].is_none() && ends[me].dead(at).contains(&1) {
+                    closed[me] = Some(at - t0);
+                }
+                for _ in ends[me].pings_due(at) {
+                    pings[me] += 1;
+                    if at - t0 < cut {
+                        ends[1 - me].heard(&1, at);
+                        ends[me].answered(&1, at);
+                    }
+                }
+            }
+        }
+        (pings, closed)
+    }
+
+    #[test]
+    fn a_quiet_link_is_pinged_by_one_end_about_every_interval() {
+        let (pings, closed) = quiet_link(Duration::from_secs(600), Duration::from_secs(60));
+        assert_eq!(closed, [None, None], "a link whose pings are answered stays open");
+        // The leading end every 2 to 2.25 s; the other never: the leader's
+        // pings reach it first.
+        assert!((26..=30).contains(&pings[0]), "leader pinged {} times in 60 s", pings[0]);
+        assert_eq!(pings[1], 0, "the follower pinged");
+    }
+
+    #[test]
+    fn a_cut_quiet_link_is_closed_at_both_ends_within_the_bound() {
+        let cut = Duration::from_secs(30);
+        let (pings, closed) = quiet_link(cut, Duration::from_secs(60));
+        for (end, at) in closed.iter().enumerate() {
+            let at = at.unwrap_or_else(|| panic!("end {end} never closed the link"));
+            let after = at - cut;
+            assert!(after <= LINK_TIMEOUT + ms(250), "end {end} closed {after:?} after the cut");
+        }
+        // Once the leader's pings stop arriving, the follower pings too.
+        assert!(pings[1] >= 1);
+    }
+
+    #[test]
+    fn a_link_that_carries_messages_is_never_pinged() {
+        let t0 = Instant::now();
+        let mut live = Liveness::new();
+        live.watch(1, t0, true);
+        let mut at = t0;
+        while at < t0 + Duration::from_secs(30) {
+            at += ms(250);
+            if (at - t0).as_millis().is_multiple_of(1000) {
+                live.heard(&1, at);
+            }
+            assert!(live.pings_due(at).is_empty(), "pinged at {:?}", at - t0);
+        }
+    }
+
+    #[test]
+    fn one_ping_is_out_at_a_time_and_a_failed_one_is_sent_again() {
+        let t0 = Instant::now();
+        let mut live = Liveness::new();
+        live.watch(1, t0, true);
+        assert!(live.pings_due(t0 + ms(1750)).is_empty());
+        assert_eq!(live.pings_due(t0 + ms(2000)), vec![1]);
+        // Unanswered: not again before the ping timeout...
+        assert!(live.pings_due(t0 + ms(3750)).is_empty());
+        // ...then again.
+        assert_eq!(live.pings_due(t0 + ms(4000)), vec![1]);
+        // A failure lets the next check send another at once.
+        live.ping_failed(&1);
+        assert_eq!(live.pings_due(t0 + ms(4250)), vec![1]);
     }
 }

@@ -420,3 +420,52 @@ async fn a_terminal_hears_an_author_it_is_not_connected_to_through_another() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// A quiet link is pinged by one end only (the lower peer id, `liveness`),
+/// every couple of seconds, and stays open well past the link timeout; the
+/// other end takes the first end's pings as signs of life and sends none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_link_stays_open_and_is_pinged_from_one_end() {
+    let dir = temp_dir("quiet");
+    let registries = [possync::net::SharedRegistry::default(), possync::net::SharedRegistry::default()];
+    let start_with = |name: &str, registry: &possync::net::SharedRegistry, peers: Vec<libp2p::Multiaddr>| {
+        Node::builder(SESSION, terminal(name), dir.path().join(name))
+            .session_key(key())
+            .peers(peers)
+            .metrics(registry.clone())
+            .spawn()
+    };
+    let a = start_with("A", &registries[0], Vec::new()).await.unwrap();
+    let b = start_with("B", &registries[1], a.listen_addrs().to_vec()).await.unwrap();
+    let nodes = [a, b];
+    wait_for_peers(&nodes, 1).await;
+    // Nothing is edited: only pings cross the link. Three link timeouts.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for node in &nodes {
+        let status = node.status().await.unwrap();
+        assert_eq!(status.peers.len(), 1, "{}: the link stayed open", node.terminal());
+        assert_eq!(status.counters.links_timed_out, 0);
+    }
+    let answered = registries.each_ref().map(pings_answered);
+    let (leader, follower) = if nodes[0].peer_id() < nodes[1].peer_id() { (0, 1) } else { (1, 0) };
+    // One every 2 to 2.25 s of quiet: 5 in 12 s, fewer on a loaded machine.
+    assert!(answered[leader] >= 3, "the leading end's answered pings: {answered:?}");
+    assert!(
+        answered[follower] * 2 <= answered[leader],
+        "the other end pinged too, though the first end's pings reached it: {answered:?}"
+    );
+    for n in &nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+/// Pings this node sent that were answered: the count of libp2p's ping
+/// round-trip histogram.
+fn pings_answered(registry: &possync::net::SharedRegistry) -> u64 {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry.lock().unwrap()).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("libp2p_ping_rtt_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}

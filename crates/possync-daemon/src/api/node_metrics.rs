@@ -84,7 +84,7 @@ impl Collector for NodeMetrics {
             ),
             (
                 "possync_links_timed_out",
-                "Links closed after no ping answered and no gossip received for the link timeout.",
+                "Links closed after no sign of life (gossip, a ping, a ping answered) for the link timeout.",
                 c.links_timed_out,
             ),
             ("possync_catchup_sent", "Catch-up messages sent.", c.catchup_sent),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, PublishError};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{PeerId, Swarm, mdns, ping, request_response};
+use libp2p::{PeerId, Swarm, mdns, request_response};
 use possync_engine::{CommitPipeline, Engine, Event, Origin, Output};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -44,6 +44,7 @@ use crate::handle::{Command, Reply};
 use crate::liveness::Liveness;
 use crate::net::codec::Oversized;
 use crate::net::metrics::NetworkMetrics;
+use crate::net::probe::ProbeEvent;
 use crate::net::{Behaviour, BehaviourEvent};
 use crate::payment_claim::ClaimView;
 use crate::relay_delay::RelayDelay;
@@ -364,16 +365,18 @@ impl Actor {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(now, event),
             SwarmEvent::Behaviour(BehaviourEvent::Catchup(event)) => self.on_catchup(now, event),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { connection, result, peer })) => {
-                match result {
-                    Ok(_) => self.liveness.alive(connection, now),
-                    // Not every implementation pings: such a link is
-                    // watched by TCP alone.
-                    Err(ping::Failure::Unsupported) => self.liveness.forget(&connection),
-                    // The link timeout decides (see `liveness`).
-                    Err(error) => debug!(%peer, %error, "ping failed"),
+            SwarmEvent::Behaviour(BehaviourEvent::Probe(event)) => match event {
+                ProbeEvent::Answered { connection, .. } => self.liveness.answered(&connection, now),
+                ProbeEvent::Pinged { connection, .. } => self.liveness.heard(&connection, now),
+                // Not every implementation pings: such a link is watched by
+                // TCP alone.
+                ProbeEvent::Unsupported { connection, .. } => self.liveness.forget(&connection),
+                // The link timeout decides (see `liveness`).
+                ProbeEvent::Failed { connection, peer, error } => {
+                    debug!(%peer, %error, "ping failed");
+                    self.liveness.ping_failed(&connection);
                 }
-            }
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     self.dialer.discovered(peer, addr, now);

@@ -47,7 +47,9 @@ impl Actor {
         };
         self.dialer.connected(peer_id, dialled);
         self.connections.insert(connection_id, peer_id);
-        self.liveness.alive(connection_id, now);
+        // Of the two ends of a quiet link, the lower peer id pings first.
+        let leads = self.swarm.local_peer_id() < &peer_id;
+        self.liveness.watch(connection_id, now, leads);
         if !self.connected.contains(&peer_id) && !self.admission.is_waiting(&peer_id) {
             debug!(peer = %peer_id, "terminal connected: waiting for its session");
             self.admission.connected(peer_id, now);
@@ -177,10 +179,15 @@ impl Actor {
     pub(super) fn check_peers(&mut self) {
         let now = Self::now();
         self.dial_due(now);
+        for connection in self.liveness.pings_due(now) {
+            if let Some(peer) = self.connections.get(&connection) {
+                self.swarm.behaviour_mut().probe.ping(*peer, connection);
+            }
+        }
         let mut dead_peers = BTreeSet::new();
         for connection in self.liveness.dead(now) {
             if let Some(peer) = self.connections.remove(&connection) {
-                debug!(%peer, "no ping answered for a while: closing the connection");
+                debug!(%peer, "no sign of life (gossip, ping) for a while: closing the connection");
                 self.counters.links_timed_out += 1;
                 self.swarm.close_connection(connection);
                 dead_peers.insert(peer);

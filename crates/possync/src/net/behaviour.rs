@@ -9,11 +9,12 @@ use libp2p::metrics::Registry;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{identify, mdns, ping};
+use libp2p::{identify, mdns};
 use possync_engine::wire;
 
-use crate::liveness::{PING_INTERVAL, PING_TIMEOUT};
+use crate::liveness::PING_TIMEOUT;
 use crate::net::codec::{CATCHUP_PROTOCOL, CatchupCodec};
+use crate::net::probe::Probe;
 
 /// Identify's protocol version string for possync terminals.
 pub const IDENTIFY_PROTOCOL: &str = "/possync/1.0.0";
@@ -66,7 +67,8 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub catchup: request_response::Behaviour<CatchupCodec>,
     pub identify: identify::Behaviour,
-    pub ping: ping::Behaviour,
+    /// libp2p's ping, sent on quiet links when the node asks (`liveness`).
+    pub probe: Probe,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
@@ -148,17 +150,7 @@ impl Behaviour {
         } else {
             None
         };
-        Ok(Behaviour {
-            gossipsub,
-            catchup,
-            identify,
-            // Frequent, short pings: the node closes a link that answers
-            // none for a few seconds (`liveness`).
-            ping: ping::Behaviour::new(
-                ping::Config::new().with_interval(PING_INTERVAL).with_timeout(PING_TIMEOUT),
-            ),
-            mdns: mdns.into(),
-        })
+        Ok(Behaviour { gossipsub, catchup, identify, probe: Probe::new(PING_TIMEOUT), mdns: mdns.into() })
     }
 }
 

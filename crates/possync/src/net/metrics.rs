@@ -5,9 +5,11 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use libp2p::metrics::{Metrics, Recorder, Registry};
+use libp2p::ping;
 use libp2p::swarm::SwarmEvent;
 
 use crate::net::BehaviourEvent;
+use crate::net::probe::ProbeEvent;
 
 /// A registry shared by the node, which registers and updates libp2p's
 /// metrics in it, and whoever encodes it for a scrape.
@@ -39,9 +41,31 @@ impl NetworkMetrics {
         self.0.record(event);
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => self.0.record(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => self.0.record(e),
+            // The probe speaks libp2p's ping protocol: its round trips and
+            // failures go under libp2p's ping metrics.
+            SwarmEvent::Behaviour(BehaviourEvent::Probe(e)) => {
+                if let Some(e) = as_ping_event(e) {
+                    self.0.record(&e);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.0.record(e),
             _ => {}
         }
     }
+}
+
+/// A ping this node sent, as libp2p-ping reports one; `None` for a ping of
+/// the peer's, which libp2p-ping does not report either.
+fn as_ping_event(event: &ProbeEvent) -> Option<ping::Event> {
+    let (peer, connection, result) = match event {
+        ProbeEvent::Answered { peer, connection, rtt } => (peer, connection, Ok(*rtt)),
+        ProbeEvent::Failed { peer, connection, error } => (
+            peer,
+            connection,
+            Err(ping::Failure::Other { error: std::io::Error::other(error.clone()).into() }),
+        ),
+        ProbeEvent::Unsupported { peer, connection } => (peer, connection, Err(ping::Failure::Unsupported)),
+        ProbeEvent::Pinged { .. } => return None,
+    };
+    Some(ping::Event { peer: *peer, connection: *connection, result })
 }

@@ -3,6 +3,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod metrics;
+pub mod probe;
 pub mod transport;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
