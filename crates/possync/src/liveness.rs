@@ -14,13 +14,21 @@
 //! CPU (docs/PERFORMANCE.md, "Larger floors"), and under a rush pings that
 //! proved nothing the gossip did not. Now a link that carries gossip is
 //! not pinged at all, and a quiet one by one end only: the end with the
-//! lower peer id pings after [`PING_INTERVAL`] of quiet, the other waits
+//! lower peer id pings after [`QUIET_BEFORE_PING`], the other waits
 //! [`FOLLOWER_DELAY`] longer, by which time the first's ping has reached
 //! it (and counts as a sign of life) unless that end is gone.
 //!
-//! The bound is kept: the last sign of life before a cut came at most
-//! [`PING_INTERVAL`] plus a check before it, so the link is closed 2 to 4 s
-//! after the cut, plus the 250 ms check.
+//! Each end's own pings must keep the link open on their own: a link may
+//! carry messages one way only (one terminal editing, the other silent),
+//! and then the receiving end, hearing them, pings nothing, while the
+//! sending end hears nothing but the answers to its own pings. So the
+//! longer wait, plus a check, plus the slowest round trip allowed, stays
+//! under the link timeout: 2 s + 0.25 s + 1.5 s (750 ms each way, the slow
+//! link of `crates/possync-daemon/tests/double_pay.rs`) < 4 s.
+//!
+//! The bound is kept: a cut link is closed [`LINK_TIMEOUT`] after the last
+//! sign of life before the cut, which came at most a wait, a check and a
+//! round trip before it: 2 to 4 s after the cut, plus the 250 ms check.
 //!
 //! Sans-IO: the actor reports connections, pings and messages with the
 //! clock, sends the pings [`Liveness::pings_due`] names, and closes what
@@ -32,7 +40,7 @@ use std::time::{Duration, Instant};
 
 /// How long a connection may be quiet before this end pings it (the end
 /// with the lower peer id; the other waits [`FOLLOWER_DELAY`] longer).
-pub(crate) const PING_INTERVAL: Duration = Duration::from_secs(2);
+pub(crate) const QUIET_BEFORE_PING: Duration = Duration::from_millis(1500);
 /// How much longer the end with the higher peer id waits before pinging
 /// a quiet link: the other end's ping usually comes first.
 pub(crate) const FOLLOWER_DELAY: Duration = Duration::from_millis(500);
@@ -54,6 +62,8 @@ struct Link {
     pinged_at: Option<Instant>,
     /// Quiet this long, it is pinged.
     quiet_after: Duration,
+    /// No ping was sent on it yet: the first goes at once.
+    new: bool,
 }
 
 /// When each watched connection last proved alive.
@@ -71,8 +81,8 @@ impl<C: Hash + Eq + Copy> Liveness<C> {
     /// A connection opened: watched, alive now. `leads`: this end pings a
     /// quiet link first (it has the lower peer id).
     pub(crate) fn watch(&mut self, connection: C, now: Instant, leads: bool) {
-        let quiet_after = if leads { PING_INTERVAL } else { PING_INTERVAL + FOLLOWER_DELAY };
-        self.links.insert(connection, Link { alive_at: now, pinged_at: None, quiet_after });
+        let quiet_after = if leads { QUIET_BEFORE_PING } else { QUIET_BEFORE_PING + FOLLOWER_DELAY };
+        self.links.insert(connection, Link { alive_at: now, pinged_at: None, quiet_after, new: true });
     }
 
     /// This end's ping on the connection was answered.
@@ -106,15 +116,22 @@ impl<C: Hash + Eq + Copy> Liveness<C> {
         self.links.remove(connection);
     }
 
-    /// The connections to ping at `now`: quiet long enough, and no ping of
-    /// this end's out on them for less than [`PING_TIMEOUT`]. Each is
-    /// taken to be pinged now.
+    /// The connections to ping at `now`: new ones, and those quiet long
+    /// enough with no ping of this end's out on them for less than
+    /// [`PING_TIMEOUT`]. Each is taken to be pinged now.
+    ///
+    /// A new connection is pinged at once, by both ends: its ping stream
+    /// is opened while the link is fresh (over a slow link, opening one
+    /// costs a round trip more than a ping on it: 750 ms each way made the
+    /// first answer come after the link timeout), and the peer shows early
+    /// whether it speaks ping at all.
     pub(crate) fn pings_due(&mut self, now: Instant) -> Vec<C> {
         let mut due = Vec::new();
         for (connection, link) in &mut self.links {
             let quiet = now.saturating_duration_since(link.alive_at) >= link.quiet_after;
             let out = link.pinged_at.is_some_and(|at| now.saturating_duration_since(at) < PING_TIMEOUT);
-            if quiet && !out {
+            if link.new || (quiet && !out) {
+                link.new = false;
                 link.pinged_at = Some(now);
                 due.push(*connection);
             }
@@ -232,27 +249,64 @@ mod tests {
         }
         assert_eq!(closed_at, Some(LINK_TIMEOUT));
     }
-    /// Two ends of one quiet link, checked every 250 ms as the actor does,
-    /// with pings delivered at once until `cut`: the pings each end sent,
-    /// and when each closed the link (from the start).
-    fn quiet_link(cut: Duration, until: Duration) -> ([u32; 2], [Option<Duration>; 2]) {
+    /// Two ends of one quiet link, each checked every 250 ms as the actor
+    /// does (the two checks out of phase), a ping taking `one_way` to
+    /// arrive and its answer as long to come back, until `cut`: the pings
+    /// each end sent, and when each closed the link (from the start).
+    fn quiet_link(one_way: Duration, cut: Duration, until: Duration) -> ([u32; 2], [Option<Duration>; 2]) {
+        busy_link(one_way, [None, None], cut, until)
+    }
+
+    /// [`quiet_link`], with each end also sending a gossip message every
+    /// `gossip[end]`, which counts as a sign of life at the other end only.
+    fn busy_link(
+        one_way: Duration,
+        gossip: [Option<Duration>; 2],
+        cut: Duration,
+        until: Duration,
+    ) -> ([u32; 2], [Option<Duration>; 2]) {
         let t0 = Instant::now();
         let mut ends = [Liveness::new(), Liveness::new()];
         ends[0].watch(1, t0, true);
         ends[1].watch(1, t0, false);
         let (mut pings, mut closed) = ([0u32; 2], [None; 2]);
+        // (arrival, receiving end, whether it is an answer)
+        let mut in_flight: Vec<(Instant, usize, bool)> = Vec::new();
+        let phase = [ms(0), ms(130)];
         let mut at = t0;
         while at < t0 + until {
-            at += ms(250);
+            at += ms(10);
+            let (arrived, rest): (Vec<_>, Vec<_>) =
+                in_flight.into_iter().partition(|(when, _, _)| *when <= at);
+            in_flight = rest;
+            for (when, to, answer) in arrived {
+                if answer {
+                    ends[to].answered(&1, when);
+                } else {
+                    ends[to].heard(&1, when);
+                    if when - t0 < cut {
+                        in_flight.push((when + one_way, 1 - to, true));
+                    }
+                }
+            }
             for me in 0..2 {
+                if let Some(every) = gossip[me]
+                    && (at - t0).as_millis().is_multiple_of(every.as_millis())
+                    && at - t0 < cut
+                {
+                    // A message: heard at the other end, answered by nothing.
+                    in_flight.push((at + one_way, 1 - me, true));
+                }
+                if !(at - t0 + phase[me]).as_millis().is_multiple_of(250) {
+                    continue;
+                }
                 if closed[me].is_none() && ends[me].dead(at).contains(&1) {
                     closed[me] = Some(at - t0);
                 }
                 for _ in ends[me].pings_due(at) {
                     pings[me] += 1;
                     if at - t0 < cut {
-                        ends[1 - me].heard(&1, at);
-                        ends[me].answered(&1, at);
+                        in_flight.push((at + one_way, 1 - me, false));
                     }
                 }
             }
@@ -262,18 +316,33 @@ mod tests {
 
     #[test]
     fn a_quiet_link_is_pinged_by_one_end_about_every_interval() {
-        let (pings, closed) = quiet_link(Duration::from_secs(600), Duration::from_secs(60));
+        let (pings, closed) = quiet_link(ms(1), Duration::from_secs(600), Duration::from_secs(60));
         assert_eq!(closed, [None, None], "a link whose pings are answered stays open");
-        // The leading end every 2 to 2.25 s; the other never: the leader's
-        // pings reach it first.
-        assert!((26..=30).contains(&pings[0]), "leader pinged {} times in 60 s", pings[0]);
-        assert_eq!(pings[1], 0, "the follower pinged");
+        // Both ends once when the link opens; then the leading end every
+        // 1.5 to 1.75 s, the other never: the leader's pings reach it first.
+        assert!((35..=41).contains(&pings[0]), "leader pinged {} times in 60 s", pings[0]);
+        assert_eq!(pings[1], 1, "the follower pinged after the first");
+    }
+
+    /// A slow link (750 ms each way, `crates/possync-daemon/tests/
+    /// double_pay.rs` S22) stays open: its pings come back well within
+    /// the link timeout.
+    #[test]
+    fn a_quiet_slow_link_stays_open() {
+        let (_, closed) = quiet_link(ms(760), Duration::from_secs(600), Duration::from_secs(120));
+        assert_eq!(closed, [None, None]);
+        // Messages one way only keep the receiving end from pinging; the
+        // sending end's own pings must keep it from closing the link.
+        for gossip in [[Some(ms(990)), None], [None, Some(ms(990))], [Some(ms(1990)), Some(ms(4970))]] {
+            let (_, closed) = busy_link(ms(760), gossip, Duration::from_secs(600), Duration::from_secs(120));
+            assert_eq!(closed, [None, None], "with gossip every {gossip:?}");
+        }
     }
 
     #[test]
     fn a_cut_quiet_link_is_closed_at_both_ends_within_the_bound() {
         let cut = Duration::from_secs(30);
-        let (pings, closed) = quiet_link(cut, Duration::from_secs(60));
+        let (pings, closed) = quiet_link(ms(1), cut, Duration::from_secs(60));
         for (end, at) in closed.iter().enumerate() {
             let at = at.unwrap_or_else(|| panic!("end {end} never closed the link"));
             let after = at - cut;
@@ -288,6 +357,8 @@ mod tests {
         let t0 = Instant::now();
         let mut live = Liveness::new();
         live.watch(1, t0, true);
+        assert_eq!(live.pings_due(t0), vec![1], "a new link is pinged at once");
+        live.answered(&1, t0);
         let mut at = t0;
         while at < t0 + Duration::from_secs(30) {
             at += ms(250);
@@ -303,14 +374,16 @@ mod tests {
         let t0 = Instant::now();
         let mut live = Liveness::new();
         live.watch(1, t0, true);
-        assert!(live.pings_due(t0 + ms(1750)).is_empty());
-        assert_eq!(live.pings_due(t0 + ms(2000)), vec![1]);
+        assert_eq!(live.pings_due(t0), vec![1], "a new link is pinged at once");
+        live.answered(&1, t0);
+        assert!(live.pings_due(t0 + ms(1250)).is_empty());
+        assert_eq!(live.pings_due(t0 + ms(1500)), vec![1]);
         // Unanswered: not again before the ping timeout...
-        assert!(live.pings_due(t0 + ms(3750)).is_empty());
+        assert!(live.pings_due(t0 + ms(3250)).is_empty());
         // ...then again.
-        assert_eq!(live.pings_due(t0 + ms(4000)), vec![1]);
+        assert_eq!(live.pings_due(t0 + ms(3500)), vec![1]);
         // A failure lets the next check send another at once.
         live.ping_failed(&1);
-        assert_eq!(live.pings_due(t0 + ms(4250)), vec![1]);
+        assert_eq!(live.pings_due(t0 + ms(3750)), vec![1]);
     }
 }

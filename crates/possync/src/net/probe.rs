@@ -8,8 +8,8 @@
 //! CPU, and under a rush pings that prove nothing the gossip does not
 //! already prove (docs/PERFORMANCE.md, "Larger floors").
 //!
-//! Here the node decides ([`crate::liveness`]): it asks for a ping on a
-//! connection that has been quiet for a while, and counts a ping its peer
+//! Here the node decides: it asks for a ping on a
+//! connection that has been quiet for a while (`liveness`), and counts a ping its peer
 //! sent as a sign of life, as it counts gossip. A link that carries
 //! traffic is never pinged; a quiet one is pinged by one end, whose ping
 //! also tells the other end that the link is alive.
@@ -59,7 +59,7 @@ pub enum ProbeEvent {
 /// The behaviour: pings where [`Probe::ping`] asks, reports [`ProbeEvent`]s.
 #[derive(Debug)]
 pub struct Probe {
-    /// How long a ping, stream opening included, may take.
+    /// How long a ping may take once its stream is open.
     timeout: Duration,
     /// Pings asked for, to hand to their connections.
     commands: VecDeque<(PeerId, ConnectionId)>,
@@ -253,8 +253,10 @@ impl ConnectionHandler for Handler {
                 Outbound::Idle(stream) if self.wanted => self.start_ping(stream),
                 Outbound::None if self.wanted => {
                     self.outbound = Outbound::Opening;
-                    let protocol =
-                        SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ()).with_timeout(self.timeout);
+                    // Opening the stream takes its own time (a round trip
+                    // of protocol negotiation): libp2p's default bound of
+                    // 10 s, not the ping's.
+                    let protocol = SubstreamProtocol::new(ReadyUpgrade::new(PROTOCOL), ());
                     return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest { protocol });
                 }
                 other => {
