@@ -4,7 +4,8 @@
 //! The node closes a connection that has shown no sign of life for
 //! [`LINK_TIMEOUT`], so a terminal shows offline (and starts redialling)
 //! within about 4 s. A sign of life is anything received on the link: a
-//! gossip message, an answer to this node's ping, or a ping of the peer's.
+//! gossip message, a catch-up message or its acknowledgement, an answer to
+//! this node's ping, or a ping of the peer's.
 //!
 //! A connection is pinged only once it has been quiet for a while
 //! ([`Liveness::pings_due`], sent by `crate::net::probe`). libp2p's own ping

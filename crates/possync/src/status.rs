@@ -156,7 +156,7 @@ pub struct Counters {
     /// multi-session: nothing was exchanged with them.
     pub peers_refused: u64,
     /// Links closed because they showed no sign of life for the link
-    /// timeout: no gossip received, no ping answered or sent by the peer (a silently dead
+    /// timeout: no message received, no ping answered or sent by the peer (a silently dead
     /// network: cable pulled, Wi-Fi gone).
     pub links_timed_out: u64,
     /// Durable commits: each waited for the disk. Changes learned from peers

@@ -119,6 +119,10 @@ impl Actor {
         now: std::time::Instant,
         event: request_response::Event<Result<Vec<u8>, Oversized>, ()>,
     ) {
+        if let request_response::Event::Message { connection_id, .. } = &event {
+            // Anything received on a link proves it (see `crate::liveness`).
+            self.liveness.heard(connection_id, now);
+        }
         match event {
             request_response::Event::Message {
                 peer,
