@@ -31,37 +31,38 @@ test('an answer older than what the feed showed is dropped, a newer or equal one
   assert.deepEqual(seen, [['a', 1000], ['a', 3000], ['b', 2000], ['b', 'removed']])
 })
 
-test('Pos.edit applies its answer through the same rule', async () => {
-  let hold
+/** A front end whose edit answers `answer` once `release()` is called,
+ * and the edit of line l1 sent to it. */
+function editHeldBack (answer) {
+  let release
   const fake = async (url, init) => {
-    await new Promise((resolve) => { hold = resolve })
-    return new Response(JSON.stringify({ changed: true, order: view('a', 2000, 2) }), { status: 200 })
+    await new Promise((resolve) => { release = resolve })
+    return new Response(JSON.stringify({ changed: true, order: answer }), { status: 200 })
   }
   const pos = new Pos({ client: new PossyncClient('http://127.0.0.1:9', { fetch: fake }), user: 'ana' })
+  const edit = async (during) => {
+    const pending = pos.edit('a', { op: 'change_qty', line: 'l1', delta: 1000 })
+    await new Promise((resolve) => setImmediate(resolve))
+    during()
+    release()
+    await pending
+  }
+  return { pos, edit }
+}
+
+test('Pos.edit applies its answer through the same rule', async () => {
+  const { pos, edit } = editHeldBack(view('a', 2000, 2))
   pos.feed.onRaw(event(view('a', 1000, 1)))
-  const pending = pos.edit('a', { op: 'change_qty', line: 'l1', delta: 1000 })
-  await new Promise((resolve) => setImmediate(resolve))
-  pos.feed.onRaw(event(view('a', 3000, 3)))
-  hold()
-  await pending
+  await edit(() => pos.feed.onRaw(event(view('a', 3000, 3))))
   assert.equal(pos.orders.get('a').orderlines[0].qty, 3000)
 })
 
 test('an edit is on show when it returns, even when the feed brought an older view of the order meanwhile', async () => {
   // What failed S30 once: the feed's event for the order's opening arrived
   // while the edit was out, and the edit's answer was dropped for it.
-  let hold
-  const fake = async (url, init) => {
-    await new Promise((resolve) => { hold = resolve })
-    return new Response(JSON.stringify({ changed: true, order: view('a', 2000, 2) }), { status: 200 })
-  }
-  const pos = new Pos({ client: new PossyncClient('http://127.0.0.1:9', { fetch: fake }), user: 'ana' })
+  const { pos, edit } = editHeldBack(view('a', 2000, 2))
   pos.feed.answer(view('a', 1000, 1))
-  const pending = pos.edit('a', { op: 'change_qty', line: 'l1', delta: 1000 })
-  await new Promise((resolve) => setImmediate(resolve))
-  pos.feed.onRaw(event(view('a', 1000, 1)))
-  hold()
-  await pending
+  await edit(() => pos.feed.onRaw(event(view('a', 1000, 1))))
   assert.equal(pos.orders.get('a').orderlines[0].qty, 2000)
   // The feed's own event for the edit arrives after: nothing changes.
   pos.feed.onRaw(event(view('a', 2000, 2)))

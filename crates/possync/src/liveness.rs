@@ -353,13 +353,20 @@ mod tests {
         assert!(pings[1] >= 1);
     }
 
-    #[test]
-    fn a_link_that_carries_messages_is_never_pinged() {
-        let t0 = Instant::now();
+    /// Link 1, opened at `t0` by the leading end, its first ping (sent at
+    /// once) answered at once.
+    fn opened_and_answered(t0: Instant) -> Liveness<u32> {
         let mut live = Liveness::new();
         live.watch(1, t0, true);
         assert_eq!(live.pings_due(t0), vec![1], "a new link is pinged at once");
         live.answered(&1, t0);
+        live
+    }
+
+    #[test]
+    fn a_link_that_carries_messages_is_never_pinged() {
+        let t0 = Instant::now();
+        let mut live = opened_and_answered(t0);
         let mut at = t0;
         while at < t0 + Duration::from_secs(30) {
             at += ms(250);
@@ -373,10 +380,7 @@ mod tests {
     #[test]
     fn one_ping_is_out_at_a_time_and_a_failed_one_is_sent_again() {
         let t0 = Instant::now();
-        let mut live = Liveness::new();
-        live.watch(1, t0, true);
-        assert_eq!(live.pings_due(t0), vec![1], "a new link is pinged at once");
-        live.answered(&1, t0);
+        let mut live = opened_and_answered(t0);
         assert!(live.pings_due(t0 + ms(1250)).is_empty());
         assert_eq!(live.pings_due(t0 + ms(1500)), vec![1]);
         // Unanswered: not again before the ping timeout...
