@@ -61,8 +61,11 @@ pub enum ProbeEvent {
 pub struct Probe {
     /// How long a ping may take once its stream is open.
     timeout: Duration,
-    /// Pings asked for, to hand to their connections.
+    /// Pings asked for, to hand to their connections. Bounded by the
+    /// node: it asks at most once per connection per ping timeout
+    /// (`Liveness::pings_due`), and the swarm drains this at its next poll.
     commands: VecDeque<(PeerId, ConnectionId)>,
+    /// Bounded by the handlers: one event per ping sent or answered.
     events: VecDeque<ProbeEvent>,
     waker: Option<Waker>,
 }
