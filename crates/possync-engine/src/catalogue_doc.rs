@@ -27,6 +27,7 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use possync_catalogue::import::{ImportError, from_possync_json};
 use possync_catalogue::{Catalogue, Role};
+use possync_model::chunks::{self, Expect};
 use possync_model::{Author, EditContext, Stamp, change_author};
 
 /// The user a catalogue import from a file is recorded under (the daemon's
@@ -90,6 +91,7 @@ impl CatalogueDoc {
     /// Loads a stored document (written from [`CatalogueDoc::save`]) and
     /// checks the catalogue it holds.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, CatalogueError> {
+        screened(bytes)?;
         let doc = guarded(|| Automerge::load(bytes))?;
         let current = state_at(&doc, &doc.get_heads())?;
         Ok(CatalogueDoc { doc: doc.with_actor(actor), current })
@@ -187,6 +189,7 @@ impl CatalogueDoc {
     /// nothing is applied. `Ok(true)`: the document gained changes (the
     /// catalogue in force may or may not have changed).
     pub fn merge(&mut self, bytes: &[u8]) -> Result<bool, CatalogueError> {
+        screened(bytes)?;
         let mut merged = self.doc.fork();
         guarded(|| merged.load_incremental(bytes))?;
         let added = self.doc.get_changes_added(&merged);
@@ -316,6 +319,13 @@ fn file_text(catalogue: &Catalogue) -> Result<String, CatalogueError> {
         catalogue: catalogue.clone(),
     };
     serde_json::to_string(&file).map_err(|e| CatalogueError::Document(e.to_string()))
+}
+
+/// Refuses, before Automerge reads them, chunks that possync never writes
+/// and compressed changes that would inflate too far
+/// (`possync_model::chunks`).
+fn screened(bytes: &[u8]) -> Result<(), CatalogueError> {
+    chunks::screen(bytes, Expect::Saved).map_err(|e| CatalogueError::Document(e.to_string()))
 }
 
 /// Runs an Automerge call on data from outside, which may panic on a

@@ -19,6 +19,7 @@
 
 mod author;
 mod change_summary;
+pub mod chunks;
 mod conflict;
 pub mod delivery;
 mod edit;

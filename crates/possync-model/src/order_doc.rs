@@ -11,6 +11,7 @@ use automerge::{ActorId, Automerge, Change, ChangeHash, ObjId, ObjType, ROOT, Re
 
 use crate::author::{Author, EditContext, Stamp};
 use crate::change_summary::ChangeSummary;
+use crate::chunks::{self, Expect};
 use crate::conflict::ReviewFlag;
 use crate::edit::{Edit, NewLine, NewOrder};
 use crate::error::{EditError, LoadError, RemoteError, SchemaError};
@@ -135,6 +136,7 @@ impl OrderDoc {
 
     /// Loads a saved order and validates it.
     pub fn load(id: OrderId, bytes: &[u8], actor: ActorId) -> Result<Self, LoadError> {
+        chunks::screen(bytes, Expect::Saved).map_err(|e| LoadError::Decode(e.to_string()))?;
         let doc = catch_unwind(|| Automerge::load(bytes))
             .map_err(|_| LoadError::Decode("automerge panicked on this document".into()))?
             .map_err(|e| LoadError::Decode(e.to_string()))?;
@@ -601,6 +603,9 @@ impl OrderDoc {
         message: sync::Message,
         roles: &Roles,
     ) -> Result<RemoteApplied, RemoteError> {
+        for chunk in message.changes.iter() {
+            chunks::screen(chunk, Expect::Saved).map_err(|e| RemoteError::Decode(e.to_string()))?;
+        }
         self.guarded(roles, |doc| {
             doc.receive_sync_message(state, message).map_err(|e| RemoteError::Automerge(e.to_string()))
         })
@@ -750,6 +755,7 @@ fn appends_only(earlier: &Automerge, before: &[ChangeHash], after: &[ChangeHash]
 pub fn decode_changes<'a>(raw: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<Change>, RemoteError> {
     raw.into_iter()
         .map(|bytes| {
+            chunks::screen(bytes, Expect::OneChange).map_err(|e| RemoteError::Decode(e.to_string()))?;
             catch_unwind(|| Change::from_bytes(bytes.to_vec()))
                 .map_err(|_| RemoteError::Decode("automerge panicked on this change".into()))?
                 .map_err(|e| RemoteError::Decode(e.to_string()))
