@@ -15,10 +15,11 @@
 //!   (found by the `change_validation` fuzz target; an allocation failure
 //!   aborts, no `catch_unwind` turns it into a refusal). possync never
 //!   writes one: bundles are refused unread.
-//! - a *compressed change* (type 2) is inflated whole before it is parsed,
-//!   about a thousandfold for a crafted body. Each one is inflated here
-//!   first, into nothing, and refused if all of them together would grow
-//!   past [`MAX_INFLATED_BYTES`].
+//! - a *compressed change* (type 2), and a document's DEFLATE columns, are
+//!   inflated whole before they are parsed, about a thousandfold for a
+//!   crafted body. Each one is inflated here first, into nothing, and the
+//!   bytes are refused if all of them together would grow past
+//!   [`MAX_INFLATED_BYTES`].
 //!
 //! What Automerge would refuse anyway at the header (bad magic, unknown
 //! type, a length past the end) is refused here too.
@@ -87,7 +88,10 @@ pub fn screen(bytes: &[u8], expect: Expect) -> Result<(), ChunkError> {
             DOCUMENT if expect == Expect::OneChange => {
                 return Err(ChunkError::NotAChange { at, what: "document" });
             }
-            DOCUMENT | CHANGE => {}
+            DOCUMENT => {
+                inflated += document_inflated_len(&bytes[body..end], MAX_INFLATED_BYTES - inflated, at)?;
+            }
+            CHANGE => {}
             COMPRESSED_CHANGE => {
                 inflated += inflated_len(&bytes[body..end], MAX_INFLATED_BYTES - inflated, at)?;
             }
@@ -135,6 +139,60 @@ fn inflated_len(body: &[u8], limit: u64, at: usize) -> Result<u64, ChunkError> {
     let n = std::io::copy(&mut decoder.take(limit + 1), &mut std::io::sink())
         .map_err(|_| ChunkError::BadDeflate { at })?;
     if n > limit { Err(ChunkError::InflatesTooFar { at }) } else { Ok(n) }
+}
+
+/// How many bytes the DEFLATE columns of a document chunk's `body`
+/// inflate to, given up past `limit`. A document keeps its columns after
+/// a prefix: its actors, its heads, then the change columns' and the
+/// operation columns' (spec, length) pairs; a spec's bit 3 marks a column
+/// Automerge inflates whole at load (`save()` deflates the larger ones).
+fn document_inflated_len(body: &[u8], limit: u64, at: usize) -> Result<u64, ChunkError> {
+    const DEFLATE_BIT: u64 = 0b1000;
+    let truncated = ChunkError::Truncated { at };
+    let mut cursor = Cursor { bytes: body, pos: 0 };
+    for _ in 0..cursor.uleb().ok_or(truncated.clone())? {
+        let actor_len = cursor.uleb().ok_or(truncated.clone())?;
+        cursor.skip(actor_len).ok_or(truncated.clone())?;
+    }
+    let heads = cursor.uleb().ok_or(truncated.clone())?;
+    cursor.skip(heads.checked_mul(32).ok_or(truncated.clone())?).ok_or(truncated.clone())?;
+    let mut columns = Vec::new();
+    for _ in 0..2 {
+        for _ in 0..cursor.uleb().ok_or(truncated.clone())? {
+            let spec = cursor.uleb().ok_or(truncated.clone())?;
+            let len = cursor.uleb().ok_or(truncated.clone())?;
+            columns.push((spec & DEFLATE_BIT != 0, len));
+        }
+    }
+    // The columns' data follows, in the order of their specs.
+    let mut inflated = 0;
+    for (deflated, len) in columns {
+        let start = cursor.pos;
+        cursor.skip(len).ok_or(truncated.clone())?;
+        if deflated {
+            inflated += inflated_len(&body[start..cursor.pos], limit - inflated, at)?;
+        }
+    }
+    Ok(inflated)
+}
+
+/// Reads LEB128 numbers and skips bytes, never past the end.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn uleb(&mut self) -> Option<u64> {
+        let (value, len) = uleb128(&self.bytes[self.pos..])?;
+        self.pos += len;
+        Some(value)
+    }
+
+    fn skip(&mut self, len: u64) -> Option<()> {
+        let len = usize::try_from(len).ok()?;
+        (len <= self.bytes.len() - self.pos).then(|| self.pos += len)
+    }
 }
 
 /// An unsigned LEB128 number and the bytes it took; `None` if the bytes
@@ -240,6 +298,38 @@ mod tests {
         assert_eq!(screen(&garbage, Expect::Saved), Err(ChunkError::BadDeflate { at: 0 }));
     }
 
+    /// A saved document whose columns `save()` deflated passes and loads;
+    /// one whose column claims to inflate past the bound is refused.
+    #[test]
+    fn a_documents_deflate_columns_are_bounded_too() {
+        let mut doc = Automerge::new();
+        for i in 0..200 {
+            let mut tx = doc.transaction();
+            tx.put(ROOT, format!("key-{i}"), "x".repeat(64)).unwrap();
+            tx.commit();
+        }
+        let saved = doc.save();
+        assert_eq!(screen(&saved, Expect::Saved), Ok(()));
+        let (_, body, end) = header(&saved, 0).unwrap();
+        let inflated = document_inflated_len(&saved[body..end], MAX_INFLATED_BYTES, 0).unwrap();
+        assert!(inflated >= 200 * 64, "{inflated} bytes inflated");
+
+        // One actor, no heads, one change column (deflated), no op column.
+        let bomb = zeros_deflated(MAX_INFLATED_BYTES + 1);
+        let mut body = vec![1, 16];
+        body.extend([7; 16]);
+        body.extend([0, 1]);
+        push_uleb(&mut body, (1 << 4) | 0b1000);
+        push_uleb(&mut body, bomb.len() as u64);
+        body.push(0);
+        body.extend(&bomb);
+        let document = chunk(DOCUMENT, &body);
+        assert_eq!(screen(&document, Expect::Saved), Err(ChunkError::InflatesTooFar { at: 0 }));
+        // Cut inside its columns: refused as cut short, not read past the end.
+        let cut = chunk(DOCUMENT, &body[..body.len() - 10]);
+        assert_eq!(screen(&cut, Expect::Saved), Err(ChunkError::Truncated { at: 0 }));
+    }
+
     fn zeros_deflated(len: u64) -> Vec<u8> {
         use std::io::Write;
         let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
@@ -253,24 +343,32 @@ mod tests {
         encoder.finish().unwrap()
     }
 
-    /// A compressed-change chunk around `body` (the checksum is not checked
-    /// by the screen).
+    /// A compressed-change chunk around `body`.
     fn compressed_chunk(body: &[u8]) -> Vec<u8> {
+        chunk(COMPRESSED_CHANGE, body)
+    }
+
+    /// A chunk of type `kind` around `body` (the screen does not check the
+    /// checksum).
+    fn chunk(kind: u8, body: &[u8]) -> Vec<u8> {
         let mut chunk = MAGIC.to_vec();
         chunk.extend([0; 4]);
-        chunk.push(COMPRESSED_CHANGE);
-        let mut len = body.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            if len == 0 {
-                chunk.push(byte);
-                break;
-            }
-            chunk.push(byte | 0x80);
-        }
+        chunk.push(kind);
+        push_uleb(&mut chunk, body.len() as u64);
         chunk.extend_from_slice(body);
         chunk
+    }
+
+    fn push_uleb(out: &mut Vec<u8>, mut value: u64) {
+        loop {
+            let byte = (value & 0x7f) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
     }
 
     #[test]
