@@ -26,8 +26,8 @@
 
 use std::io::Read;
 
-/// The most a screened piece of bytes may inflate to, all its compressed
-/// changes together: four times the largest catalogue the local API takes
+/// The most a screened piece of bytes may inflate to, its compressed
+/// changes and its documents' DEFLATE columns together: four times the largest catalogue the local API takes
 /// (8 MiB); an order's change is far smaller.
 pub const MAX_INFLATED_BYTES: u64 = 32 * 1024 * 1024;
 
@@ -60,11 +60,9 @@ pub enum ChunkError {
     NotAChange { at: usize, what: &'static str },
     #[error("{count} chunks where one change was expected")]
     NotOneChange { count: usize },
-    #[error("the compressed change at byte {at} does not inflate")]
+    #[error("the chunk at byte {at} holds DEFLATE data that does not inflate")]
     BadDeflate { at: usize },
-    #[error(
-        "the compressed change at byte {at} inflates past {MAX_INFLATED_BYTES} bytes (with those before it)"
-    )]
+    #[error("the chunk at byte {at} inflates past {MAX_INFLATED_BYTES} bytes (with those before it)")]
     InflatesTooFar { at: usize },
 }
 
@@ -74,8 +72,9 @@ const CHANGE: u8 = 1;
 const COMPRESSED_CHANGE: u8 = 2;
 const BUNDLE: u8 = 3;
 
-/// Checks the chunk headers of `bytes` against `expect`, without reading
-/// any chunk's body. Empty bytes hold no chunk: they pass as
+/// Checks the chunk headers of `bytes` against `expect`. Of the bodies it
+/// reads only a document's column layout, and inflates only what is
+/// compressed (into nothing, up to the bound). Empty bytes hold no chunk: they pass as
 /// [`Expect::Saved`] (Automerge loads them as an empty document), not as
 /// [`Expect::OneChange`].
 pub fn screen(bytes: &[u8], expect: Expect) -> Result<(), ChunkError> {
@@ -148,50 +147,59 @@ fn inflated_len(body: &[u8], limit: u64, at: usize) -> Result<u64, ChunkError> {
 /// Automerge inflates whole at load (`save()` deflates the larger ones).
 fn document_inflated_len(body: &[u8], limit: u64, at: usize) -> Result<u64, ChunkError> {
     const DEFLATE_BIT: u64 = 0b1000;
-    let truncated = ChunkError::Truncated { at };
-    let mut cursor = Cursor { bytes: body, pos: 0 };
-    for _ in 0..cursor.uleb().ok_or(truncated.clone())? {
-        let actor_len = cursor.uleb().ok_or(truncated.clone())?;
-        cursor.skip(actor_len).ok_or(truncated.clone())?;
+    const HASH_LEN: u64 = 32;
+    let mut cursor = Cursor { bytes: body, pos: 0, at };
+    for _ in 0..cursor.uleb()? {
+        let actor_len = cursor.uleb()?;
+        cursor.skip(actor_len)?;
     }
-    let heads = cursor.uleb().ok_or(truncated.clone())?;
-    cursor.skip(heads.checked_mul(32).ok_or(truncated.clone())?).ok_or(truncated.clone())?;
+    let heads = cursor.uleb()?;
+    cursor.skip(heads.saturating_mul(HASH_LEN))?;
     let mut columns = Vec::new();
+    // The change columns, then the operation columns.
     for _ in 0..2 {
-        for _ in 0..cursor.uleb().ok_or(truncated.clone())? {
-            let spec = cursor.uleb().ok_or(truncated.clone())?;
-            let len = cursor.uleb().ok_or(truncated.clone())?;
-            columns.push((spec & DEFLATE_BIT != 0, len));
+        for _ in 0..cursor.uleb()? {
+            let spec = cursor.uleb()?;
+            columns.push((spec & DEFLATE_BIT != 0, cursor.uleb()?));
         }
     }
     // The columns' data follows, in the order of their specs.
     let mut inflated = 0;
     for (deflated, len) in columns {
-        let start = cursor.pos;
-        cursor.skip(len).ok_or(truncated.clone())?;
+        let data = cursor.skip(len)?;
         if deflated {
-            inflated += inflated_len(&body[start..cursor.pos], limit - inflated, at)?;
+            inflated += inflated_len(data, limit - inflated, at)?;
         }
     }
     Ok(inflated)
 }
 
-/// Reads LEB128 numbers and skips bytes, never past the end.
+/// Reads LEB128 numbers and skips bytes of the chunk at `at`; running
+/// past the end is [`ChunkError::Truncated`].
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
+    at: usize,
 }
 
-impl Cursor<'_> {
-    fn uleb(&mut self) -> Option<u64> {
-        let (value, len) = uleb128(&self.bytes[self.pos..])?;
+impl<'a> Cursor<'a> {
+    fn uleb(&mut self) -> Result<u64, ChunkError> {
+        let (value, len) = uleb128(&self.bytes[self.pos..]).ok_or(ChunkError::Truncated { at: self.at })?;
         self.pos += len;
-        Some(value)
+        Ok(value)
     }
 
-    fn skip(&mut self, len: u64) -> Option<()> {
-        let len = usize::try_from(len).ok()?;
-        (len <= self.bytes.len() - self.pos).then(|| self.pos += len)
+    /// The next `len` bytes.
+    fn skip(&mut self, len: u64) -> Result<&'a [u8], ChunkError> {
+        let bytes: &'a [u8] = self.bytes;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|len| self.pos.checked_add(len))
+            .filter(|&end| end <= bytes.len())
+            .ok_or(ChunkError::Truncated { at: self.at })?;
+        let skipped = &bytes[self.pos..end];
+        self.pos = end;
+        Ok(skipped)
     }
 }
 
