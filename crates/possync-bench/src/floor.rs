@@ -111,7 +111,7 @@ pub(crate) async fn spawn_floor_node(
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
-            possync::net::transport::build(key, None).map_err(|e| Box::new(e) as BoxError)
+            possync::net::transport::build(key, None, None).map_err(|e| Box::new(e) as BoxError)
         })
         .map_err(|e| anyhow!("{e}"))?
         .with_behaviour(gossipsub)

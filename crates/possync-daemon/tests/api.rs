@@ -396,6 +396,15 @@ async fn s21_a_terminal_not_accepting_incoming_orders_does_not_show_them() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(established >= 1.0, "{text}");
+    // And the bytes that carried T1's order, each way.
+    let bytes = |direction: &str| -> f64 {
+        let label = format!("direction=\"{direction}\"");
+        text.lines()
+            .filter(|l| l.starts_with("libp2p_bandwidth_bytes_total{") && l.contains(&label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(bytes("Inbound") > 0.0 && bytes("Outbound") > 0.0, "{text}");
     let (_, list2) = call(&app2, "GET", "/api/orders", None).await;
     let names: Vec<&str> = list2.as_array().unwrap().iter().filter_map(|o| o["name"].as_str()).collect();
     assert_eq!(names, [from_t2["name"].as_str().unwrap()]);

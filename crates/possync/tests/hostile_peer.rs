@@ -86,7 +86,7 @@ async fn oversized_catchup_frames_are_refused_counted_and_their_sender_disconnec
     let mut hostile = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_other_transport(|key| {
-            possync::net::transport::build(key, Some(psk))
+            possync::net::transport::build(key, Some(psk), None)
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
         })
         .unwrap()

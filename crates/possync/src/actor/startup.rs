@@ -109,7 +109,9 @@ pub(crate) async fn spawn(config: NodeConfig) -> Result<Node, NodeError> {
     let network_metrics = registry.as_deref_mut().map(NetworkMetrics::register);
     let mut swarm = SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_other_transport(|key| transport::build(key, psk).map_err(|e| Box::new(e) as BoxError))
+        .with_other_transport(|key| {
+            transport::build(key, psk, registry.as_deref_mut()).map_err(|e| Box::new(e) as BoxError)
+        })
         .map_err(NetworkError::Transport)?
         .with_behaviour(|key| {
             Behaviour::new(key, mdns, registry.as_deref_mut()).map_err(|e| Box::new(e) as BoxError)
